@@ -1,0 +1,58 @@
+# tend — the obvious targets. `make test` is the whole suite (what CI runs).
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         := bin/tend
+PREFIX      ?= /usr/local
+FUZZTIME    ?= 5s
+
+.PHONY: all build install test unit lint fmt vet staticcheck fuzz bench clean
+
+all: build
+
+## build: the static binary in bin/tend
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tend
+
+## install: build and copy to $(PREFIX)/bin
+install: build
+	install -m 0755 $(BIN) $(PREFIX)/bin/tend
+
+## test: everything CI runs — lint, the race-detected unit and end-to-end tests, short fuzz runs
+test: lint unit fuzz
+
+## unit: all Go tests (end-to-end ones included) under the race detector
+unit:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+lint: fmt vet staticcheck
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+## fuzz: a short run of every fuzz target (FUZZTIME each)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## bench: micro-benchmarks of the hot paths
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
+
+## bench-compare: tend beside tini, dumb-init, catatonit, supervisord (see BENCHMARKS.md)
+include bench/bench.mk

@@ -1,0 +1,24 @@
+# Included from the Makefile (`include bench/bench.mk`).
+#
+# make bench-compare: tend side by side with tini, dumb-init, catatonit and
+# supervisord (installed from Debian if missing), same machine, same run;
+# prints the table and writes it into BENCHMARKS.md. Needs root (PID
+# namespaces) and takes ~5 minutes. Override counts with BENCH_ARGS, e.g.
+#   make bench-compare BENCH_ARGS='-startup-runs 50 -rounds 1 -idle 2s'
+BENCH_PEERS ?= tini dumb-init catatonit supervisord
+BENCH_ARGS  ?=
+
+.PHONY: bench-compare bench-peers
+
+bench-peers:
+	@missing=; for p in $(BENCH_PEERS); do command -v $$p >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing peers: apt-get install -y tini dumb-init catatonit supervisor"; \
+	  apt-get install -y tini dumb-init catatonit supervisor >/dev/null || \
+	  { apt-get update >/dev/null && apt-get install -y tini dumb-init catatonit supervisor >/dev/null; }; \
+	fi
+
+bench-compare: build bench-peers
+	CGO_ENABLED=0 $(GO) build -o bin/testprog ./test/testprog
+	CGO_ENABLED=0 $(GO) build -o bin/tendbench ./bench/cmd/tendbench
+	./bin/tendbench -tend $(BIN) -testprog bin/testprog -out BENCHMARKS.md $(BENCH_ARGS)

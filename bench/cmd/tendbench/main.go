@@ -1,0 +1,97 @@
+// Command tendbench measures tend side by side with tini, dumb-init,
+// catatonit and supervisord and prints a Markdown table of medians and
+// tend's ratio to each peer; with -out it also rewrites the generated part of
+// that file (BENCHMARKS.md). Run it as root (PID namespaces). See
+// bench/bench.mk: `make bench-compare`.
+//
+//	tendbench [-tend bin/tend] [-testprog PATH] [-out BENCHMARKS.md] [counts...]
+//	tendbench stamp --file F [--run 50ms] [--code 1]   (helper: the crashing service)
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tend-sh/tend/bench"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "stamp" {
+		stamp(os.Args[2:])
+		return
+	}
+	d := bench.Defaults()
+	fs := flag.NewFlagSet("tendbench", flag.ExitOnError)
+	fs.StringVar(&d.Tend, "tend", "bin/tend", "tend binary")
+	fs.StringVar(&d.Testprog, "testprog", "bin/testprog", "test/testprog binary")
+	out := fs.String("out", "", "also write the table into this file (between markers)")
+	fs.IntVar(&d.StartupRuns, "startup-runs", d.StartupRuns, "startup runs per tool (round-robin)")
+	fs.IntVar(&d.Rounds, "rounds", d.Rounds, "idle rounds (RSS, threads, wakeups)")
+	fs.DurationVar(&d.Idle, "idle", d.Idle, "idle window")
+	fs.IntVar(&d.TermRuns, "term-runs", d.TermRuns, "SIGTERM -> exit runs per tool")
+	fs.IntVar(&d.Orphans, "orphans", d.Orphans, "orphans per run")
+	fs.IntVar(&d.OrphanRuns, "orphan-runs", d.OrphanRuns, "orphan runs per tool")
+	fs.IntVar(&d.ShellRuns, "shell-runs", d.ShellRuns, "shell-wrapper runs per tool")
+	fs.DurationVar(&d.ShellDelay, "shell-delay", d.ShellDelay, "app cleanup time after SIGTERM")
+	fs.IntVar(&d.SuperRuns, "super-runs", d.SuperRuns, "service start runs per supervisor")
+	fs.IntVar(&d.Services, "services", d.Services, "services for the supervision rows")
+	fs.IntVar(&d.Crashes, "crashes", d.Crashes, "crashes timed per supervisor")
+	fs.DurationVar(&d.CrashRun, "crash-run", d.CrashRun, "lifetime of the crashing service")
+	fs.Func("variant", "NAME=PATH: also measure this tend build, as a column (repeatable)", func(v string) error {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("want NAME=PATH")
+		}
+		d.Variants = append(d.Variants, bench.Variant{Name: name, Path: path})
+		return nil
+	})
+	sections := fs.String("sections", "", "comma-separated subset: startup,idle,term,orphans,shell,supervision")
+	fs.Parse(os.Args[1:])
+	if *sections != "" {
+		d.Sections = strings.Split(*sections, ",")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench:", err)
+		os.Exit(1)
+	}
+	d.Stamp = []string{self, "stamp"}
+	rep, err := bench.Run(d)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench:", err)
+		os.Exit(1)
+	}
+	md := rep.Markdown("tendbench " + strings.Join(os.Args[1:], " "))
+	fmt.Print(md)
+	if *out != "" {
+		if err := bench.UpdateFile(*out, md); err != nil {
+			fmt.Fprintln(os.Stderr, "tendbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// stamp is the crashing service of the restart-latency row: it appends
+// "s <unix ns>" as soon as it runs, lives --run, appends "c <unix ns>" and
+// exits with --code.
+func stamp(args []string) {
+	now := time.Now().UnixNano()
+	fs := flag.NewFlagSet("stamp", flag.ExitOnError)
+	file := fs.String("file", "", "append stamps here")
+	run := fs.Duration("run", 50*time.Millisecond, "how long to live")
+	code := fs.Int("code", 1, "exit code")
+	fs.Parse(args)
+	f, err := os.OpenFile(*file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stamp:", err)
+		os.Exit(2)
+	}
+	f.WriteString("s " + strconv.FormatInt(now, 10) + "\n")
+	time.Sleep(*run)
+	f.WriteString("c " + strconv.FormatInt(time.Now().UnixNano(), 10) + "\n")
+	os.Exit(*code)
+}

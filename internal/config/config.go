@@ -1,0 +1,284 @@
+// Package config loads tend's multi-service configuration from a TOML file
+// (Load, Parse) or a Procfile (LoadProcfile) into one validated Config.
+//
+// # File format
+//
+//	grace = "10s"             # whole-container stop budget
+//	log_format = "text"       # text | json
+//	log_timestamps = false
+//
+//	[service.db]
+//	command = ["postgres", "-D", "/data"]
+//	ready = { tcp = "127.0.0.1:5432", timeout = "30s" }
+//
+//	[service.web]
+//	command = "/app/web --port 8080"
+//	after = ["db"]
+//
+// Every key, its accepted values and its default are documented on the
+// Config, Service and Probe fields below. Durations use Go syntax ("500ms",
+// "10s", "1m30s").
+//
+// # Strictness
+//
+// Every error names the file and line, and the key: unknown keys are errors
+// (listing the keys accepted in that table), so a typo never silently does
+// nothing; a wrongly typed or out-of-range value is an error listing what is
+// accepted; a key given twice is an error. All errors are *Error.
+//
+// # Environment variables
+//
+// In every string value (command words, env values, user, workdir, env_file,
+// probe targets, durations...) ${VAR} is replaced by the value of VAR in tend's
+// environment; VAR must be set, unless written ${VAR:-default}, which gives
+// default when VAR is unset or empty (the default is taken literally, no
+// nesting). $$ is a literal $. Nothing else expands: a bare $HOME, a lone $
+// and keys are left as written. A command given as one string is first split
+// into words and then expanded word by word, so a value containing spaces
+// stays one word (as "${VAR}" would in a shell). The contents of env_file
+// and .env files are taken literally.
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Defaults. They are what an absent key means.
+const (
+	DefaultGrace           = 10 * time.Second
+	DefaultLogFormat       = "text"
+	DefaultRestart         = "on-failure"
+	DefaultBackoffInitial  = 100 * time.Millisecond
+	DefaultBackoffMax      = 30 * time.Second
+	DefaultMaxRestarts     = 5
+	DefaultMaxRestartsIn   = time.Minute
+	DefaultStopSignal      = syscall.SIGTERM
+	DefaultStopTimeout     = 10 * time.Second
+	DefaultReadyTimeout    = 30 * time.Second
+	DefaultReadyInterval   = 100 * time.Millisecond
+	DefaultHealthInterval  = 10 * time.Second
+	DefaultHealthTimeout   = 2 * time.Second
+	DefaultHealthFailures  = 3
+	MaxServiceNameLen      = 64
+	maxFD                  = 255
+	maxSignal              = 64
+	defaultSuccessExitCode = 0
+)
+
+// Config is a loaded, validated and defaulted configuration.
+type Config struct {
+	// File is the path the configuration was loaded from (as given).
+	File string
+	// Grace (key grace, default 10s) is the whole-container stop budget:
+	// after it, everything still running is SIGKILLed.
+	Grace time.Duration
+	// LogFormat (key log_format, default "text") is "text" or "json".
+	LogFormat string
+	// LogTimestamps (key log_timestamps, default false) prefixes tend's
+	// log lines with a timestamp.
+	LogTimestamps bool
+	// Services in the order they first appear in the file; at least one.
+	Services []*Service
+}
+
+// Service is one [service.NAME] table.
+type Service struct {
+	// Name is NAME: 1 to 64 characters of A-Z a-z 0-9 _ . -
+	Name string
+	// Line is the line of its [service.NAME] header (or of the first key
+	// defining it, for dotted keys and inline tables).
+	Line int
+	// Command (key command, required) is the exact argv. An array is taken
+	// as is; a string is split into words with shell quoting rules
+	// (package shellwords) but never run through a shell: | ; && > are
+	// ordinary arguments. The program is looked up in PATH when it has no
+	// slash. It must not be empty.
+	Command []string
+	// User (key user, default "": tend's own) runs the service as USER or
+	// USER:GROUP, names or numbers (an integer value is allowed).
+	User string
+	// Workdir (key workdir, default "": tend's working directory). A
+	// relative path is resolved against the config file's directory, so
+	// Workdir is "" or absolute.
+	Workdir string
+	// Env (keys env_file then env; default none) is the service's own
+	// environment as "K=V" entries: the env_file's variables, then the env
+	// table's, a later definition of a name replacing the earlier one in
+	// place. It does NOT include tend's environment (the supervisor adds
+	// that underneath). env values may be strings, integers or booleans.
+	// env_file is a file of KEY=VALUE lines (see ParseEnvFile) whose path,
+	// when relative, is resolved against the config file's directory; it
+	// is read at load time and a missing file is an error.
+	Env []string
+	// Ready (key ready, default none: ready as soon as started) is how to
+	// tell that the service is ready, so that services listing it in
+	// after can start. Kinds: tcp, http, exec, file, fd.
+	Ready *Probe
+	// Oneshot (key oneshot, default false) marks a task that runs to
+	// completion: services after it wait for its success, and its failure
+	// fails startup. A oneshot may not have restart = "always", ready or
+	// health.
+	Oneshot bool
+	// After (key after, default none: start at once) names the services
+	// that must be ready (oneshots: finished successfully) before this one
+	// starts: an array of names, or one name as a string. Each must be a
+	// service of the file, listed once; cycles are errors.
+	After []string
+	// Restart (key restart, default "on-failure") is "always",
+	// "on-failure" (an exit code not in SuccessCodes, or death by signal)
+	// or "never".
+	Restart string
+	// SuccessCodes (key success_codes, default [0]) are the exit codes
+	// that count as success: 0-255, at least one.
+	SuccessCodes []int
+	// BackoffInitial and BackoffMax (key backoff = { initial, max },
+	// default 100ms and 30s) bound the exponential, jittered delay before
+	// a restart. Both > 0 and initial <= max.
+	BackoffInitial, BackoffMax time.Duration
+	// MaxRestarts and MaxRestartsWithin (key max_restarts = { count,
+	// within }, default 5 within 1m): more than count restarts within that
+	// sliding window and the service is failed for good. count >= 1 and
+	// within > 0; with restart = "never" they have no effect.
+	MaxRestarts       int
+	MaxRestartsWithin time.Duration
+	// Critical (key critical, default false): when the service has failed
+	// for good, tend stops everything and exits with its exit code.
+	Critical bool
+	// StopSignal (key stop_signal, default SIGTERM) asks the service to
+	// stop: a name ("QUIT", "SIGQUIT", any case) or a number 1-64, as a
+	// string or an integer.
+	StopSignal syscall.Signal
+	// StopTimeout (key stop_timeout, default 10s, > 0) is how long to wait
+	// after StopSignal before SIGKILL (never beyond the Config's Grace).
+	StopTimeout time.Duration
+	// Health (key health, default none) is a periodic check of a running
+	// service; after Failures consecutive failures it is restarted (as a
+	// failure: counted against max_restarts). Kinds: tcp, http, exec.
+	Health *Probe
+	// Log (key log, default "": each output line prefixed with the
+	// service's name) is "" or "inherit" (the service's stdout and stderr
+	// are tend's own, e.g. a terminal). "prefixed" is accepted as the
+	// default's name.
+	Log string
+}
+
+// Probe kinds.
+const (
+	ProbeTCP  = "tcp"  // Address: connect succeeds
+	ProbeHTTP = "http" // URL: GET answers 2xx
+	ProbeExec = "exec" // Exec: command exits 0
+	ProbeFile = "file" // Path: exists (ready only)
+	ProbeFD   = "fd"   // FD: the service writes a line to it (ready only)
+)
+
+// Probe is a ready or health check: an inline table with exactly one of the
+// kind keys tcp, http, exec (ready also: file, fd) plus timing keys.
+type Probe struct {
+	// Kind is the one kind key given: "tcp", "http", "exec", "file", "fd".
+	Kind string
+	// Address (tcp = "HOST:PORT"; HOST may be empty for the local host
+	// or an [IPv6] literal; PORT 1-65535).
+	Address string
+	// URL (http = "http://..." with a host; https is not supported: tend
+	// links no TLS stack, use an exec probe with curl or wget).
+	URL string
+	// Path (file = PATH): a relative path is resolved against the
+	// service's workdir when it has one, else left relative (to tend's
+	// working directory, which such a service shares).
+	Path string
+	// Exec (exec = argv array or string split like command), run with the
+	// service's user, workdir and environment.
+	Exec []string
+	// FD (fd = N, 3-255): the service is given a pipe as file descriptor
+	// N and is ready when it writes a line to it.
+	FD int
+	// Timeout: for ready (default 30s) the total time allowed to become
+	// ready, after which the service has failed to start; for health
+	// (default 2s) the time allowed for one check.
+	Timeout time.Duration
+	// Interval: for ready (default 100ms) the delay between attempts (not
+	// accepted with fd, which needs no polling); for health (default
+	// 10s) the delay between checks.
+	Interval time.Duration
+	// Failures (health only, default 3, >= 1): consecutive failed checks
+	// that make the service unhealthy.
+	Failures int
+}
+
+// Error is every error this package returns. Error() formats it as
+// "FILE:LINE: KEY: MSG", leaving out the parts that are empty: Line is 0 for
+// file-level errors (unreadable file, no services).
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += e.Key
+	}
+	if s != "" {
+		s += ": "
+	}
+	return s + e.Msg
+}
+
+// Getenv looks up a variable of tend's environment for ${VAR} expansion;
+// os.LookupEnv is one. A nil Getenv means os.LookupEnv.
+type Getenv func(string) (string, bool)
+
+// Load reads and parses the TOML configuration file at path.
+func Load(path string, getenv Getenv) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: fileErr(err)}
+	}
+	return Parse(path, data, getenv)
+}
+
+// Parse parses TOML configuration data. name is used in errors and for
+// Config.File; relative env_file and workdir paths are resolved against its
+// directory, made absolute.
+func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	root, err := buildTree(name, data)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(name))
+	if err != nil {
+		return nil, &Error{File: name, Msg: err.Error()}
+	}
+	d := &decoder{file: name, dir: dir, getenv: getenv}
+	c, err := d.config(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkGraph(d.afterLines); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// fileErr describes an os error without repeating the path.
+func fileErr(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}

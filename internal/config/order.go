@@ -1,0 +1,159 @@
+package config
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// service returns the named service, or nil.
+func (c *Config) service(name string) *Service {
+	for _, s := range c.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// checkGraph checks that every after names a service and that there is no
+// dependency cycle. afterLines gives the line of each service's after key.
+func (c *Config) checkGraph(afterLines map[string]int) error {
+	names := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		names[i] = s.Name
+	}
+	for _, s := range c.Services {
+		for _, a := range s.After {
+			if c.service(a) == nil {
+				return &Error{File: c.File, Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
+					Msg: "unknown service " + tomlQuote(a) + "; accepted: " + strings.Join(names, ", ")}
+			}
+		}
+	}
+	if cyc := c.cycle(); cyc != nil {
+		return &Error{File: c.File, Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
+			Msg: "dependency cycle: " + strings.Join(cyc, " -> ")}
+	}
+	return nil
+}
+
+// cycle returns a dependency cycle as a -> b -> ... -> a, starting at the
+// member that comes first in the file, or nil.
+func (c *Config) cycle() []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var visit func(name string) bool
+	visit = func(name string) bool {
+		color[name] = grey
+		stack = append(stack, name)
+		for _, dep := range c.service(name).After {
+			switch color[dep] {
+			case grey:
+				i := slices.Index(stack, dep)
+				found = append(slices.Clone(stack[i:]), dep)
+				return true
+			case white:
+				if visit(dep) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[name] = black
+		return false
+	}
+	for _, s := range c.Services {
+		if color[s.Name] == white && visit(s.Name) {
+			break
+		}
+	}
+	if found == nil {
+		return nil
+	}
+	// Rotate so the cycle starts at its member first in the file.
+	members := found[:len(found)-1]
+	first := 0
+	for i, m := range members {
+		if c.index(m) < c.index(members[first]) {
+			first = i
+		}
+	}
+	out := append(slices.Clone(members[first:]), members[:first]...)
+	return append(out, out[0])
+}
+
+func (c *Config) index(name string) int {
+	return slices.IndexFunc(c.Services, func(s *Service) bool { return s.Name == name })
+}
+
+// StartOrder returns the services in topological levels: a service is in
+// the level after the last of the services it is after, so the services of
+// one level can start in parallel once the previous levels are ready. Within
+// a level, services are in file order. The configuration must be acyclic
+// (Parse and LoadProcfile guarantee it).
+func (c *Config) StartOrder() [][]string {
+	level := map[string]int{}
+	var depth func(s *Service, seen int) int
+	depth = func(s *Service, seen int) int {
+		if l, ok := level[s.Name]; ok {
+			return l
+		}
+		l := 0
+		if seen <= len(c.Services) { // guards against a cycle in a hand-made Config
+			for _, a := range s.After {
+				if dep := c.service(a); dep != nil {
+					l = max(l, depth(dep, seen+1)+1)
+				}
+			}
+		}
+		level[s.Name] = l
+		return l
+	}
+	var out [][]string
+	for _, s := range c.Services {
+		l := depth(s, 0)
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], s.Name)
+	}
+	return out
+}
+
+// Diff compares two configurations for a reload: the services only in
+// newCfg (added), only in oldCfg (removed), and in both with any effective
+// setting different (changed; the line a service is defined at does not
+// count; Env includes the env_file's contents as read at load time, so an
+// edited env_file is a change). Each list is in its configuration's file
+// order. Global settings (Grace, LogFormat, LogTimestamps) are the caller's
+// to compare.
+func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
+	for _, n := range newCfg.Services {
+		o := oldCfg.service(n.Name)
+		switch {
+		case o == nil:
+			added = append(added, n.Name)
+		case !sameService(o, n):
+			changed = append(changed, n.Name)
+		}
+	}
+	for _, o := range oldCfg.Services {
+		if newCfg.service(o.Name) == nil {
+			removed = append(removed, o.Name)
+		}
+	}
+	return added, removed, changed
+}
+
+func sameService(a, b *Service) bool {
+	x, y := *a, *b
+	x.Line, y.Line = 0, 0
+	return reflect.DeepEqual(x, y)
+}

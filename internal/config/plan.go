@@ -1,0 +1,125 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Plan renders the resolved configuration for `tend check`: the start order,
+// then every setting of every service with the defaults filled in, as a TOML
+// document that loads back to the same configuration (env_file contents are
+// folded into env, which therefore shows their values; relative paths are
+// shown resolved; env_file bytes that are not UTF-8 show as U+FFFD).
+func (c *Config) Plan() string {
+	var b strings.Builder
+	file := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, c.File)
+	b.WriteString("# " + file + ", resolved with defaults\n#\n# start order:\n")
+	for i, level := range c.StartOrder() {
+		b.WriteString("#   " + strconv.Itoa(i+1) + ". " + strings.Join(level, ", ") + "\n")
+	}
+	b.WriteString("\n")
+	kv(&b, "grace", dur(c.Grace))
+	kv(&b, "log_format", str(c.LogFormat))
+	kv(&b, "log_timestamps", strconv.FormatBool(c.LogTimestamps))
+	for _, s := range c.Services {
+		b.WriteString("\n[service." + quoteKey(s.Name) + "]  # " + file + ":" + strconv.Itoa(s.Line) + "\n")
+		kv(&b, "command", strs(s.Command))
+		optional(&b, "user", s.User, "tend's")
+		optional(&b, "workdir", s.Workdir, "tend's")
+		if s.Ready != nil {
+			kv(&b, "ready", probe(s.Ready, false))
+		} else {
+			b.WriteString("# ready: none (ready as soon as started)\n")
+		}
+		kv(&b, "oneshot", strconv.FormatBool(s.Oneshot))
+		kv(&b, "after", strs(s.After))
+		kv(&b, "restart", str(s.Restart))
+		codes := make([]string, len(s.SuccessCodes))
+		for i, code := range s.SuccessCodes {
+			codes[i] = strconv.Itoa(code)
+		}
+		kv(&b, "success_codes", "["+strings.Join(codes, ", ")+"]")
+		kv(&b, "backoff", "{ initial = "+dur(s.BackoffInitial)+", max = "+dur(s.BackoffMax)+" }")
+		kv(&b, "max_restarts", "{ count = "+strconv.Itoa(s.MaxRestarts)+", within = "+dur(s.MaxRestartsWithin)+" }")
+		kv(&b, "critical", strconv.FormatBool(s.Critical))
+		kv(&b, "stop_signal", str(signalName(s.StopSignal)))
+		kv(&b, "stop_timeout", dur(s.StopTimeout))
+		if s.Health != nil {
+			kv(&b, "health", probe(s.Health, true))
+		} else {
+			b.WriteString("# health: none\n")
+		}
+		log := s.Log
+		if log == "" {
+			log = "prefixed"
+		}
+		kv(&b, "log", str(log))
+		if len(s.Env) == 0 {
+			b.WriteString("# env: none\n")
+			continue
+		}
+		b.WriteString("\n[service." + quoteKey(s.Name) + ".env]\n")
+		for _, e := range s.Env {
+			k, v, _ := strings.Cut(e, "=")
+			kv(&b, quoteKey(k), str(v))
+		}
+	}
+	return b.String()
+}
+
+func kv(b *strings.Builder, k, v string) {
+	b.WriteString(k + " = " + v + "\n")
+}
+
+func optional(b *strings.Builder, k, v, none string) {
+	if v == "" {
+		b.WriteString("# " + k + ": " + none + "\n")
+		return
+	}
+	kv(b, k, str(v))
+}
+
+// str quotes s so that it reads back unchanged: $ is doubled.
+func str(s string) string {
+	return tomlQuote(strings.ReplaceAll(s, "$", "$$"))
+}
+
+func strs(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = str(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func dur(d time.Duration) string { return `"` + d.String() + `"` }
+
+func probe(p *Probe, health bool) string {
+	var parts []string
+	switch p.Kind {
+	case ProbeTCP:
+		parts = append(parts, "tcp = "+str(p.Address))
+	case ProbeHTTP:
+		parts = append(parts, "http = "+str(p.URL))
+	case ProbeExec:
+		parts = append(parts, "exec = "+strs(p.Exec))
+	case ProbeFile:
+		parts = append(parts, "file = "+str(p.Path))
+	case ProbeFD:
+		parts = append(parts, "fd = "+strconv.Itoa(p.FD))
+	}
+	parts = append(parts, "timeout = "+dur(p.Timeout))
+	if p.Kind != ProbeFD {
+		parts = append(parts, "interval = "+dur(p.Interval))
+	}
+	if health {
+		parts = append(parts, "failures = "+strconv.Itoa(p.Failures))
+	}
+	return "{ " + strings.Join(parts, ", ") + " }"
+}

@@ -1,0 +1,464 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Commands are the subcommands RunCLI implements.
+var Commands = []string{"status", "start", "stop", "restart", "signal", "logs", "shutdown", "wait-ready"}
+
+// IsCommand reports whether arg (tend's first argument) is a control
+// command for RunCLI.
+func IsCommand(arg string) bool { return slices.Contains(Commands, arg) }
+
+// Usage is the control commands' usage text.
+const Usage = `usage: tend status [--json] [NAME...]
+       tend start|stop|restart NAME...
+       tend signal NAME SIG
+       tend logs [-f] [-n N] [NAME...]
+       tend shutdown
+       tend wait-ready [--timeout DURATION] [NAME...]
+options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
+exit codes: 0 ok, 1 failed (wait-ready: not ready in time), 2 usage, 3 unknown service,
+            4 no tend running here, 5 permission denied
+`
+
+// How long the client waits for an answer.
+const (
+	callTimeout = 60 * time.Second       // start/stop/... may wait for the supervisor
+	pollEvery   = 100 * time.Millisecond // wait-ready
+)
+
+// failure is a command's error: its exit code and message.
+type failure struct {
+	code int
+	msg  string
+}
+
+func fail(code int, format string, args ...any) *failure {
+	return &failure{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+type cliOpts struct {
+	socket  string
+	help    bool
+	json    bool
+	follow  bool
+	lines   int
+	timeout time.Duration
+	args    []string
+}
+
+// RunCLI runs a control command: args[0] is the command (see Commands),
+// socket the control socket (a --socket option in args overrides it). It
+// writes to stdout and stderr and returns the exit code (Exit*).
+func RunCLI(args []string, socket string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || !IsCommand(args[0]) {
+		fmt.Fprint(stderr, Usage)
+		return ExitUsage
+	}
+	cmd := args[0]
+	o, err := parseCLI(cmd, args[1:])
+	if err != nil {
+		fmt.Fprintf(stderr, "tend: %s: %v\n%s", cmd, err, Usage)
+		return ExitUsage
+	}
+	if o.help {
+		fmt.Fprint(stdout, Usage)
+		return ExitOK
+	}
+	if o.socket != "" {
+		socket = o.socket
+	}
+	if socket == "" {
+		socket = DefaultSocket
+	}
+	c := &client{socket: socket, stdout: stdout, stderr: stderr}
+	var f *failure
+	switch cmd {
+	case "status":
+		f = c.status(o)
+	case "start", "stop", "restart", "shutdown":
+		f = c.simple(Request{V: Version, Op: cmd, Names: o.args})
+	case "signal":
+		sig, _ := ParseSignal(o.args[1]) // checked by parseCLI
+		f = c.simple(Request{V: Version, Op: OpSignal, Names: o.args[:1], Signal: strconv.Itoa(int(sig))})
+	case "logs":
+		f = c.logs(o)
+	case "wait-ready":
+		f = c.waitReady(o)
+	}
+	if f != nil {
+		fmt.Fprintf(stderr, "tend: %s\n", f.msg)
+		return f.code
+	}
+	return ExitOK
+}
+
+// parseCLI parses a command's options and arguments; options may follow
+// arguments, "--" ends the options.
+func parseCLI(cmd string, args []string) (cliOpts, error) {
+	o := cliOpts{lines: -1}
+	flagsDone := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if flagsDone || a == "-" || !strings.HasPrefix(a, "-") {
+			o.args = append(o.args, a)
+			continue
+		}
+		if a == "--" {
+			flagsDone = true
+			continue
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		if !hasVal && strings.HasPrefix(a, "-n") && len(a) > 2 && cmd == "logs" {
+			name, val, hasVal = "-n", a[2:], true
+		}
+		value := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("%s needs a value", name)
+			}
+			i++
+			return args[i], nil
+		}
+		noValue := func() error {
+			if hasVal {
+				return fmt.Errorf("%s takes no value", name)
+			}
+			return nil
+		}
+		var err error
+		switch {
+		case name == "--socket":
+			o.socket, err = value()
+			if err == nil && o.socket == "" {
+				err = errors.New("--socket: empty path")
+			}
+		case name == "-h" || name == "--help":
+			o.help = true
+			err = noValue()
+		case cmd == "status" && name == "--json":
+			o.json = true
+			err = noValue()
+		case cmd == "logs" && (name == "-f" || name == "--follow"):
+			o.follow = true
+			err = noValue()
+		case cmd == "logs" && (name == "-n" || name == "--lines"):
+			var v string
+			if v, err = value(); err == nil {
+				o.lines, err = strconv.Atoi(v)
+				if err != nil || o.lines < 0 {
+					err = fmt.Errorf("%s: want a number of lines, got %q", name, v)
+				}
+			}
+		case cmd == "wait-ready" && (name == "--timeout" || name == "-t"):
+			var v string
+			if v, err = value(); err == nil {
+				o.timeout, err = time.ParseDuration(v)
+				if err != nil || o.timeout < 0 {
+					err = fmt.Errorf("%s: want a duration such as 2s or 500ms, got %q", name, v)
+				}
+			}
+		default:
+			err = fmt.Errorf("unknown option %s", name)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	if o.help {
+		return o, nil
+	}
+	switch cmd {
+	case "start", "stop", "restart":
+		if len(o.args) == 0 {
+			return o, errors.New("which services? (give at least one NAME)")
+		}
+	case "signal":
+		if len(o.args) != 2 {
+			return o, errors.New("want exactly NAME and SIG")
+		}
+		if _, err := ParseSignal(o.args[1]); err != nil {
+			return o, err
+		}
+	case "shutdown":
+		if len(o.args) != 0 {
+			return o, errors.New("takes no arguments")
+		}
+	}
+	for _, n := range o.args {
+		if n == "" {
+			return o, errors.New("empty service name")
+		}
+	}
+	return o, nil
+}
+
+type client struct {
+	socket         string
+	stdout, stderr io.Writer
+}
+
+// dial connects, turning the usual failures into one clear line.
+func (c *client) dial() (net.Conn, *failure) {
+	conn, err := net.DialTimeout("unix", c.socket, 5*time.Second)
+	if err == nil {
+		return conn, nil
+	}
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
+		return nil, fail(ExitNoTend, "no tend is running here (no socket at %s)", c.socket)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil, fail(ExitNoTend, "no tend is running here (stale socket at %s)", c.socket)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return nil, fail(ExitPermission, "permission denied: cannot use %s (run as root or as the user tend runs as)", c.socket)
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return nil, fail(ExitNoTend, "cannot connect to tend at %s: %v", c.socket, err)
+}
+
+// call sends req and reads the reply; on success the connection stays open
+// (for a logs stream) and the caller closes it.
+func (c *client) call(req Request, timeout time.Duration) (Reply, *json.Decoder, net.Conn, *failure) {
+	conn, f := c.dial()
+	if f != nil {
+		return Reply{}, nil, nil, f
+	}
+	if timeout > 0 {
+		conn.SetDeadline(time.Now().Add(timeout))
+	}
+	b, _ := json.Marshal(req)
+	// A write error is reported only if no reply can be read: the server
+	// may have answered (e.g. permission denied) and closed already.
+	_, werr := conn.Write(append(b, '\n'))
+	dec := json.NewDecoder(conn)
+	var rep Reply
+	if err := dec.Decode(&rep); err != nil {
+		conn.Close()
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return rep, nil, nil, fail(ExitFailed, "tend did not answer within %v", timeout)
+		case werr != nil:
+			return rep, nil, nil, fail(ExitNoTend, "cannot talk to tend at %s: %v", c.socket, errno(werr))
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return rep, nil, nil, fail(ExitFailed, "tend closed the connection without answering")
+		}
+		return rep, nil, nil, fail(ExitFailed, "bad answer from tend: %v", err)
+	}
+	if rep.V != Version {
+		conn.Close()
+		return rep, nil, nil, fail(ExitFailed, "tend speaks protocol version %d, this command %d", rep.V, Version)
+	}
+	if !rep.OK {
+		conn.Close()
+		return rep, nil, nil, fail(exitCode(rep.Code), "%s", rep.Error)
+	}
+	return rep, dec, conn, nil
+}
+
+func errno(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}
+
+func (c *client) simple(req Request) *failure {
+	_, _, conn, f := c.call(req, callTimeout)
+	if conn != nil {
+		conn.Close()
+	}
+	return f
+}
+
+func (c *client) status(o cliOpts) *failure {
+	rep, _, conn, f := c.call(Request{V: Version, Op: OpStatus, Names: o.args}, callTimeout)
+	if f != nil {
+		return f
+	}
+	conn.Close()
+	r := StatusReport{ShuttingDown: rep.ShuttingDown, Services: rep.Services}
+	if o.json {
+		if err := WriteStatusJSON(c.stdout, r); err != nil {
+			return fail(ExitFailed, "%v", err)
+		}
+		return nil
+	}
+	if err := WriteStatusText(c.stdout, r, time.Now()); err != nil {
+		return fail(ExitFailed, "%v", err)
+	}
+	return nil
+}
+
+// WriteStatusJSON writes r as "tend status --json" and GET /status show it:
+// indented JSON with a final newline. Services is never null.
+func WriteStatusJSON(w io.Writer, r StatusReport) error {
+	if r.Services == nil {
+		r.Services = []ServiceStatus{}
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteStatusText writes r as the "tend status" table, uptimes relative to
+// now.
+func WriteStatusText(w io.Writer, r StatusReport, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH")
+	for _, s := range r.Services {
+		pid, uptime, last, ready, health := "-", "-", "-", "no", "-"
+		if s.PID != 0 {
+			pid = strconv.Itoa(s.PID)
+			if !s.Started.IsZero() {
+				uptime = humanDuration(now.Sub(s.Started))
+			}
+		}
+		if s.LastExit != nil {
+			last = strconv.Itoa(*s.LastExit)
+		}
+		if s.Ready {
+			ready = "yes"
+		}
+		if s.Health != "" {
+			health = s.Health
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.ShuttingDown {
+		_, err := fmt.Fprintln(w, "tend is shutting down")
+		return err
+	}
+	return nil
+}
+
+// humanDuration rounds to the second: "45s", "3m12s", "2h0m5s", "3d4h".
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	d = d.Round(time.Second)
+	if d >= 24*time.Hour {
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	}
+	return d.String()
+}
+
+func (c *client) logs(o cliOpts) *failure {
+	timeout := callTimeout
+	if o.follow {
+		timeout = 0
+	}
+	_, dec, conn, f := c.call(Request{V: Version, Op: OpLogs, Names: o.args, Lines: o.lines, Follow: o.follow}, timeout)
+	if f != nil {
+		return f
+	}
+	defer conn.Close()
+	prefix := len(o.args) != 1
+	width := 0
+	var buf []byte
+	for {
+		var m LogMsg
+		if err := dec.Decode(&m); err != nil {
+			if o.follow && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
+				return nil // tend went away: the stream is over
+			}
+			return fail(ExitFailed, "log stream interrupted: %v", errno(err))
+		}
+		if m.End {
+			return nil
+		}
+		if m.Line == nil {
+			continue
+		}
+		l := m.Line
+		buf = buf[:0]
+		if prefix {
+			width = max(width, len(l.Service))
+			buf = append(buf, l.Service...)
+			for range width - len(l.Service) {
+				buf = append(buf, ' ')
+			}
+			if l.Cont {
+				buf = append(buf, " + "...)
+			} else {
+				buf = append(buf, " | "...)
+			}
+		}
+		buf = append(buf, l.Text...)
+		buf = append(buf, '\n')
+		out := c.stdout
+		if l.Stream == "stderr" {
+			out = c.stderr
+		}
+		if _, err := out.Write(buf); err != nil {
+			return fail(ExitFailed, "%v", err)
+		}
+	}
+}
+
+func (c *client) waitReady(o cliOpts) *failure {
+	start := time.Now()
+	var deadline time.Time
+	if o.timeout > 0 {
+		deadline = start.Add(o.timeout)
+	}
+	for {
+		t := 5 * time.Second
+		if !deadline.IsZero() {
+			t = max(min(t, time.Until(deadline)), 50*time.Millisecond)
+		}
+		rep, _, conn, f := c.call(Request{V: Version, Op: OpStatus, Names: o.args}, t)
+		if conn != nil {
+			conn.Close()
+		}
+		var last *failure
+		switch {
+		case f == nil && rep.ShuttingDown:
+			return fail(ExitFailed, "tend is shutting down")
+		case f == nil:
+			nr := NotReady(rep.Services)
+			if len(nr) == 0 {
+				return nil
+			}
+			last = fail(ExitFailed, "not ready after %v: %s", o.timeout, strings.Join(nr, ", "))
+		case f.code == ExitNoTend || f.code == ExitFailed:
+			last = f // tend may still be starting: keep trying
+		default:
+			return f // permission, unknown service: waiting will not help
+		}
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return last
+			}
+			time.Sleep(min(pollEvery, left))
+		} else {
+			time.Sleep(pollEvery)
+		}
+	}
+}

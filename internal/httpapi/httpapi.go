@@ -1,0 +1,291 @@
+// Package httpapi is tend's optional HTTP endpoint (--http ADDR) for
+// Kubernetes probes and Prometheus:
+//
+//	GET /healthz  200 "ok" while tend runs; 503 once it is shutting down
+//	GET /readyz   200 "ok" when every service is ready (oneshots: done);
+//	              503 naming those that are not, or while shutting down
+//	GET /status   the JSON of "tend status --json" (?name=web&name=db to
+//	              select; 404 for an unknown name)
+//	GET /metrics  Prometheus text exposition (see writeMetrics)
+//
+// HEAD works wherever GET does; other methods get 405, other paths 404.
+// The server is a minimal HTTP/1.1 one on package net (see server.go):
+// one request per connection, "Connection: close", no request bodies.
+// A bare ":PORT" binds 127.0.0.1 only: to be reachable from outside the
+// container (kubelet HTTP probes, Prometheus) the address must be given
+// explicitly, e.g. "0.0.0.0:9090".
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tend-sh/tend/internal/control"
+
+	"github.com/tend-sh/tend/internal/safe"
+)
+
+// Server is a running HTTP endpoint.
+type Server struct {
+	ln   net.Listener
+	b    control.Backend
+	log  *slog.Logger
+	done chan struct{} // closed when the accept loop has returned
+
+	closeLn sync.Once
+	lnErr   error
+	slots   chan struct{} // one per connection being served
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	serving sync.WaitGroup // connections being served
+	closing bool
+}
+
+// ListenAddr returns the address Listen binds for addr: ":PORT" becomes
+// "127.0.0.1:PORT"; anything else must be HOST:PORT and is kept.
+func ListenAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--http %q: want :PORT (loopback) or HOST:PORT, e.g. 0.0.0.0:9090", addr)
+	}
+	if port == "" {
+		return "", fmt.Errorf("--http %q: missing port", addr)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// Listen binds addr (see ListenAddr) and serves in the background until
+// Close or Shutdown. log may be nil.
+func Listen(addr string, b control.Backend, log *slog.Logger) (*Server, error) {
+	a, err := ListenAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", a)
+	if err != nil {
+		return nil, fmt.Errorf("--http: %w", err)
+	}
+	return Serve(ln, b, log), nil
+}
+
+// Serve serves the API over b on ln, a listener of one's own, in the
+// background until Close or Shutdown (which close ln). log may be nil.
+func Serve(ln net.Listener, b control.Backend, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		ln: ln, b: b, log: log, done: make(chan struct{}),
+		slots: make(chan struct{}, maxConns),
+		conns: map[net.Conn]struct{}{},
+	}
+	safe.Go("http server", func() {
+		defer close(s.done)
+		s.acceptLoop()
+	})
+	return s
+}
+
+func (s *Server) acceptLoop() {
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.isClosing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors, say: wait a little and go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("http: accept: " + err.Error() + "; retrying in " + backoff.String())
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.log.Debug("http: too many connections; closing one", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		if !s.track(c) {
+			c.Close()
+			<-s.slots
+			return
+		}
+		go s.serve(c)
+	}
+}
+
+// track records c as being served, unless the server is closing.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.serving.Add(1)
+	return true
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// serve answers one request on c and closes it. A panic while answering
+// is logged and costs only that connection, as it did with net/http: one
+// bad scrape must not take the container down.
+func (s *Server) serve(c net.Conn) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error(fmt.Sprintf("http: panic serving %v: %v\n%s", c.RemoteAddr(), v, debug.Stack()))
+		}
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		<-s.slots
+		s.serving.Done()
+	}()
+	h := handler{s.b}
+	serveConn(c, h.route)
+}
+
+// stop closes the listener and marks the server closing.
+func (s *Server) stop() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.closeLn.Do(func() { s.lnErr = s.ln.Close() })
+	return s.lnErr
+}
+
+// Addr returns the bound address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server at once, closing every connection.
+func (s *Server) Close() error {
+	err := s.stop()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-s.done
+	s.serving.Wait()
+	return err
+}
+
+// Shutdown stops accepting and waits for requests in progress, until ctx
+// is done (then it returns ctx's error; Close ends them).
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.stop()
+	idle := make(chan struct{})
+	go func() {
+		<-s.done
+		s.serving.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// handler answers requests from a backend.
+type handler struct{ b control.Backend }
+
+// route answers r: 404 for an unknown path, 405 for a method other than
+// GET or HEAD.
+func (h handler) route(r *request) response {
+	var f func(*request) response
+	switch r.path {
+	case "/healthz":
+		f = h.healthz
+	case "/readyz":
+		f = h.readyz
+	case "/status":
+		f = h.status
+	case "/metrics":
+		f = h.metrics
+	default:
+		return plain(404, "404 page not found\n")
+	}
+	if r.method != "GET" && r.method != "HEAD" {
+		resp := plain(405, "Method Not Allowed\n")
+		resp.allow = "GET, HEAD"
+		return resp
+	}
+	return f(r)
+}
+
+func text(code int, body string) response {
+	r := plain(code, body)
+	r.noStore = true
+	return r
+}
+
+func (h handler) healthz(*request) response {
+	if h.b.ShuttingDown() {
+		return text(503, "shutting down\n")
+	}
+	return text(200, "ok\n")
+}
+
+func (h handler) readyz(*request) response {
+	if h.b.ShuttingDown() {
+		return text(503, "shutting down\n")
+	}
+	ss, err := h.b.Status(nil)
+	if err != nil {
+		return text(503, "error: "+err.Error()+"\n")
+	}
+	if nr := control.NotReady(ss); len(nr) > 0 {
+		return text(503, "not ready: "+strings.Join(nr, ", ")+"\n")
+	}
+	return text(200, "ok\n")
+}
+
+func (h handler) status(r *request) response {
+	names := r.query["name"]
+	ss, err := h.b.Status(names)
+	if err != nil {
+		code := 500
+		if errors.Is(err, control.ErrUnknownService) {
+			code = 404
+		}
+		return text(code, err.Error()+"\n")
+	}
+	var buf bytes.Buffer
+	if err := control.WriteStatusJSON(&buf, control.StatusReport{ShuttingDown: h.b.ShuttingDown(), Services: ss}); err != nil {
+		return text(500, err.Error()+"\n")
+	}
+	return response{code: 200, contentType: "application/json", body: buf.Bytes(), noStore: true}
+}
+
+func (h handler) metrics(*request) response {
+	ss, err := h.b.Status(nil)
+	if err != nil {
+		return text(500, err.Error()+"\n")
+	}
+	orphans, forwarded := h.b.Counters()
+	var buf bytes.Buffer
+	writeMetrics(&buf, ss, orphans, forwarded)
+	return response{code: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: buf.Bytes(), noStore: true}
+}

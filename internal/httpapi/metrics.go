@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tend-sh/tend/internal/control"
+)
+
+// The exposition is written here rather than with a metrics library: the
+// candidate (github.com/VictoriaMetrics/metrics v1.44.0) reads cgroup and
+// /proc files, starts a goroutine and may log to stderr in its package
+// init, which every tend invocation (tend status included) would pay. Only
+// gauges and counters without timestamps are needed, in the text format
+// version 0.0.4:
+// https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+
+// metric describes one family.
+type metric struct {
+	name, typ, help string
+}
+
+var (
+	mUp       = metric{"tend_service_up", "gauge", "Whether the service has a running process (1) or not (0)."}
+	mReady    = metric{"tend_service_ready", "gauge", "Whether the service is ready (1) or not (0)."}
+	mRestarts = metric{"tend_service_restarts_total", "counter", "How many times tend has restarted the service."}
+	mLastExit = metric{"tend_service_last_exit_code", "gauge", "Exit code of the service's last process (128+N when killed by signal N); absent until one has exited."}
+	mStart    = metric{"tend_service_start_time_seconds", "gauge", "Start time of the service's current or last process, in seconds since the Unix epoch; absent if never started."}
+	mOrphans  = metric{"tend_orphans_reaped_total", "counter", "Processes reaped by tend that were not its services."}
+	mSignals  = metric{"tend_signals_forwarded_total", "counter", "Signals tend forwarded to its services."}
+)
+
+// writeMetrics writes every family, HELP and TYPE first, samples labelled
+// with service="NAME" in the order of ss.
+func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarded uint64) {
+	perService := func(m metric, value func(s control.ServiceStatus) (string, bool)) {
+		header(b, m)
+		for _, s := range ss {
+			if v, ok := value(s); ok {
+				b.WriteString(m.name)
+				b.WriteString(`{service="`)
+				escapeLabel(b, s.Name)
+				b.WriteString(`"} `)
+				b.WriteString(v)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	bit := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	perService(mUp, func(s control.ServiceStatus) (string, bool) { return bit(s.PID != 0), true })
+	perService(mReady, func(s control.ServiceStatus) (string, bool) { return bit(s.Ready), true })
+	perService(mRestarts, func(s control.ServiceStatus) (string, bool) { return strconv.Itoa(s.Restarts), true })
+	perService(mLastExit, func(s control.ServiceStatus) (string, bool) {
+		if s.LastExit == nil {
+			return "", false
+		}
+		return strconv.Itoa(*s.LastExit), true
+	})
+	perService(mStart, func(s control.ServiceStatus) (string, bool) {
+		if s.Started.IsZero() {
+			return "", false
+		}
+		return strconv.FormatFloat(float64(s.Started.UnixNano())/1e9, 'f', 3, 64), true
+	})
+	header(b, mOrphans)
+	b.WriteString(mOrphans.name + " " + strconv.FormatUint(orphans, 10) + "\n")
+	header(b, mSignals)
+	b.WriteString(mSignals.name + " " + strconv.FormatUint(forwarded, 10) + "\n")
+}
+
+func header(b *bytes.Buffer, m metric) {
+	b.WriteString("# HELP " + m.name + " " + m.help + "\n")
+	b.WriteString("# TYPE " + m.name + " " + m.typ + "\n")
+}
+
+// escapeLabel writes a label value escaped as the text format requires:
+// backslash, double quote and line feed; invalid UTF-8 becomes U+FFFD.
+func escapeLabel(b *bytes.Buffer, v string) {
+	if !utf8.ValidString(v) {
+		v = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package logs
+
+import (
+	"bytes"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	initBuf = 16 << 10                           // first read buffer of a pipe
+	maxBuf  = MaxLine + 4<<10                    // the read buffer never grows beyond
+	minRead = 512                                // least free room offered to Read
+	spaces  = "                                " // for padding
+)
+
+// pipe is the state of the goroutine reading one stream of one service.
+// Pending (not yet emitted) bytes are buf[start:end]; buf[start:scanned]
+// is known to hold no '\n'.
+type pipe struct {
+	m       *Mux
+	svc     *service
+	stream  Stream
+	r       io.ReadCloser
+	buf     []byte
+	start   int
+	scanned int
+	end     int
+	cont    bool   // the next piece continues a split line
+	out     []byte // the formatted output line, reused
+	jsonMid []byte // `","service":"name","stream":"stdout","line":"`
+}
+
+func newPipe(m *Mux, svc *service, s Stream, r io.ReadCloser) *pipe {
+	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf)}
+	if m.format == JSON {
+		b := append([]byte(nil), `","service":"`...)
+		b = appendJSON(b, []byte(svc.name))
+		b = append(b, `","stream":"`...)
+		b = append(b, s.String()...)
+		p.jsonMid = append(b, `","line":"`...)
+	}
+	return p
+}
+
+// run reads until EOF or error, emits everything, and closes the pipe.
+func (p *pipe) run() {
+	defer p.m.done()
+	defer p.r.Close()
+	for {
+		p.prepare()
+		n, err := p.r.Read(p.buf[p.end:])
+		p.end += n
+		p.scan()
+		if err != nil {
+			break
+		}
+	}
+	p.flush()
+}
+
+// prepare makes at least minRead bytes of room after end.
+func (p *pipe) prepare() {
+	if p.start == p.end {
+		p.start, p.scanned, p.end = 0, 0, 0
+	}
+	if len(p.buf)-p.end >= minRead {
+		return
+	}
+	if p.start > 0 {
+		n := copy(p.buf, p.buf[p.start:p.end])
+		p.scanned -= p.start
+		p.start, p.end = 0, n
+	}
+	if len(p.buf)-p.end < minRead && len(p.buf) < maxBuf {
+		nb := make([]byte, min(2*len(p.buf), maxBuf))
+		copy(nb, p.buf[:p.end])
+		p.buf = nb
+	}
+}
+
+// scan emits every complete line in the pending bytes, and pieces of a
+// pending line that is already known to exceed MaxLine.
+func (p *pipe) scan() {
+	for {
+		i := bytes.IndexByte(p.buf[p.scanned:p.end], '\n')
+		if i < 0 {
+			p.scanned = p.end
+			break
+		}
+		nl := p.scanned + i
+		p.line(p.buf[p.start:nl])
+		p.start, p.scanned = nl+1, nl+1
+	}
+	// Without a '\n' in sight, a pending line of MaxLine+UTFMax bytes
+	// (enough to see a whole rune at the cut, and more than a trailing
+	// '\r') certainly has to be split.
+	for p.end-p.start >= MaxLine+utf8.UTFMax {
+		n := cut(p.buf[p.start:p.end], MaxLine)
+		p.emit(p.buf[p.start:p.start+n], p.cont)
+		p.cont = true
+		p.start += n
+	}
+}
+
+// flush emits the final line, which has no '\n', if any.
+func (p *pipe) flush() {
+	if p.start < p.end {
+		p.line(p.buf[p.start:p.end])
+	}
+	p.start, p.scanned, p.end = 0, 0, 0
+}
+
+// line emits a whole line (or the rest of a split one), without its '\n'.
+func (p *pipe) line(b []byte) {
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	for len(b) > MaxLine {
+		n := cut(b, MaxLine)
+		p.emit(b[:n], p.cont)
+		p.cont = true
+		b = b[n:]
+	}
+	p.emit(b, p.cont)
+	p.cont = false
+}
+
+// cut returns where to split b, which is longer than max: at max, or
+// earlier at the start of a valid UTF-8 sequence that max falls inside.
+// b must hold the whole sequence, i.e. at least max+UTFMax-1 bytes unless
+// it ends earlier.
+func cut(b []byte, max int) int {
+	if utf8.RuneStart(b[max]) {
+		return max
+	}
+	for i := max - 1; i > 0 && i > max-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if r, size := utf8.DecodeRune(b[i:]); r != utf8.RuneError && i+size > max {
+				return i
+			}
+			break
+		}
+	}
+	return max
+}
+
+// emit records one output line and writes it.
+func (p *pipe) emit(text []byte, cont bool) {
+	m := p.m
+	t := m.now()
+	p.svc.record(m, t, p.stream, cont, text)
+	p.out = p.format(p.out[:0], t, cont, text)
+	if _, err := m.dst[p.stream].Write(p.out); err == nil {
+		p.svc.lines[p.stream].Add(1)
+		p.svc.bytes[p.stream].Add(uint64(len(text)))
+	}
+}
+
+// format appends the output line for text to b.
+func (p *pipe) format(b []byte, t time.Time, cont bool, text []byte) []byte {
+	if p.m.format == JSON {
+		b = append(b, `{"time":"`...)
+		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, p.jsonMid...)
+		b = appendJSON(b, text)
+		if cont {
+			return append(b, "\",\"cont\":true}\n"...)
+		}
+		return append(b, "\"}\n"...)
+	}
+	if p.m.timestamps {
+		b = appendMillis(b, t.UTC())
+		b = append(b, ' ')
+	}
+	b = append(b, p.svc.name...)
+	for pad := int(p.m.width.Load()) - p.svc.runes; pad > 0; pad -= len(spaces) {
+		b = append(b, spaces[:min(pad, len(spaces))]...)
+	}
+	if cont {
+		b = append(b, " + "...)
+	} else {
+		b = append(b, " | "...)
+	}
+	b = append(b, text...)
+	return append(b, '\n')
+}
+
+// appendMillis appends t, which is in UTC, as 2006-01-02T15:04:05.000Z.
+// It is a faster time.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00").
+func appendMillis(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	return append(b,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-',
+		byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':',
+		byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSON appends s as the contents of a JSON string: '"', '\\' and
+// control characters escaped, U+2028 and U+2029 escaped, and every byte
+// that is not part of valid UTF-8 replaced by \ufffd.
+func appendJSON(b, s []byte) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(b, s[start:]...)
+}

@@ -1,0 +1,86 @@
+package logs
+
+import "time"
+
+// entry describes one line kept in a ring; its text is data[off:off+n].
+type entry struct {
+	t      time.Time
+	seq    uint64
+	off, n int
+	stream Stream
+	cont   bool
+}
+
+// ring keeps the most recent lines of a service: at most maxLines lines
+// and maxBytes bytes of text. The texts are stored in order in one arena,
+// data, which is compacted when appending would take it beyond 2*maxBytes;
+// the text of the kept lines is always data[ents[head].off:].
+type ring struct {
+	ents     []entry // circular, allocated on first use
+	head, n  int
+	data     []byte
+	maxLines int
+	maxBytes int
+}
+
+// add keeps a copy of text, evicting the oldest lines as needed.
+func (r *ring) add(e entry, text []byte) {
+	if r.maxLines <= 0 {
+		return
+	}
+	if r.ents == nil {
+		r.ents = make([]entry, r.maxLines)
+	}
+	if len(text) > r.maxBytes {
+		text = text[:r.maxBytes]
+	}
+	if r.n == len(r.ents) {
+		r.drop()
+	}
+	for r.n > 0 && len(r.data)-r.ents[r.head].off+len(text) > r.maxBytes {
+		r.drop()
+	}
+	if r.n == 0 {
+		r.data = r.data[:0]
+	} else if len(r.data)+len(text) > 2*r.maxBytes {
+		first := r.ents[r.head].off
+		r.data = r.data[:copy(r.data, r.data[first:])]
+		for i := range r.n {
+			r.ents[(r.head+i)%len(r.ents)].off -= first
+		}
+	}
+	e.off, e.n = len(r.data), len(text)
+	r.data = append(r.data, text...)
+	r.ents[(r.head+r.n)%len(r.ents)] = e
+	r.n++
+}
+
+// drop evicts the oldest line.
+func (r *ring) drop() {
+	r.head = (r.head + 1) % len(r.ents)
+	r.n--
+}
+
+// tail returns copies of the last n lines (all when n < 0), oldest first.
+func (r *ring) tail(service string, n int) []Line {
+	if n < 0 || n > r.n {
+		n = r.n
+	}
+	if n == 0 {
+		return nil
+	}
+	first := r.head + r.n - n
+	size := 0
+	for i := range n {
+		size += r.ents[(first+i)%len(r.ents)].n
+	}
+	text := make([]byte, 0, size)
+	out := make([]Line, n)
+	for i := range out {
+		e := &r.ents[(first+i)%len(r.ents)]
+		off := len(text)
+		text = append(text, r.data[e.off:e.off+e.n]...)
+		out[i] = Line{Time: e.t, Service: service, Stream: e.stream, Seq: e.seq, Cont: e.cont, Text: text[off:len(text):len(text)]}
+	}
+	return out
+}

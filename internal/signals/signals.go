@@ -1,0 +1,148 @@
+// Package signals knows which signals tend catches, forwards and rewrites.
+//
+// tend catches every catchable signal except the ones the Go runtime owns
+// (SIGURG for preemption) and SIGCHLD (which belongs to the reaper). SIGTERM
+// and SIGINT additionally start a shutdown; everything caught is forwarded.
+package signals
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Max is the highest signal number on Linux (SIGRTMAX).
+const Max = 64
+
+// Parse turns "TERM", "SIGTERM", "term" or "15" into a signal. Zero is
+// accepted only when allowZero is set (it means "drop" in a rewrite).
+func Parse(s string, allowZero bool) (syscall.Signal, error) {
+	t := strings.TrimSpace(s)
+	if n, err := strconv.Atoi(t); err == nil {
+		if (n == 0 && allowZero) || (n >= 1 && n <= Max) {
+			return syscall.Signal(n), nil
+		}
+		return 0, fmt.Errorf("signal number %d out of range 1-%d", n, Max)
+	}
+	u := strings.ToUpper(t)
+	if !strings.HasPrefix(u, "SIG") {
+		u = "SIG" + u
+	}
+	if sig := unix.SignalNum(u); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q (want a name such as TERM or SIGTERM, or a number 1-%d)", s, Max)
+}
+
+// Name returns "SIGTERM" for 15, "SIGRT5"-style names unknown to x/sys as "signal N".
+func Name(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}
+
+// Forwardable reports whether tend catches and forwards sig. SIGKILL and
+// SIGSTOP cannot be caught, SIGCHLD is the reaper's and SIGURG is the Go
+// runtime's preemption signal.
+func Forwardable(sig syscall.Signal) bool {
+	switch sig {
+	case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG:
+		return false
+	}
+	return sig >= 1 && sig <= Max
+}
+
+// IsShutdown reports whether sig starts tend's shutdown.
+func IsShutdown(sig syscall.Signal) bool {
+	return sig == unix.SIGTERM || sig == unix.SIGINT
+}
+
+// Caught lists every signal tend installs a handler for, in number order,
+// split in two. Early are those whose Go runtime default is fatal or stops
+// tend (die: HUP; crash: QUIT, ABRT, SYS and the fault signals when sent
+// with kill; SIGPIPE on a broken stdout; stop: TSTP, TTIN, TTOU): they must
+// be caught before the first child starts. Late are those the runtime
+// ignores until they are caught; registering each costs a round trip to
+// the runtime's signal-mask thread (~25µs, measured), so they are
+// registered after the child has started, while it execs.
+//
+// SIGTERM and SIGINT are in neither list: they go on their own channel so
+// that a burst of other signals can never push out the one that starts
+// shutdown.
+func Caught() (early, late []os.Signal) {
+	for s := syscall.Signal(1); s <= Max; s++ {
+		if !Forwardable(s) || IsShutdown(s) {
+			continue
+		}
+		switch s {
+		case unix.SIGHUP, unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS,
+			unix.SIGFPE, unix.SIGSEGV, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGSYS:
+			early = append(early, s)
+		default:
+			late = append(late, s)
+		}
+	}
+	return early, late
+}
+
+// Rewrite maps a received signal to the one forwarded. A mapping to 0 drops
+// the signal. Signals absent from the map are forwarded unchanged.
+type Rewrite map[syscall.Signal]syscall.Signal
+
+// Apply returns the signal to forward for sig, or 0 to drop it.
+func (r Rewrite) Apply(sig syscall.Signal) syscall.Signal {
+	if to, ok := r[sig]; ok {
+		return to
+	}
+	return sig
+}
+
+// ParsePair parses "FROM:TO" (names or numbers). TO may be 0 ("drop").
+func ParsePair(s string) (from, to syscall.Signal, err error) {
+	a, b, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q is not FROM:TO (e.g. TERM:QUIT, or USR1:0 to drop)", s)
+	}
+	if from, err = Parse(a, false); err != nil {
+		return 0, 0, err
+	}
+	if !Forwardable(from) {
+		return 0, 0, fmt.Errorf("%s is never forwarded, so it cannot be rewritten", Name(from))
+	}
+	if to, err = Parse(b, true); err != nil {
+		return 0, 0, err
+	}
+	return from, to, nil
+}
+
+// Reserved are the signals the Go runtime keeps for itself on Linux (32
+// and 34, for glibc and musl's thread machinery): signal.Notify cannot
+// catch them, so they are never forwarded.
+var Reserved = []syscall.Signal{32, 34}
+
+// IgnoreReserved sets the Reserved signals to SIG_IGN, so that they cannot
+// kill tend. Needed only when tend is not PID 1: the kernel already drops
+// signals PID 1 has no handler for. Children inherit the ignored
+// disposition for these two signals (exec keeps SIG_IGN).
+func IgnoreReserved() error {
+	// struct kernel_sigaction { handler; flags; restorer; mask }.
+	act := struct {
+		handler  uintptr
+		flags    uint64
+		restorer uintptr
+		mask     uint64
+	}{handler: 1} // SIG_IGN
+	for _, sig := range Reserved {
+		_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+		if errno != 0 {
+			return errno
+		}
+	}
+	return nil
+}

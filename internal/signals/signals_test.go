@@ -1,0 +1,76 @@
+package signals
+
+import (
+	"syscall"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in        string
+		allowZero bool
+		want      syscall.Signal
+		err       string
+	}{
+		{"TERM", false, syscall.SIGTERM, ""},
+		{"sigquit", false, syscall.SIGQUIT, ""},
+		{"SIGUSR1", false, syscall.SIGUSR1, ""},
+		{"15", false, syscall.SIGTERM, ""},
+		{"34", false, syscall.Signal(34), ""},
+		{"0", true, 0, ""},
+		{"0", false, 0, "signal number 0 out of range 1-64"},
+		{"65", false, 0, "signal number 65 out of range 1-64"},
+		{"NOPE", false, 0, `unknown signal "NOPE" (want a name such as TERM or SIGTERM, or a number 1-64)`},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.in, tt.allowZero)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("Parse(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestCaught(t *testing.T) {
+	caught := map[syscall.Signal]bool{}
+	early, late := Caught()
+	for _, s := range append(early, late...) {
+		caught[s.(syscall.Signal)] = true
+	}
+	for _, s := range early {
+		if s == syscall.SIGUSR1 || s == syscall.Signal(40) {
+			t.Errorf("%v is harmless by default and should be registered late", s)
+		}
+	}
+	for _, s := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, syscall.SIGTERM, syscall.SIGINT} {
+		if caught[s] {
+			t.Errorf("%v must not be in Caught()", s)
+		}
+	}
+	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGQUIT, syscall.SIGPIPE, syscall.Signal(64)} {
+		if !caught[s] {
+			t.Errorf("%v missing from Caught()", s)
+		}
+	}
+	if len(caught) != 64-6 {
+		t.Errorf("Caught() has %d signals, want %d", len(caught), 64-6)
+	}
+}
+
+func TestRewrite(t *testing.T) {
+	r := Rewrite{syscall.SIGTERM: syscall.SIGQUIT, syscall.SIGUSR1: 0}
+	for in, want := range map[syscall.Signal]syscall.Signal{syscall.SIGTERM: syscall.SIGQUIT, syscall.SIGUSR1: 0, syscall.SIGHUP: syscall.SIGHUP} {
+		if got := r.Apply(in); got != want {
+			t.Errorf("Apply(%v) = %v, want %v", in, got, want)
+		}
+	}
+	var none Rewrite
+	if got := none.Apply(syscall.SIGHUP); got != syscall.SIGHUP {
+		t.Errorf("nil Rewrite changed SIGHUP to %v", got)
+	}
+}

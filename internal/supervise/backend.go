@@ -1,0 +1,163 @@
+package supervise
+
+import (
+	"errors"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/control"
+)
+
+// The Supervisor is the control socket's and HTTP API's control.Backend.
+// Every call runs on the event loop (posted on s.reqs), so the loop stays
+// the only owner of the services' state.
+var _ control.Backend = (*Supervisor)(nil)
+
+// errExiting answers calls that arrive after the loop has ended.
+var errExiting = errors.New("tend is exiting")
+
+// call runs f on the event loop and returns its error.
+func (s *Supervisor) call(f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case s.reqs <- func() { errc <- f() }:
+	case <-s.done:
+		return errExiting
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-s.done:
+		return errExiting
+	}
+}
+
+// lookup resolves names (all services when empty) or names the unknown.
+func (s *Supervisor) lookup(names []string) ([]*svc, error) {
+	if len(names) == 0 {
+		return append([]*svc(nil), s.order...), nil
+	}
+	var out []*svc
+	var unknown []string
+	for _, n := range names {
+		if v := s.byName[n]; v != nil {
+			out = append(out, v)
+		} else {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, control.UnknownServiceError(unknown...)
+	}
+	return out, nil
+}
+
+// Status reports the named services (all when names is empty).
+func (s *Supervisor) Status(names []string) ([]control.ServiceStatus, error) {
+	var out []control.ServiceStatus
+	err := s.call(func() error {
+		vs, err := s.lookup(names)
+		for _, v := range vs {
+			out = append(out, control.ServiceStatus{
+				Name: v.Name, State: string(v.state), PID: v.pid, Since: v.since, Started: v.started,
+				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
+				Health: v.health, Oneshot: v.Oneshot,
+			})
+		}
+		return err
+	})
+	return out, err
+}
+
+// Start starts stopped or failed services (their restart limit afresh),
+// once their dependencies are ready.
+func (s *Supervisor) Start(names []string) error {
+	return s.each(names, func(v *svc) {
+		if !v.alive() && v.state != Backoff {
+			v.fresh()
+		}
+	})
+}
+
+// Stop stops services for good (until started again).
+func (s *Supervisor) Stop(names []string) error {
+	return s.each(names, func(v *svc) { s.stop(v, v.StopSignal) })
+}
+
+// Restart stops running services and starts them again; others it starts.
+func (s *Supervisor) Restart(names []string) error {
+	return s.each(names, func(v *svc) {
+		if !v.alive() {
+			v.fresh()
+			return
+		}
+		v.again = true
+		s.signalStop(v, v.StopSignal)
+	})
+}
+
+// each applies f to the named services on the loop; the main service is
+// the container's own and is not started or stopped this way.
+func (s *Supervisor) each(names []string, f func(v *svc)) error {
+	return s.call(func() error {
+		if s.phase != running {
+			return errors.New("tend is shutting down")
+		}
+		vs, err := s.lookup(names)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.Main {
+				return errors.New("the main service is the container's own: use tend shutdown")
+			}
+		}
+		for _, v := range vs {
+			f(v)
+		}
+		s.schedule()
+		return nil
+	})
+}
+
+// Signal sends sig to a running service's process group.
+func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
+	return s.call(func() error {
+		vs, err := s.lookup([]string{name})
+		if err != nil {
+			return err
+		}
+		v := vs[0]
+		if !v.alive() {
+			return errors.New(name + " is not running")
+		}
+		return unix.Kill(-v.pid, sig)
+	})
+}
+
+// Shutdown starts the container's shutdown as SIGTERM to tend would.
+func (s *Supervisor) Shutdown() error {
+	return s.call(func() error {
+		s.containerStop(unix.SIGTERM, 0, false, "tend shutdown")
+		return nil
+	})
+}
+
+// ShuttingDown reports whether the shutdown has begun (or tend is exiting).
+func (s *Supervisor) ShuttingDown() bool {
+	var yes bool
+	if err := s.call(func() error { yes = s.phase >= stopping; return nil }); err != nil {
+		return true
+	}
+	return yes
+}
+
+// Counters reports orphans reaped and signals forwarded so far.
+func (s *Supervisor) Counters() (orphans, forwarded uint64) {
+	_ = s.call(func() error {
+		orphans, forwarded = s.stats.OrphansReaped, s.stats.SignalsForwarded
+		return nil
+	})
+	return orphans, forwarded
+}

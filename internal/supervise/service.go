@@ -1,0 +1,559 @@
+package supervise
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/reap"
+	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/spawn"
+)
+
+// Service is one service as the supervisor runs it: what to start and the
+// policy around it. Single-command mode is one Main service.
+type Service struct {
+	Name string
+	Spec spawn.Spec // Argv, Env, Dir, Cred; Files and Foreground are set per start
+	// Main marks the main process: the container's exit code is its code,
+	// signals tend receives are forwarded to its group, and it is stopped
+	// with the (rewritten) signal that started the shutdown.
+	Main              bool
+	Oneshot           bool
+	After             []string
+	Restart           string // RestartAlways | RestartOnFailure | RestartNever
+	SuccessCodes      []int
+	BackoffInitial    time.Duration
+	BackoffMax        time.Duration
+	MaxRestarts       int
+	MaxRestartsWithin time.Duration
+	Critical          bool
+	StopSignal        syscall.Signal
+	StopTimeout       time.Duration
+	Ready, Health     *config.Probe
+	// Inherit gives the service tend's own stdin, stdout and stderr (and
+	// the terminal, when tend has one) instead of prefixed log lines.
+	Inherit bool
+}
+
+// Restart policies.
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// State is a service's state as shown by `tend status`.
+type State string
+
+// The states of a service.
+const (
+	Starting State = "starting" // waiting for its dependencies, or started and not yet ready
+	Ready    State = "ready"    // its ready probe passed
+	Running  State = "running"  // started, and it has no ready probe
+	Backoff  State = "backoff"  // exited; waiting to be restarted
+	Failed   State = "failed"   // failed for good (restart limit, ready timeout, dependency failed)
+	Stopping State = "stopping" // asked to stop, not yet exited
+	Stopped  State = "stopped"  // exited and not to be restarted
+	Done     State = "done"     // a oneshot that finished successfully
+)
+
+// svc is the runtime state of one service. Only the event loop touches it.
+type svc struct {
+	*Service
+	state    State
+	pid      int
+	started  time.Time // start of the current (or last) run
+	since    time.Time // when the current state began
+	restarts int
+	recent   []time.Time // restart times, for max_restarts
+	streak   int         // consecutive failed runs, for the backoff
+	lastExit *int
+	health   string // "", "healthy", "unhealthy"
+	fails    int    // consecutive failed health checks
+
+	gen       int  // bumped at every start: stale timers and probes are ignored
+	stopAsked bool // stopped on purpose (control, shutdown, reload): do not restart
+	again     bool // start again once it has exited (restart, reload)
+	unhealthy bool // stopped because of its health check: the exit is a failure
+	next      *Service
+	removed   bool // removed by a reload: forget it once it has exited
+
+	stopTimer  *time.Timer
+	readyTimer *time.Timer
+	probeTimer *time.Timer
+	readyFD    *os.File // read end of the fd readiness pipe
+}
+
+func (v *svc) setState(s State) {
+	if v.state != s {
+		v.state, v.since = s, time.Now()
+	}
+}
+
+// alive reports whether the service has a process.
+func (v *svc) alive() bool { return v.pid != 0 }
+
+// satisfied reports whether services listing v in `after` may start.
+func (v *svc) satisfied() bool {
+	if v.Oneshot {
+		return v.state == Done
+	}
+	return v.state == Ready || v.state == Running
+}
+
+// settled reports whether the service reached where startup wants it.
+func (v *svc) settled() bool {
+	return v.satisfied() || v.state == Failed || v.state == Stopped
+}
+
+// invalidate makes the current run's timers and probe results stale.
+func (v *svc) invalidate() {
+	v.gen++
+	v.cancelTimers()
+}
+
+// rearm puts a service that has no process back to waiting for schedule
+// to start it (once its dependencies are ready).
+func (v *svc) rearm() {
+	v.invalidate()
+	v.stopAsked = false
+	v.setState(Starting)
+}
+
+// fresh rearms with the restart limit and backoff started afresh (a start
+// asked for by a person).
+func (v *svc) fresh() {
+	v.recent, v.streak = nil, 0
+	v.rearm()
+}
+
+func (v *svc) cancelTimers() {
+	for _, t := range []*time.Timer{v.stopTimer, v.readyTimer, v.probeTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	v.stopTimer, v.readyTimer, v.probeTimer = nil, nil, nil
+	if v.readyFD != nil {
+		v.readyFD.Close()
+		v.readyFD = nil
+	}
+}
+
+// timer kinds, delivered to the loop as timerEvents.
+type timerKind int
+
+const (
+	tBackoff timerKind = iota
+	tStopKill
+	tReadyTimeout
+	tProbe
+)
+
+type timerEvent struct {
+	v    *svc
+	gen  int
+	kind timerKind
+}
+
+// after arms a timer whose firing the loop receives on s.timers.
+func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) *time.Timer {
+	ev := timerEvent{v: v, gen: v.gen, kind: kind}
+	return time.AfterFunc(d, func() {
+		select {
+		case s.timers <- ev:
+		case <-s.done:
+		}
+	})
+}
+
+func (s *Supervisor) onTimer(ev timerEvent) {
+	v := ev.v
+	if ev.gen != v.gen {
+		return // from an earlier run
+	}
+	switch ev.kind {
+	case tBackoff:
+		if v.state == Backoff && s.phase == running {
+			s.start(v)
+		}
+	case tStopKill:
+		if v.alive() {
+			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
+			_ = unix.Kill(-v.pid, unix.SIGKILL)
+		}
+	case tReadyTimeout:
+		if v.alive() && v.state == Starting {
+			s.log.Error("service not ready in time", "service", v.Name, "timeout", v.Ready.Timeout)
+			s.fail(v, 1, "not ready within "+v.Ready.Timeout.String())
+			s.stop(v, v.StopSignal)
+		}
+	case tProbe:
+		s.probe(v)
+	}
+}
+
+// start starts a service's process now.
+func (s *Supervisor) start(v *svc) {
+	v.gen++
+	v.cancelTimers()
+	v.stopAsked, v.unhealthy, v.health, v.fails = false, false, "", 0
+	spec := v.Spec // a copy: Files differ per start
+	var closeAfter []*os.File
+	if v.Inherit {
+		spec.Files = []uintptr{0, 1, 2}
+		spec.Foreground = v.Main && s.cfg.Terminal
+	} else {
+		outR, outW, err1 := os.Pipe()
+		errR, errW, err2 := os.Pipe()
+		if err := firstErr(err1, err2); err != nil {
+			for _, f := range []*os.File{outR, outW, errR, errW} {
+				if f != nil {
+					f.Close()
+				}
+			}
+			s.startFailed(v, &spawn.Error{Name: v.Spec.Argv[0], Err: fmt.Errorf("output pipes: %w", err), Code: spawn.CodeOther})
+			return
+		}
+		s.cfg.Logs.Attach(v.Name, logs.Stdout, outR)
+		s.cfg.Logs.Attach(v.Name, logs.Stderr, errR)
+		spec.Files = []uintptr{s.devNull(), outW.Fd(), errW.Fd()}
+		closeAfter = append(closeAfter, outW, errW)
+	}
+	if v.Ready != nil && v.Ready.Kind == config.ProbeFD {
+		r, w, err := os.Pipe()
+		if err == nil {
+			for len(spec.Files) <= v.Ready.FD {
+				spec.Files = append(spec.Files, ^uintptr(0)) // closed in the child
+			}
+			spec.Files[v.Ready.FD] = w.Fd()
+			v.readyFD = r
+			closeAfter = append(closeAfter, w)
+		}
+	}
+	pid, err := spawn.Start(&spec)
+	for _, f := range closeAfter {
+		f.Close()
+	}
+	if err != nil {
+		s.startFailed(v, err)
+		return
+	}
+	s.childless = false
+	v.pid, v.started = pid, time.Now()
+	s.byPID[pid] = v
+	if v.Main {
+		s.mainPGID = pid
+	}
+	s.log.Info("started", "service", v.Name, "pid", pid, "cmd", strings.Join(v.Spec.Argv, " "))
+	if v.Ready != nil {
+		v.setState(Starting)
+		v.readyTimer = s.after(v.Ready.Timeout, v, tReadyTimeout)
+		s.startReadyProbe(v)
+	} else if v.Oneshot {
+		v.setState(Starting)
+	} else {
+		s.becameReady(v, Running)
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// devNull is the stdin of services that do not inherit tend's.
+func (s *Supervisor) devNull() uintptr {
+	if s.null == nil {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			return 0
+		}
+		s.null = f
+	}
+	return s.null.Fd()
+}
+
+// startFailed handles a process that could not be started at all: as an
+// exit with the shell's code for it (127 not found, 126 not executable).
+func (s *Supervisor) startFailed(v *svc, err error) {
+	v.cancelTimers() // closes the ready pipe, if one was made
+	code := spawn.CodeOther
+	if se, ok := err.(*spawn.Error); ok {
+		code = se.Code
+	}
+	v.started = time.Now()
+	if v.Main {
+		// As a shell would: say why and exit with 127/126/125 at once,
+		// without holding or restarting.
+		s.log.Error(err.Error())
+		v.lastExit = &code
+		v.setState(Failed)
+		s.mainCode, s.mainDone, s.mainStartFailed = code, true, true
+		s.containerStop(0, code, false, "main process could not be started")
+		return
+	}
+	s.log.Error(err.Error(), "service", v.Name)
+	s.exited(v, code, false)
+}
+
+// becameReady marks v ready (or running, without a ready probe), starts
+// its health checks and lets its dependents start.
+func (s *Supervisor) becameReady(v *svc, st State) {
+	if v.readyTimer != nil {
+		v.readyTimer.Stop()
+		v.readyTimer = nil
+	}
+	v.setState(st)
+	if st == Ready {
+		s.log.Info("ready", "service", v.Name)
+	}
+	if v.Health != nil {
+		v.probeTimer = s.after(v.Health.Interval, v, tProbe)
+	}
+	s.schedule()
+}
+
+// onServiceExit handles the exit of a service's process.
+func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
+	pid := v.pid
+	delete(s.byPID, pid)
+	v.pid = 0
+	v.cancelTimers()
+	code := reap.Code(status)
+	if v.Main {
+		raw := code
+		if to, ok := s.cfg.RemapExit[raw]; ok {
+			code = to
+		}
+		s.log.Info("main process exited", "pid", pid, "code", raw, "exit", code)
+	}
+	s.exited(v, code, v.unhealthy)
+}
+
+// exited applies the restart policy to a service whose process ended (or
+// never started) with code. forceFail counts the exit as a failure
+// whatever the code (a failed health check).
+func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
+	v.lastExit = &code
+	success := !forceFail && slices.Contains(v.SuccessCodes, code)
+	ran := time.Since(v.started)
+
+	if v.Main {
+		s.mainCode, s.mainDone = code, true
+	}
+	switch {
+	case v.removed:
+		s.forget(v)
+		return
+	case v.next != nil && s.phase == running:
+		v.Service, v.next = v.next, nil
+		v.setState(Starting)
+		s.schedule()
+		return
+	case v.again && s.phase == running:
+		v.again = false
+		s.start(v)
+		return
+	case s.phase != running || v.stopAsked:
+		// A restart pending when the shutdown began is dropped with it.
+		v.again, v.next = false, nil
+		if v.Oneshot && success {
+			v.setState(Done)
+		} else if v.state != Failed {
+			v.setState(Stopped)
+		}
+		s.schedule()
+		return
+	}
+
+	// It ended on its own while tend is running.
+	switch {
+	case v.Main:
+		v.setState(Stopped)
+		if code != 0 {
+			v.setState(Failed)
+		}
+		s.containerStop(0, code, code != 0, "main process exited")
+		return
+	case s.cfg.AnyExitStops:
+		v.setState(Stopped)
+		s.log.Info("process exited; stopping all (Procfile)", "service", v.Name, "code", code)
+		s.containerStop(0, code, code != 0, v.Name+" exited")
+		return
+	case v.Oneshot && success:
+		v.setState(Done)
+		s.log.Info("done", "service", v.Name)
+		s.schedule()
+		return
+	}
+
+	restart := v.Restart == RestartAlways || (v.Restart == RestartOnFailure && !success)
+	if !restart {
+		if success {
+			v.setState(Stopped)
+			s.log.Info("exited", "service", v.Name, "code", code)
+		} else {
+			s.fail(v, code, "exited with code "+strconv.Itoa(code))
+		}
+		s.schedule()
+		return
+	}
+	now := time.Now()
+	v.recent = slices.DeleteFunc(v.recent, func(t time.Time) bool { return now.Sub(t) > v.MaxRestartsWithin })
+	if len(v.recent) >= v.MaxRestarts {
+		s.fail(v, code, "exited with code "+strconv.Itoa(code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
+		s.schedule()
+		return
+	}
+	// A run that lasted longer than the longest backoff was healthy: start
+	// the backoff afresh.
+	if success || ran >= v.BackoffMax {
+		v.streak = 0
+	}
+	delay := backoff(v.BackoffInitial, v.BackoffMax, v.streak)
+	if !success {
+		v.streak++
+	}
+	v.recent = append(v.recent, now)
+	v.restarts++
+	s.log.Warn("service exited; restarting", "service", v.Name, "code", code, "in", delay.Round(time.Millisecond))
+	if delay <= 0 {
+		s.start(v)
+		return
+	}
+	v.setState(Backoff)
+	v.gen++
+	v.probeTimer = s.after(delay, v, tBackoff)
+}
+
+// backoff is initial·2^n capped at max, with up to 20% jitter taken off so
+// that services that crashed together do not restart in lockstep.
+func backoff(initial, max time.Duration, n int) time.Duration {
+	if initial <= 0 {
+		return 0
+	}
+	d := initial
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// fail marks v failed for good. A critical service's failure, or a
+// oneshot's during startup, stops the container with its code; services
+// waiting for v can never start and fail too.
+func (s *Supervisor) fail(v *svc, code int, why string) {
+	v.setState(Failed)
+	s.log.Error("service failed", "service", v.Name, "reason", why)
+	if code == 0 {
+		code = 1
+	}
+	if v.Critical || (v.Oneshot && !s.startupDone) {
+		s.containerStop(0, code, true, v.Name+" failed")
+		return
+	}
+	for _, d := range s.order {
+		if d.state == Starting && !d.alive() && slices.Contains(d.After, v.Name) {
+			s.fail(d, 1, "dependency "+v.Name+" failed")
+		}
+	}
+}
+
+// schedule starts every waiting service whose dependencies are satisfied
+// and notes when startup is complete.
+func (s *Supervisor) schedule() {
+	if s.phase != running {
+		s.advance()
+		return
+	}
+	for _, v := range s.order {
+		if v.state != Starting || v.alive() { // only those waiting to start
+			continue
+		}
+		if s.depsSatisfied(v) {
+			s.start(v)
+		}
+	}
+	if !s.startupDone {
+		done := true
+		for _, v := range s.order {
+			done = done && v.settled()
+		}
+		if done {
+			s.startupDone = true
+			s.log.Info("all services started")
+		}
+	}
+}
+
+func (s *Supervisor) depsSatisfied(v *svc) bool {
+	for _, name := range v.After {
+		d := s.byName[name]
+		if d != nil && !d.satisfied() {
+			return false
+		}
+	}
+	return true
+}
+
+// stop asks one service to stop for good: sig to its process group,
+// SIGKILL after its stop_timeout. sig 0 sends nothing (a rewrite dropped
+// it) and only waits.
+func (s *Supervisor) stop(v *svc, sig syscall.Signal) {
+	v.stopAsked = true
+	s.signalStop(v, sig)
+}
+
+// signalStop sends the stop signal and arms the stop timeout, without
+// deciding what happens after the exit.
+func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
+	if !v.alive() {
+		if v.state == Backoff || v.state == Starting {
+			v.invalidate()
+			v.setState(Stopped)
+		}
+		return
+	}
+	if v.state != Failed {
+		v.setState(Stopping)
+	}
+	if sig != 0 {
+		target := -v.pid
+		if v.Main && s.cfg.ToChild {
+			target = v.pid
+		}
+		if err := unix.Kill(target, sig); err == nil {
+			if target < 0 {
+				s.signalledPGIDs[v.pid] = true
+			}
+			s.log.Info("stopping", "service", v.Name, "pid", v.pid, "signal", signals.Name(sig))
+		}
+	}
+	if v.stopTimer == nil && v.StopTimeout > 0 {
+		v.stopTimer = s.after(v.StopTimeout, v, tStopKill)
+	}
+}
+
+// forget drops a service removed by a reload.
+func (s *Supervisor) forget(v *svc) {
+	delete(s.byName, v.Name)
+	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
+	s.log.Info("removed", "service", v.Name)
+	s.schedule()
+}

@@ -1,0 +1,75 @@
+package tendlog
+
+import (
+	"io"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/tend-sh/tend/internal/safe"
+)
+
+// Async is an io.Writer that never blocks its caller: it queues each write
+// (one log line) for a goroutine that writes it out. tend's event loop logs
+// through it, so a stderr nobody reads (a full pipe) can never stall the
+// loop. When the queue is full the line is dropped and counted; the count
+// is written as one line once the writer catches up.
+type Async struct {
+	w       io.Writer
+	ch      chan []byte
+	pending atomic.Int64
+	dropped atomic.Uint64
+	drained chan struct{}
+}
+
+// NewAsync starts a writer for w with room for queue lines.
+func NewAsync(w io.Writer, queue int) *Async {
+	a := &Async{w: w, ch: make(chan []byte, queue), drained: make(chan struct{}, 1)}
+	safe.Go("log writer", a.run)
+	return a
+}
+
+// Write queues a copy of p, or drops it when the queue is full.
+func (a *Async) Write(p []byte) (int, error) {
+	a.pending.Add(1)
+	select {
+	case a.ch <- append([]byte(nil), p...):
+	default:
+		a.pending.Add(-1)
+		a.dropped.Add(1)
+	}
+	return len(p), nil
+}
+
+// Dropped is the number of lines dropped so far.
+func (a *Async) Dropped() uint64 { return a.dropped.Load() }
+
+func (a *Async) run() {
+	for b := range a.ch {
+		_, _ = a.w.Write(b)
+		if n := a.dropped.Swap(0); n > 0 {
+			_, _ = a.w.Write([]byte("tend: " + strconv.FormatUint(n, 10) + " of tend's own log line(s) dropped: its output was blocked\n"))
+		}
+		if a.pending.Add(-1) == 0 {
+			select {
+			case a.drained <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Flush waits until every queued line was written, at most timeout, and
+// reports whether it got there.
+func (a *Async) Flush(timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for a.pending.Load() > 0 {
+		select {
+		case <-a.drained:
+		case <-deadline.C:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,173 @@
+package e2e
+
+// Helpers for the config-mode tests (config_*_test.go): writing tend.toml
+// files, reading the records that `testprog svc` appends, waiting for tend's
+// own messages.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tomlStr quotes s as a TOML basic string (the test paths are ASCII).
+func tomlStr(s string) string { return strconv.Quote(s) }
+
+// tomlArgv renders argv as a TOML array of strings.
+func tomlArgv(argv ...string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = tomlStr(a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// tprog is the argv of a testprog subcommand.
+func tprog(args ...string) []string { return append([]string{testprog}, args...) }
+
+// cfgWriteFile writes content to path through a rename, so that tend never
+// reads a half-written file (it may re-read it on SIGHUP at any time).
+func cfgWriteFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeConfig writes dir/tend.toml and returns its path.
+func writeConfig(t *testing.T, dir, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, "tend.toml")
+	cfgWriteFile(t, path, content)
+	return path
+}
+
+// cfgFreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func cfgFreePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// svcRecord is one line appended by `testprog svc`:
+// "start NAME PID UNIXNANO check=X" or "stop NAME PID UNIXNANO".
+type svcRecord struct {
+	kind, name string
+	pid        int
+	at         time.Time
+	check      string
+}
+
+func (rec svcRecord) String() string {
+	return fmt.Sprintf("%s %s pid=%d at=%s check=%s", rec.kind, rec.name, rec.pid, rec.at.Format("15:04:05.000000"), rec.check)
+}
+
+// readSvcRecords parses the records file; a malformed line fails the test.
+func readSvcRecords(t *testing.T, path string) []svcRecord {
+	t.Helper()
+	var out []svcRecord
+	for _, line := range readLines(path) {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			t.Fatalf("%s: malformed record %q", filepath.Base(path), line)
+		}
+		pid, err1 := strconv.Atoi(f[2])
+		ns, err2 := strconv.ParseInt(f[3], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: malformed record %q", filepath.Base(path), line)
+		}
+		rec := svcRecord{kind: f[0], name: f[1], pid: pid, at: time.Unix(0, ns)}
+		if len(f) > 4 {
+			rec.check = strings.TrimPrefix(f[4], "check=")
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// filterSvcRecords returns the records of the given kind ("" = any) and
+// name ("" = any).
+func filterSvcRecords(recs []svcRecord, kind, name string) []svcRecord {
+	var out []svcRecord
+	for _, rec := range recs {
+		if (kind == "" || rec.kind == kind) && (name == "" || rec.name == name) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func formatSvcRecords(recs []svcRecord) string {
+	var b strings.Builder
+	for _, rec := range recs {
+		b.WriteString("    " + rec.String() + "\n")
+	}
+	return b.String()
+}
+
+// waitSvcRecord waits until the records file has a record of that kind and
+// name, and returns the first one.
+func (r *run) waitSvcRecord(path, kind, name string) svcRecord {
+	r.t.Helper()
+	var got svcRecord
+	r.poll(fmt.Sprintf("record %q %q in %s", kind, name, filepath.Base(path)), func() bool {
+		recs := filterSvcRecords(readSvcRecords(r.t, path), kind, name)
+		if len(recs) > 0 {
+			got = recs[0]
+			return true
+		}
+		return false
+	})
+	return got
+}
+
+// waitStderr waits until one of tend's stderr lines satisfies match and
+// returns it.
+func (r *run) waitStderr(what string, match func(line string) bool) string {
+	r.t.Helper()
+	var got string
+	r.poll(what+" on tend's stderr", func() bool {
+		for _, line := range strings.Split(r.stderr(), "\n") {
+			if match(line) {
+				got = line
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// cfgTestprogs returns the host pids of tend's testprog descendants.
+func (r *run) cfgTestprogs() []int {
+	var pids []int
+	for _, p := range r.descendants() {
+		if p.Comm == "testprog" && p.State != 'Z' {
+			pids = append(pids, p.PID)
+		}
+	}
+	return pids
+}
+
+// spewPayload mirrors testprog's SpewPayload: n bytes cycling through a-z,
+// starting at letter seq%26.
+func spewPayload(seq uint64, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + (seq+uint64(i))%26)
+	}
+	return string(b)
+}

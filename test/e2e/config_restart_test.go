@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// serviceFailedLine matches tend's "service failed" error for name.
+func serviceFailedLine(name string) func(string) bool {
+	return func(line string) bool {
+		return strings.HasPrefix(line, "tend: service failed") && strings.Contains(line, " service="+name+" ")
+	}
+}
+
+// Scenario: backoff timing. A service that exits 1 at once, backoff
+// {200ms, 1s}, max_restarts {3 within 1m}: exactly 4 starts, the gaps at
+// least 0.8×(200ms, 400ms, 800ms) (the jitter takes up to 20% off).
+func TestConfigBackoffBounds(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records")
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.keeper]
+command = %s
+
+[service.flaky]
+command = %s
+backoff = { initial = "200ms", max = "1s" }
+max_restarts = { count = 3, within = "1m" }
+`,
+		tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...),
+		tomlArgv(tprog("svc", "--name", "flaky", "--log", records, "--exit", "1")...)))
+	r := startIn(t, dir, opts{timeout: 20 * time.Second}, "-c", cfg)
+
+	line := r.waitStderr("flaky's failure", serviceFailedLine("flaky"))
+	t.Logf("%s", line)
+	// No further start may follow the failure: wait longer than the
+	// longest backoff before counting.
+	r.aliveFor(1500*time.Millisecond, "flaky is not critical")
+	recs := readSvcRecords(t, records)
+	starts := filterSvcRecords(recs, "start", "flaky")
+	if len(starts) != 4 {
+		t.Fatalf("flaky started %d times, want 4 (1 + 3 restarts)\n%s\n%s", len(starts), formatSvcRecords(recs), r.diag())
+	}
+	want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	for i, d := range want {
+		gap := starts[i+1].at.Sub(starts[i].at)
+		lower := d * 8 / 10
+		upper := d + 3*time.Second // loose: a noisy machine under -race
+		t.Logf("restart %d: gap %v (backoff %v, jittered ≥ %v)", i+1, gap.Round(time.Millisecond), d, lower)
+		if gap < lower {
+			t.Errorf("restart %d came %v after the previous start; want ≥ %v (backoff %v minus at most 20%%)\n%s",
+				i+1, gap.Round(time.Millisecond), lower, d, formatSvcRecords(starts))
+		}
+		if gap > upper {
+			t.Errorf("restart %d came %v after the previous start; want ≤ %v\n%s", i+1, gap.Round(time.Millisecond), upper, formatSvcRecords(starts))
+		}
+	}
+	if len(filterSvcRecords(recs, "stop", "keeper")) != 0 {
+		t.Errorf("keeper was stopped by flaky's failure:\n%s", formatSvcRecords(recs))
+	}
+	r.signal(unix.SIGTERM)
+	r.expectExit(0)
+}
+
+// Scenario: a critical service exceeding its restart limit stops the
+// container with its exit code; the other services are stopped in order
+// (their stop records written before tend exited).
+func TestConfigCriticalRestartLimit(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records")
+	ready2 := filepath.Join(dir, "other2-ready")
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.other1]
+command = %s
+
+[service.other2]
+command = %s
+after = ["other1"]
+
+[service.crit]
+command = %s
+critical = true
+backoff = { initial = "50ms", max = "100ms" }
+max_restarts = { count = 2, within = "1m" }
+`,
+		tomlArgv(tprog("svc", "--name", "other1", "--log", records, "--stop-delay", "100ms", "--ready", filepath.Join(dir, "other1-ready"))...),
+		tomlArgv(tprog("svc", "--name", "other2", "--log", records, "--stop-delay", "100ms", "--ready", ready2)...),
+		// crit fails only once other2 (started after other1) can record its stop.
+		tomlArgv(tprog("svc", "--name", "crit", "--log", records, "--exit", "7", "--wait", ready2)...)))
+	r := startIn(t, dir, opts{}, "-c", cfg)
+	r.expectExit(7)
+	recs := readSvcRecords(t, records)
+	if n := len(filterSvcRecords(recs, "start", "crit")); n != 3 {
+		t.Errorf("crit started %d times, want 3 (1 + max_restarts.count 2)\n%s", n, formatSvcRecords(recs))
+	}
+	var stops []string
+	for _, rec := range filterSvcRecords(recs, "stop", "") {
+		stops = append(stops, rec.name)
+	}
+	if strings.Join(stops, ",") != "other2,other1" {
+		t.Errorf("stop records %q, want other2 then other1 (both stopped, dependent first)\n%s\n%s", stops, formatSvcRecords(recs), r.diag())
+	}
+	if !strings.Contains(r.stderr(), "tend: service failed") {
+		t.Errorf("no \"service failed\" message on stderr\n%s", r.diag())
+	}
+}
+
+// Scenario: a non-critical service failing for good leaves the rest
+// running; SIGTERM then stops them and tend exits 0.
+func TestConfigNonCriticalFailureKeepsRunning(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records")
+	keeperReady := filepath.Join(dir, "keeper-ready")
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.keeper]
+command = %s
+
+[service.broken]
+command = %s
+restart = "never"
+`,
+		tomlArgv(tprog("svc", "--name", "keeper", "--log", records, "--ready", keeperReady)...),
+		tomlArgv(tprog("svc", "--name", "broken", "--log", records, "--exit", "3", "--wait", keeperReady)...)))
+	r := startIn(t, dir, opts{}, "-c", cfg)
+	keeperPID := r.waitPID(keeperReady)
+	r.waitStderr("broken's failure", serviceFailedLine("broken"))
+	r.aliveFor(500*time.Millisecond, "broken is not critical: its failure must not stop the container")
+	recs := readSvcRecords(t, records)
+	if len(filterSvcRecords(recs, "stop", "keeper")) != 0 {
+		t.Fatalf("keeper was stopped after broken failed:\n%s", formatSvcRecords(recs))
+	}
+	if n := len(filterSvcRecords(recs, "start", "broken")); n != 1 {
+		t.Errorf("broken started %d times, want 1 (restart = never)\n%s", n, formatSvcRecords(recs))
+	}
+	if pids := r.cfgTestprogs(); len(pids) != 1 {
+		t.Errorf("want exactly keeper alive, found testprog pids %v\n%s", pids, r.diag())
+	}
+	r.signal(unix.SIGTERM)
+	r.expectExit(0)
+	recs = readSvcRecords(t, records)
+	stops := filterSvcRecords(recs, "stop", "keeper")
+	if len(stops) != 1 || stops[0].pid != keeperPID {
+		t.Errorf("keeper (pid %d) should have been stopped once by the SIGTERM:\n%s", keeperPID, formatSvcRecords(recs))
+	}
+}
+
+// Scenario: shutdown order. c after b after a; each records its stop after
+// a delay; SIGTERM → stopped c, then b, then a, each only once the one
+// after it has exited.
+func TestConfigShutdownOrder(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records")
+	const stopDelay = 200 * time.Millisecond
+	svc := func(name string) string {
+		return tomlArgv(tprog("svc", "--name", name, "--log", records, "--stop-delay", stopDelay.String(), "--ready", filepath.Join(dir, name+"-ready"))...)
+	}
+	// Declared out of order: the file order must not matter.
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.b]
+command = %s
+after = ["a"]
+
+[service.c]
+command = %s
+after = ["b"]
+
+[service.a]
+command = %s
+`, svc("b"), svc("c"), svc("a")))
+	r := startIn(t, dir, opts{}, "-c", cfg)
+	for _, name := range []string{"a", "b", "c"} {
+		r.waitFile(filepath.Join(dir, name+"-ready"))
+	}
+	// (No start-order check: without ready probes each counts as ready
+	// once spawned, so the three processes race to write their records.)
+	r.signal(unix.SIGTERM)
+	r.expectExit(0)
+	recs := readSvcRecords(t, records)
+	stops := filterSvcRecords(recs, "stop", "")
+	var order []string
+	for _, rec := range stops {
+		order = append(order, rec.name)
+	}
+	if strings.Join(order, ",") != "c,b,a" {
+		t.Fatalf("stop order %q, want c,b,a\n%s\n%s", order, formatSvcRecords(recs), r.diag())
+	}
+	// Each is signalled only after its dependent exited, and then takes
+	// stopDelay to record its stop.
+	for i := 1; i < len(stops); i++ {
+		if gap := stops[i].at.Sub(stops[i-1].at); gap < stopDelay {
+			t.Errorf("%s recorded its stop %v after %s, want ≥ %v (signalled before %s had exited?)\n%s",
+				stops[i].name, gap, stops[i-1].name, stopDelay, stops[i-1].name, formatSvcRecords(recs))
+		}
+	}
+}

@@ -1,0 +1,364 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/procfs"
+)
+
+var (
+	graceLine      = regexp.MustCompile(`(?m)^tend: grace period (\S+) expired; killed (\d+) process\(es\): (.*)$`)
+	looseGraceLine = regexp.MustCompile(`(?m)grace period (\S+) expired; killed (\d+) process\(es\): (.*)$`)
+)
+
+// checkCount checks how many stop signals a trapterm/worker/daemon received.
+func checkCount(t *testing.T, content string, want int) {
+	t.Helper()
+	if !strings.Contains(content, fmt.Sprintf("count=%d\n", want)) {
+		t.Errorf("cleanup file %q: want count=%d (number of SIGTERM/SIGINT the process received)", content, want)
+	}
+}
+
+// Scenario: `sh -c 'testprog trapterm --file F; echo after'` + SIGTERM.
+// The shell dies of SIGTERM (group forwarding) => 143, but tend must wait for
+// trapterm's cleanup, and trapterm gets SIGTERM exactly once.
+func TestShellWrapperForeground(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, ready := dir+"/F", dir+"/R"
+	r := startIn(t, dir, opts{}, "--", "sh", "-c",
+		fmt.Sprintf("%s trapterm --file %s --ready %s --delay 300ms; echo after", q(testprog), q(f), q(ready)))
+	r.waitFile(ready)
+	r.signal(unix.SIGTERM)
+	r.expectExit(143)
+	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	checkCount(t, content, 1)
+	if strings.Contains(r.stdout(), "after") {
+		t.Errorf("the shell survived SIGTERM and printed %q", r.stdout())
+	}
+}
+
+// Scenario: `sh -c 'testprog daemon --file F; exec testprog sleep 1d'` +
+// SIGTERM. The double-forked setsid daemon (adopted by tend as PID 1) must get
+// SIGTERM once and finish its cleanup before tend exits.
+func TestShellWrapperDaemon(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, ready := dir+"/F", dir+"/R"
+	r := startIn(t, dir, opts{}, "--", "sh", "-c",
+		fmt.Sprintf("%s daemon --file %s --ready %s --delay 300ms; exec %s sleep 1d", q(testprog), q(f), q(ready), q(testprog)))
+	r.waitFile(ready)
+	// the main (now `testprog sleep`) must also be up before we signal
+	r.poll("the main to exec testprog sleep", func() bool {
+		for _, p := range r.descendants() {
+			if p.PPID == r.tendPID && p.Comm == "testprog" {
+				return true
+			}
+		}
+		return false
+	})
+	r.signal(unix.SIGTERM)
+	r.expectExit(143)
+	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	checkCount(t, content, 1)
+}
+
+// Scenario: `sh -c 'testprog worker --file F --delay 1s & exit 0'`, no
+// signal. The main exits 0 at once; the background worker gets SIGTERM,
+// finishes; tend exits 0 right after the worker's cleanup (about the delay,
+// well within the default 10s grace).
+func TestShellBackgroundWorker(t *testing.T) {
+	// not parallel: asserts timing
+	t.Run("pid1-in-namespace", func(t *testing.T) { backgroundWorker(t, false) })
+	t.Run("subreaper-direct", func(t *testing.T) { backgroundWorker(t, true) })
+}
+
+func backgroundWorker(t *testing.T, direct bool) {
+	dir := t.TempDir()
+	f, ready := dir+"/F", dir+"/R"
+	// waitfile: the worker must have its handler installed before the shell
+	// exits, or the SIGTERM would kill it by default action (a test race,
+	// not a tend bug).
+	r := startIn(t, dir, opts{direct: direct}, "--", "sh", "-c",
+		fmt.Sprintf("%s worker --file %s --ready %s --delay 1s & %s waitfile %s; exit 0",
+			q(testprog), q(f), q(ready), q(testprog), q(ready)))
+	if pid := r.waitPID(ready); direct {
+		r.killOnCleanup(pid) // host pid: must not outlive tend
+	}
+	readyAt := r.mtime(ready)
+	r.expectExit(0)
+	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	checkCount(t, content, 1)
+	took := r.ended.Sub(readyAt)
+	if took < time.Second || took > 2500*time.Millisecond {
+		t.Errorf("tend exited %v after the worker was ready; want about the worker's 1s cleanup (1s..2.5s)", took.Round(time.Millisecond))
+	}
+}
+
+// Scenario: ignoreterm with --grace 1s + SIGTERM. tend SIGKILLs it at grace
+// expiry: exit 137 (not 143), after 1s..5s, and logs the grace line naming
+// the pid.
+func TestGraceExpiry(t *testing.T) {
+	// not parallel: asserts timing
+	dir := t.TempDir()
+	ready := dir + "/R"
+	r := startIn(t, dir, opts{}, "--grace", "1s", "--", testprog, "ignoreterm", "--ready", ready)
+	pid := r.waitPID(ready)
+	sent := time.Now()
+	r.signal(unix.SIGTERM)
+	r.expectExit(137)
+	took := r.ended.Sub(sent)
+	if took < time.Second || took > 5*time.Second {
+		t.Errorf("tend exited %v after SIGTERM, want between 1s and 5s with --grace 1s", took.Round(time.Millisecond))
+	}
+	m := graceLine.FindStringSubmatch(r.stderr())
+	if m == nil {
+		t.Errorf("stderr has no line of the form `tend: grace period <D> expired; killed <N> process(es): <pid> (<cmd>), ...`:\n%s", r.stderr())
+		if m = looseGraceLine.FindStringSubmatch(r.stderr()); m == nil {
+			t.FailNow()
+		}
+	}
+	if m[1] != "1s" || m[2] != "1" {
+		t.Errorf("grace line %q: want period 1s and 1 process", m[0])
+	}
+	if !strings.Contains(m[3], fmt.Sprintf("%d (", pid)) || !strings.Contains(m[3], "testprog") {
+		t.Errorf("grace line %q does not name pid %d (testprog)", m[0], pid)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr()), "\n") {
+		if !strings.HasPrefix(line, "tend: ") {
+			t.Errorf("stderr line without `tend: ` prefix: %q", line)
+		}
+	}
+}
+
+// The main exits 3 by itself, leaving a process that ignores SIGTERM: it is
+// SIGKILLed at --grace expiry (logged), and the exit code stays the main's.
+func TestGraceLeftoverKeepsExitCode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ready := dir + "/R"
+	r := startIn(t, dir, opts{}, "--grace", "1s", "--", "sh", "-c",
+		fmt.Sprintf("%s ignoreterm --ready %s & %s waitfile %s; exit 3", q(testprog), q(ready), q(testprog), q(ready)))
+	pid := r.waitPID(ready)
+	r.expectExit(3)
+	if took := r.ended.Sub(r.mtime(ready)); took < 900*time.Millisecond || took > 5*time.Second {
+		t.Errorf("tend exited %v after the leftover started; want about the 1s grace", took.Round(time.Millisecond))
+	}
+	m := looseGraceLine.FindStringSubmatch(r.stderr())
+	if m == nil || !strings.Contains(m[3], fmt.Sprintf("%d (", pid)) {
+		t.Errorf("want a grace-expiry line naming the leftover pid %d; stderr:\n%s", pid, r.stderr())
+	}
+}
+
+// A second SIGTERM during shutdown is forwarded again but does not extend
+// the grace: --grace 2s, SIGTERM at 0s and 1s => exit at ~2s, not ~3s.
+func TestSecondSigtermDoesNotExtendGrace(t *testing.T) {
+	// not parallel: asserts timing
+	dir := t.TempDir()
+	ready, out := dir+"/R", dir+"/S"
+	r := startIn(t, dir, opts{}, "--grace", "2s", "--", testprog, "sigprint", "--stay", "--out", out, "--ready", ready)
+	r.waitFile(ready)
+	sent := time.Now()
+	r.signal(unix.SIGTERM)
+	r.waitLines(out, 1)
+	time.Sleep(time.Until(sent.Add(time.Second))) // deliberate offset, not synchronisation
+	r.signal(unix.SIGTERM)
+	r.waitLines(out, 2)
+	r.expectExit(137)
+	took := r.ended.Sub(sent)
+	if took < 1900*time.Millisecond || took > 2800*time.Millisecond {
+		t.Errorf("tend exited %v after the first SIGTERM; want ~2s (grace 2s, not extended by the second SIGTERM)", took.Round(time.Millisecond))
+	}
+	if got := readLines(out); len(got) != 2 || got[0] != "got SIGTERM" || got[1] != "got SIGTERM" {
+		t.Errorf("main received %q, want the SIGTERM forwarded twice", got)
+	}
+}
+
+// SIGINT also starts the shutdown; the main gets SIGINT itself.
+func TestSigintShutdown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, ready := dir+"/F", dir+"/R"
+	r := startIn(t, dir, opts{}, "--", testprog, "trapterm", "--file", f, "--ready", ready, "--delay", "100ms")
+	r.waitFile(ready)
+	r.signal(unix.SIGINT)
+	r.expectExit(0)
+	checkCount(t, r.doneBeforeExit(f, "done SIGINT", 500*time.Millisecond), 1)
+	if s := r.stderr(); s != "" {
+		t.Errorf("tend should be quiet by default, stderr:\n%s", s)
+	}
+}
+
+// Scenario: 5000 orphans are all reaped: a follow-up pscheck in the same
+// namespace sees no zombie and nothing but itself, its shell and tend.
+func TestOrphansReaped(t *testing.T) {
+	// not parallel: forks 5000 processes
+	dir := t.TempDir()
+	r := startIn(t, dir, opts{timeout: 45 * time.Second}, "--", "sh", "-c",
+		fmt.Sprintf("%s orphans --count 5000 && %s pscheck --settle 10s", q(testprog), q(testprog)))
+	r.expectExit(0)
+	first, _, _ := strings.Cut(r.stdout(), "\n")
+	if !strings.Contains(first, " zombies=0 others=0") {
+		t.Errorf("pscheck after 5000 orphans: %q, want zombies=0 others=0\n%s", first, r.diag())
+	}
+	if took := r.ended.Sub(r.started); took > 30*time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
+// pscheck while the workload runs: tend as PID 1 has no zombie children and
+// the main is in its own session and process group.
+func TestNamespaceLayout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := startIn(t, dir, opts{}, "--", "sh", "-c",
+		fmt.Sprintf("%s exit 0 & %s exit 0 & %s pscheck --settle 5s", q(testprog), q(testprog), q(testprog)))
+	r.expectExit(0)
+	out := r.stdout()
+	if !strings.Contains(out, "zombies=0 others=0") {
+		t.Errorf("pscheck: want zombies=0 others=0:\n%s", out)
+	}
+	// lines: pid ppid pgrp sid state comm; the shell is the main (pid 2)
+	var shLine string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasSuffix(l, " sh") {
+			shLine = l
+		}
+	}
+	var pid, ppid, pgrp, sid int
+	var state byte
+	if _, err := fmt.Sscanf(shLine, "%d %d %d %d %c", &pid, &ppid, &pgrp, &sid, &state); err != nil {
+		t.Fatalf("no sh line in pscheck output (%v):\n%s", err, out)
+	}
+	if ppid != 1 || pgrp != pid || sid != pid {
+		t.Errorf("main shell: pid %d ppid %d pgrp %d sid %d; want ppid 1 (tend) and its own session and process group", pid, ppid, pgrp, sid)
+	}
+}
+
+// Scenario: --pre-stop runs (and is waited for) before the main gets SIGTERM.
+// The command line is split with shell-word rules (quotes), not run by a shell.
+func TestPreStop(t *testing.T) {
+	t.Parallel()
+	for _, viaEnv := range []bool{false, true} {
+		name := "flag"
+		if viaEnv {
+			name = "env"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			f, ready, p := dir+"/F", dir+"/R", dir+"/P"
+			pre := fmt.Sprintf("%s touch --delay 300ms %s", q(testprog), q(p))
+			o, args := opts{}, []string{}
+			if viaEnv {
+				o.env = []string{"TEND_PRE_STOP=" + pre}
+			} else {
+				args = append(args, "--pre-stop", pre)
+			}
+			args = append(args, "--", testprog, "trapterm", "--file", f, "--ready", ready, "--check", p, "--delay", "0s")
+			r := startIn(t, dir, o, args...)
+			r.waitFile(ready)
+			r.signal(unix.SIGTERM)
+			r.expectExit(0)
+			content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+			if !strings.Contains(content, "check=yes") {
+				t.Errorf("main got SIGTERM before the pre-stop command had finished (%q)", content)
+			}
+		})
+	}
+	t.Run("main-exits-by-itself", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		p := dir + "/P"
+		r := startIn(t, dir, opts{}, "--pre-stop", fmt.Sprintf("%s touch %s", q(testprog), q(p)), "--", testprog, "exit", "0")
+		r.expectExit(0)
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("pre-stop did not run when the main exited by itself: %v", err)
+		}
+	})
+}
+
+// Scenario: --hold keeps tend running after a failed main; SIGTERM then
+// makes it exit with the main's code.
+func TestHold(t *testing.T) {
+	t.Parallel()
+	hold := func(t *testing.T, o opts, args []string, want int) {
+		dir := t.TempDir()
+		ready := dir + "/R"
+		args = append(args, "--", "sh", "-c", fmt.Sprintf("%s touch %s; exit 4", q(testprog), q(ready)))
+		r := startIn(t, dir, o, args...)
+		r.waitFile(ready)
+		r.poll("the main to exit and be reaped", func() bool { return r.exited() || len(r.descendants()) == 0 })
+		r.aliveFor(300*time.Millisecond, "--hold and the main failed with 4")
+		r.signal(unix.SIGTERM)
+		r.expectExit(want)
+		if !strings.Contains(r.stderr(), "tend: ") {
+			t.Errorf("--hold: tend should log that the main failed; stderr empty")
+		}
+	}
+	t.Run("flag", func(t *testing.T) { t.Parallel(); hold(t, opts{}, []string{"--hold"}, 4) })
+	t.Run("env", func(t *testing.T) { t.Parallel(); hold(t, opts{env: []string{"TEND_HOLD=true"}}, nil, 4) })
+	t.Run("remap-to-3", func(t *testing.T) { t.Parallel(); hold(t, opts{}, []string{"--hold", "--remap-exit", "4:3"}, 3) })
+	t.Run("success-does-not-hold", func(t *testing.T) {
+		t.Parallel()
+		r := start(t, opts{}, "--hold", "--", testprog, "exit", "0")
+		r.expectExit(0)
+	})
+	t.Run("remapped-to-0-does-not-hold", func(t *testing.T) {
+		t.Parallel()
+		r := start(t, opts{}, "--hold", "--remap-exit", "4:0", "--", testprog, "exit", "4")
+		r.expectExit(0)
+	})
+	t.Run("env-false", func(t *testing.T) {
+		t.Parallel()
+		r := start(t, opts{env: []string{"TEND_HOLD=0"}}, "--", testprog, "exit", "4")
+		r.expectExit(4)
+	})
+}
+
+// Scenario: subreaper mode without a namespace. tend (not PID 1) adopts the
+// shell's setsid daemon and stops it on SIGTERM before exiting.
+func TestSubreaperDaemon(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, ready, pidfile := dir+"/F", dir+"/R", dir+"/P"
+	r := startIn(t, dir, opts{direct: true}, "--", "sh", "-c",
+		fmt.Sprintf("%s daemon --file %s --ready %s --pidfile %s --delay 300ms; exec %s sleep 1d",
+			q(testprog), q(f), q(ready), q(pidfile), q(testprog)))
+	r.waitFile(ready)
+	dpid := r.waitPID(pidfile)
+	r.killOnCleanup(dpid)
+	var mainPID int
+	r.poll("the daemon to be adopted by tend and the main to exec", func() bool {
+		d, err := procfs.Read("/proc", dpid)
+		if err != nil || d.PPID != r.tendPID {
+			return false
+		}
+		for _, p := range r.descendants() {
+			if p.PPID == r.tendPID && p.PID != dpid && p.Comm == "testprog" {
+				mainPID = p.PID
+				return true
+			}
+		}
+		return false
+	})
+	if d, _ := procfs.Read("/proc", dpid); d.SID != dpid {
+		t.Errorf("daemon pid %d is not a session leader (sid %d)", dpid, d.SID)
+	}
+	r.signal(unix.SIGTERM)
+	r.expectExit(143)
+	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	checkCount(t, content, 1)
+	for _, pid := range []int{dpid, mainPID} {
+		if p, err := procfs.Read("/proc", pid); err == nil && p.Comm == "testprog" {
+			t.Errorf("pid %d (%c) still exists after tend exited", pid, p.State)
+		}
+	}
+}

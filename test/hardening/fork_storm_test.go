@@ -1,0 +1,138 @@
+package hardening
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/procfs"
+)
+
+// nsTree walks tend's process tree from the host (through the children
+// files, much cheaper than listing all of /proc) and counts its processes
+// and zombies (tend itself not included), and the zombies that are tend's
+// own children (orphans waiting for tend to reap them).
+func nsTree(tendPID int) (procs, zombies, tendZombies int) {
+	queue := []int{tendPID}
+	seen := map[int]bool{tendPID: true}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, c := range taskChildren(cur) {
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			p, err := procfs.Read("/proc", c)
+			if err != nil {
+				continue
+			}
+			procs++
+			if p.State == 'Z' {
+				zombies++
+				if cur == tendPID {
+					tendZombies++
+				}
+				continue
+			}
+			queue = append(queue, c)
+		}
+	}
+	return procs, zombies, tendZombies
+}
+
+// TestForkStorm: a main creating orphans as fast as it can. tend reaps them
+// as they come: the zombie count stays small, tend's CPU time stays small
+// next to the workload's, nothing is left at the end, SIGTERM → exit 0.
+func TestForkStorm(t *testing.T) {
+	dir := scratch(t)
+	rdy := filepath.Join(dir, "storm.done")
+	counts := filepath.Join(dir, "storm.count")
+	d := pick(1500*time.Millisecond, 5*time.Second)
+	r := start(t, dir, opts{}, "--grace", "5s", "--", testprog, "forkstorm",
+		"--duration", d.String(), "--workers", "4", "--fanout", "10", "--count-file", counts, "--ready", rdy)
+	// tend's own CPU and that of the processes it reaped (the leaves), from
+	// now on.
+	u0, s0, cu0, cs0, err := statTimes(r.tendPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var maxZ, maxTZ, maxP, samples int
+	for {
+		if _, _, _, _, err := statTimes(r.tendPID); err != nil {
+			break
+		}
+		p, z, tz := nsTree(r.tendPID)
+		maxZ, maxTZ, maxP = max(maxZ, z), max(maxTZ, tz), max(maxP, p)
+		samples++
+		if r.exited() {
+			break
+		}
+		if fileExists(rdy) {
+			break
+		}
+		if time.Since(t0) > d+10*time.Second {
+			t.Fatalf("the fork storm did not end\n%s", r.diag())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.alive("after the fork storm")
+	stormWall := time.Since(t0)
+	u1, s1, cu1, cs1, err := statTimes(r.tendPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := r.waitFile(counts)
+	var orphans, failures int
+	var cpuNS int64
+	if _, err := fmt.Sscanf(content, "orphans=%d failures=%d cpu_ns=%d", &orphans, &failures, &cpuNS); err != nil {
+		t.Fatalf("%s: %q: %v", counts, content, err)
+	}
+	tendCPU := (u1 - u0) + (s1 - s0)
+	leavesCPU := (cu1 - cu0) + (cs1 - cs0)
+	workCPU := time.Duration(cpuNS) + leavesCPU
+	t.Logf("fork storm: %d orphans in %v (%.0f/s), %d failed rounds; %d samples: max %d zombies (max %d of them tend's own children), max %d processes in the namespace",
+		orphans, stormWall.Round(time.Millisecond), float64(orphans)/stormWall.Seconds(), failures, samples, maxZ, maxTZ, maxP)
+	t.Logf("CPU: tend %v (user %v, sys %v; %.0f µs per orphan; %.0f%% of wall), workload %v (main+middles %v, reaped leaves %v): tend/workload = %.2f",
+		tendCPU, u1-u0, s1-s0, float64(tendCPU.Microseconds())/float64(max(orphans, 1)), 100*tendCPU.Seconds()/stormWall.Seconds(), workCPU, time.Duration(cpuNS), leavesCPU, tendCPU.Seconds()/workCPU.Seconds())
+	if orphans < 100 {
+		t.Errorf("only %d orphans were created: the storm did not happen\n%s", orphans, r.diag())
+	}
+	if maxZ >= 200 {
+		t.Errorf("up to %d zombies at once in tend's namespace (want < 200)", maxZ)
+	}
+	if tendCPU.Seconds() > 0.5*workCPU.Seconds() {
+		t.Errorf("tend used %v of CPU reaping, more than half of the workload's %v", tendCPU, workCPU)
+	}
+
+	// Everything is reaped: only the main is left, no zombie.
+	var p, z int
+	settle := time.Now()
+	r.poll("the namespace to settle (only the main left, no zombies)", func() bool {
+		p, z, _ = nsTree(r.tendPID)
+		return p == 1 && z == 0
+	})
+	t.Logf("settled %v after the storm: %d process(es), %d zombies", time.Since(settle).Round(time.Millisecond), p, z)
+
+	r.signal(unix.SIGTERM)
+	took := r.waitExit(5 * time.Second)
+	t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
+	r.expectCode(0)
+	if took > 2*time.Second {
+		t.Errorf("tend took %v to exit after SIGTERM (want < 2s)", took)
+	}
+	if s := r.stderr(); strings.TrimSpace(s) != "" {
+		t.Logf("tend's stderr:\n%s", tail(s, 2000))
+	}
+	r.noPanic()
+}
+
+func fileExists(path string) bool {
+	_, err := statFile(path)
+	return err == nil
+}
