@@ -382,7 +382,8 @@ func (d *decoder) duration(f *field, key string) (time.Duration, error) {
 }
 
 // durationOrZero is duration, but "0s" is allowed (backoff.initial = "0s":
-// restart at once, max_restarts still bounds a crash loop).
+// the first crash restarts at once, later ones in a row back off from
+// 10 ms; max_restarts still bounds a crash loop).
 func (d *decoder) durationOrZero(f *field, key string) (time.Duration, error) {
 	if f.val.kind == kString {
 		if dur, err := time.ParseDuration(f.val.s); err == nil && dur == 0 {

@@ -432,20 +432,28 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	v.recent = append(v.recent, now)
 	v.restarts++
 	s.log.Warn("service exited; restarting", "service", v.Name, "code", code, "in", delay.Round(time.Millisecond))
-	if delay <= 0 {
-		s.start(v)
-		return
-	}
+	// Even an immediate restart goes through the loop: started from here, a
+	// start that fails at once (fork EAGAIN) would call back into exited and
+	// loop without ever letting the loop see a signal.
 	v.setState(Backoff)
 	v.gen++
 	v.probeTimer = s.after(delay, v, tBackoff)
 }
 
+// zeroBackoffFloor is where the backoff of a service with initial = 0
+// starts after its first failure in a row: only that first restart is
+// immediate, so a process that cannot start at all (fork EAGAIN, a
+// missing binary) does not spin tend at 100% CPU.
+const zeroBackoffFloor = 10 * time.Millisecond
+
 // backoff is initial·2^n capped at max, with up to 20% jitter taken off so
 // that services that crashed together do not restart in lockstep.
 func backoff(initial, max time.Duration, n int) time.Duration {
 	if initial <= 0 {
-		return 0
+		if n == 0 {
+			return 0
+		}
+		initial, n = zeroBackoffFloor, n-1
 	}
 	d := initial
 	for i := 0; i < n && d < max; i++ {

@@ -15,7 +15,11 @@ func TestBackoff(t *testing.T) {
 		n            int
 		lo, hi       time.Duration // jitter takes off up to 20%
 	}{
-		{0, time.Second, 3, 0, 0},
+		{0, time.Second, 0, 0, 0}, // initial 0: the first restart is immediate
+		{0, time.Second, 1, 8 * ms, 10 * ms},
+		{0, time.Second, 3, 32 * ms, 40 * ms},
+		{0, 5 * ms, 3, 4 * ms, 5 * ms},
+		{0, time.Second, 1000, 800 * ms, time.Second},
 		{100 * ms, 30 * time.Second, 0, 80 * ms, 100 * ms},
 		{100 * ms, 30 * time.Second, 1, 160 * ms, 200 * ms},
 		{100 * ms, 30 * time.Second, 3, 640 * ms, 800 * ms},

@@ -206,3 +206,45 @@ command = %s
 		}
 	}
 }
+
+// Scenario: a service that can never start (its binary is missing), with
+// backoff.initial = "0s" and a restart limit it will not reach in time.
+// Each failed start is an exit with 127 that the restart policy answers;
+// tend must keep serving signals meanwhile (a restart started from inside
+// the failed start's own handling looped without ever returning to the
+// event loop), must not spin (after the first restart the backoff runs
+// from 10 ms up to max), and must exit 0 on SIGTERM.
+func TestConfigUnstartableZeroBackoff(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records")
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.keeper]
+command = %s
+
+[service.ghost]
+command = "/nonexistent/ghost"
+backoff = { initial = "0s", max = "100ms" }
+max_restarts = { count = 1000000, within = "1m" }
+`, tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...)))
+	r := startIn(t, dir, opts{timeout: 20 * time.Second}, "-c", cfg)
+	r.waitSvcRecord(records, "start", "keeper")
+	r.waitStderr("ghost's start failure", func(line string) bool {
+		return strings.Contains(line, "/nonexistent/ghost") && strings.Contains(line, "service=ghost")
+	})
+	const watch = time.Second
+	r.aliveFor(watch, "ghost is not critical")
+	fails := strings.Count(r.stderr(), "service=ghost code=127")
+	t.Logf("ghost's restarts logged in ~%v: %d", watch, fails)
+	// With a 100 ms cap, ~1 s allows about 10 restarts plus the ramp; a
+	// spinning tend logs thousands.
+	if fails > 100 {
+		t.Errorf("ghost restarted %d times in about %v: tend spins on a service that cannot start", fails, watch)
+	}
+	r.signal(unix.SIGTERM)
+	r.expectExit(0)
+	if len(filterSvcRecords(readSvcRecords(t, records), "stop", "keeper")) != 1 {
+		t.Errorf("keeper was not stopped cleanly\n%s", r.diag())
+	}
+}
