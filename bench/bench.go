@@ -645,8 +645,10 @@ func (r *runner) superArgv(name string, svcs []svc) []string {
 				q[i] = strconv.Quote(a)
 			}
 			fmt.Fprintf(&b, "[service.%s]\ncommand = [%s]\nrestart = \"always\"\n", s.name, strings.Join(q, ", "))
-			// Zero backoff: restart at once; the limit is set out of reach.
-			b.WriteString("backoff = { initial = \"0s\", max = \"1s\" }\nmax_restarts = { count = 1000000, within = \"1s\" }\n\n")
+			// Zero backoff: restart at once. Each run (50 ms) outlasts max,
+			// so the backoff starts afresh every time and never ramps up
+			// from its 10 ms floor; the limit is set out of reach.
+			b.WriteString("backoff = { initial = \"0s\", max = \"10ms\" }\nmax_restarts = { count = 1000000, within = \"1s\" }\n\n")
 		}
 		conf := filepath.Join(dir, "tend.toml")
 		os.WriteFile(conf, []byte(b.String()), 0o644)
