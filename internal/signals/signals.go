@@ -64,13 +64,23 @@ func IsShutdown(sig syscall.Signal) bool {
 }
 
 // Caught lists every signal tend installs a handler for, in number order,
-// split in two. Early are those whose Go runtime default is fatal or stops
-// tend (die: HUP; crash: QUIT, ABRT, SYS and the fault signals when sent
-// with kill; SIGPIPE on a broken stdout; stop: TSTP, TTIN, TTOU): they must
-// be caught before the first child starts. Late are those the runtime
-// ignores until they are caught; registering each costs a round trip to
-// the runtime's signal-mask thread (~25µs, measured), so they are
-// registered after the child has started, while it execs.
+// split in two. Early are registered before the first child starts:
+//   - those whose Go runtime default is fatal or stops tend (die: HUP;
+//     crash: QUIT, ABRT, SYS and the fault signals when sent with kill;
+//     SIGPIPE on a broken stdout; stop: TSTP, TTIN, TTOU);
+//   - those operators commonly send an app (USR1, USR2, WINCH: reopen logs,
+//     reload, graceful stop). The runtime drops such a signal until it is
+//     registered, and registering after the fork left a window: under load
+//     the registration trailed the child's start by over a millisecond and
+//     a SIGUSR1 sent to a child that was already up was lost
+//     (TestSignalBurst).
+//
+// Late are the rest (ALRM, the real-time signals, ...), which the runtime
+// also ignores until they are caught. Registering each costs a round trip
+// to the runtime's signal-mask thread (~25µs, measured; all of them before
+// the fork made `tend -- /bin/true` 1 ms slower), so they are registered
+// while the child execs; one that arrives in that first millisecond is not
+// forwarded.
 //
 // SIGTERM and SIGINT are in neither list: they go on their own channel so
 // that a burst of other signals can never push out the one that starts
@@ -82,7 +92,8 @@ func Caught() (early, late []os.Signal) {
 		}
 		switch s {
 		case unix.SIGHUP, unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS,
-			unix.SIGFPE, unix.SIGSEGV, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGSYS:
+			unix.SIGFPE, unix.SIGSEGV, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGSYS,
+			unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH:
 			early = append(early, s)
 		default:
 			late = append(late, s)
