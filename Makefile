@@ -7,7 +7,7 @@ BIN         := bin/tend
 PREFIX      ?= /usr/local
 FUZZTIME    ?= 5s
 
-.PHONY: all build install test unit lint fmt vet staticcheck fuzz bench clean
+.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean
 
 all: build
 
@@ -20,7 +20,12 @@ install: build
 	install -m 0755 $(BIN) $(PREFIX)/bin/tend
 
 ## test: everything CI runs — lint, the race-detected unit and end-to-end tests, short fuzz runs
-test: lint unit fuzz
+test: deps
+	$(MAKE) lint unit fuzz
+
+## deps: install what the tests need and the machine lacks (scripts/test-deps)
+deps:
+	GO=$(GO) ./scripts/test-deps
 
 ## unit: all Go tests (end-to-end ones included) under the race detector
 unit:
