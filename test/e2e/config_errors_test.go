@@ -96,11 +96,11 @@ func TestConfigErrors(t *testing.T) {
 
 			// Running with it, as PID 1 (absolute path).
 			r := startIn(t, t.TempDir(), opts{}, "-c", path)
-			if got := r.wait(); got != 2 || r.signaled {
-				t.Errorf("tend -c %s: exit %d, want 2\n%s", path, got, r.diag())
+			if got := r.Wait(); got != 2 || r.Signaled {
+				t.Errorf("tend -c %s: exit %d, want 2\n%s", path, got, r.Diag())
 			}
-			if want := "tend: " + path + c.want + "\n"; r.stderr() != want || r.stdout() != "" {
-				t.Errorf("tend -c %s:\n got stderr %q, stdout %q\nwant stderr %q, stdout \"\"", path, r.stderr(), r.stdout(), want)
+			if want := "tend: " + path + c.want + "\n"; r.Stderr() != want || r.Stdout() != "" {
+				t.Errorf("tend -c %s:\n got stderr %q, stdout %q\nwant stderr %q, stdout \"\"", path, r.Stderr(), r.Stdout(), want)
 			}
 		})
 	}
@@ -114,9 +114,9 @@ func TestConfigErrors(t *testing.T) {
 		}
 		path := filepath.Join(dir, "nope.toml")
 		r := startIn(t, dir, opts{}, "-c", path)
-		r.expectExit(2)
-		if want := "tend: " + path + ": open: no such file or directory\n"; r.stderr() != want {
-			t.Errorf("tend -c %s: stderr %q, want %q", path, r.stderr(), want)
+		r.ExpectExit(2)
+		if want := "tend: " + path + ": open: no such file or directory\n"; r.Stderr() != want {
+			t.Errorf("tend -c %s: stderr %q, want %q", path, r.Stderr(), want)
 		}
 	})
 

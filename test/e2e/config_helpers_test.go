@@ -7,49 +7,25 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
-// tomlStr quotes s as a TOML basic string (the test paths are ASCII).
-func tomlStr(s string) string { return strconv.Quote(s) }
-
-// tomlArgv renders argv as a TOML array of strings.
-func tomlArgv(argv ...string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = tomlStr(a)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
+// The TOML and file helpers are shared with test/hardening.
+var (
+	tomlStr      = harness.TOMLStr
+	tomlArgv     = harness.TOMLArgv
+	cfgWriteFile = harness.WriteFileAtomic
+	writeConfig  = harness.WriteConfig
+)
 
 // tprog is the argv of a testprog subcommand.
-func tprog(args ...string) []string { return append([]string{testprog}, args...) }
-
-// cfgWriteFile writes content to path through a rename, so that tend never
-// reads a half-written file (it may re-read it on SIGHUP at any time).
-func cfgWriteFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeConfig writes dir/tend.toml and returns its path.
-func writeConfig(t *testing.T, dir, content string) string {
-	t.Helper()
-	path := filepath.Join(dir, "tend.toml")
-	cfgWriteFile(t, path, content)
-	return path
-}
+func tprog(args ...string) []string { return env.Tprog(args...) }
 
 // cfgFreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func cfgFreePort(t *testing.T) int {
@@ -121,10 +97,10 @@ func formatSvcRecords(recs []svcRecord) string {
 // waitSvcRecord waits until the records file has a record of that kind and
 // name, and returns the first one.
 func (r *run) waitSvcRecord(path, kind, name string) svcRecord {
-	r.t.Helper()
+	r.T.Helper()
 	var got svcRecord
-	r.poll(fmt.Sprintf("record %q %q in %s", kind, name, filepath.Base(path)), func() bool {
-		recs := filterSvcRecords(readSvcRecords(r.t, path), kind, name)
+	r.Poll(fmt.Sprintf("record %q %q in %s", kind, name, filepath.Base(path)), func() bool {
+		recs := filterSvcRecords(readSvcRecords(r.T, path), kind, name)
 		if len(recs) > 0 {
 			got = recs[0]
 			return true
@@ -137,10 +113,10 @@ func (r *run) waitSvcRecord(path, kind, name string) svcRecord {
 // waitStderr waits until one of tend's stderr lines satisfies match and
 // returns it.
 func (r *run) waitStderr(what string, match func(line string) bool) string {
-	r.t.Helper()
+	r.T.Helper()
 	var got string
-	r.poll(what+" on tend's stderr", func() bool {
-		for _, line := range strings.Split(r.stderr(), "\n") {
+	r.Poll(what+" on tend's stderr", func() bool {
+		for _, line := range strings.Split(r.Stderr(), "\n") {
 			if match(line) {
 				got = line
 				return true
@@ -154,7 +130,7 @@ func (r *run) waitStderr(what string, match func(line string) bool) string {
 // cfgTestprogs returns the host pids of tend's testprog descendants.
 func (r *run) cfgTestprogs() []int {
 	var pids []int
-	for _, p := range r.descendants() {
+	for _, p := range r.Descendants() {
 		if p.Comm == "testprog" && p.State != 'Z' {
 			pids = append(pids, p.PID)
 		}

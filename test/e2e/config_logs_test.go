@@ -52,30 +52,30 @@ func spewTest(t *testing.T, format string) {
 			"--linger", "300ms", "--partial")...))
 	}
 	cfg := writeConfig(t, dir, b.String())
-	r := startIn(t, dir, opts{timeout: 40 * time.Second}, "-c", cfg)
+	r := startIn(t, dir, opts{Timeout: 40 * time.Second}, "-c", cfg)
 
 	// Let them write for a while (about a second), then stop mid-stream.
 	const enough = 3 << 20
-	r.poll("3 MiB of output", func() bool {
-		st, err := os.Stat(r.outPath)
-		return (err == nil && st.Size() >= enough) || r.exited()
+	r.Poll("3 MiB of output", func() bool {
+		st, err := os.Stat(r.OutPath)
+		return (err == nil && st.Size() >= enough) || r.Exited()
 	})
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 
 	counts := map[string]uint64{}
 	for _, name := range names {
-		s := strings.TrimSpace(r.waitFile(filepath.Join(dir, "count-"+name)))
+		s := strings.TrimSpace(r.WaitFile(filepath.Join(dir, "count-"+name)))
 		n, err := strconv.ParseUint(strings.TrimPrefix(s, "lines="), 10, 64)
 		if err != nil {
 			t.Fatalf("count-%s: %q", name, s)
 		}
 		counts[name] = n
 	}
-	if errOut := r.stderr(); errOut != "" {
+	if errOut := r.Stderr(); errOut != "" {
 		t.Errorf("tend wrote to stderr during a clean shutdown:\n%s", errOut)
 	}
-	out := r.stdout()
+	out := r.Stdout()
 	if !strings.HasSuffix(out, "\n") {
 		t.Errorf("stdout does not end with a newline: the final partial lines must be written as whole lines; ends with %q", cfgTail(out, 80))
 	}
@@ -180,7 +180,7 @@ func spewTest(t *testing.T, format string) {
 	}
 	t.Logf("%d stdout lines, %d bytes; lines written: %v", len(lines), len(out), counts)
 	if len(errs) > 0 {
-		t.Errorf("tend's stdout (%s format) is not exactly the services' lines:\n%s\n--- stderr:\n%s", format, strings.Join(errs, "\n"), r.stderr())
+		t.Errorf("tend's stdout (%s format) is not exactly the services' lines:\n%s\n--- stderr:\n%s", format, strings.Join(errs, "\n"), r.Stderr())
 	}
 }
 
@@ -214,21 +214,21 @@ command = %s
 		tomlArgv(tprog("id")...),
 		tomlArgv(tprog("svc", "--name", "keeper", "--log", records, "--ready", filepath.Join(dir, "keeper-ready"))...)))
 	r := startIn(t, dir, opts{}, "-c", cfg)
-	r.waitFile(filepath.Join(dir, "keeper-ready"))
+	r.WaitFile(filepath.Join(dir, "keeper-ready"))
 	var raw, prefixed bool
-	r.poll("both id lines on stdout", func() bool {
+	r.Poll("both id lines on stdout", func() bool {
 		raw, prefixed = false, false
-		for _, line := range readLines(r.outPath) {
+		for _, line := range readLines(r.OutPath) {
 			raw = raw || strings.HasPrefix(line, "uid=0 gid=0 ")
 			prefixed = prefixed || strings.HasPrefix(line, "prefixed | uid=0 gid=0 ")
 		}
 		return raw && prefixed
 	})
-	for _, line := range readLines(r.outPath) {
+	for _, line := range readLines(r.OutPath) {
 		if !strings.HasPrefix(line, "uid=0 gid=0 ") && !strings.HasPrefix(line, "prefixed | uid=0 gid=0 ") {
 			t.Errorf("unexpected stdout line %q", line)
 		}
 	}
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 }

@@ -50,11 +50,11 @@ func TestConfigReload(t *testing.T) {
 			tomlArgv(tprog("svc", "--name", name, "--log", records, "--ready", ready(name))...))
 	}
 	cfg := writeConfig(t, dir, def("a", "a")+"\n"+def("b", "b"))
-	r := startIn(t, dir, opts{timeout: 30 * time.Second}, "-c", cfg)
-	aPID := r.waitPID(ready("a"))
-	bPID := r.waitPID(ready("b"))
+	r := startIn(t, dir, opts{Timeout: 30 * time.Second}, "-c", cfg)
+	aPID := r.WaitPID(ready("a"))
+	bPID := r.WaitPID(ready("b"))
 	var host map[string][]int
-	r.poll("a and b running", func() bool {
+	r.Poll("a and b running", func() bool {
 		host = r.svcHostPIDs()
 		return len(host["a"]) == 1 && len(host["b"]) == 1
 	})
@@ -62,10 +62,10 @@ func TestConfigReload(t *testing.T) {
 
 	// 1. a unchanged, b changed (a new argument), c added.
 	cfgWriteFile(t, cfg, def("a", "a")+"\n"+def("b", "b2")+"\n"+def("c", "c"))
-	r.signal(unix.SIGHUP)
-	b2PID := r.waitPID(ready("b2"))
-	r.waitPID(ready("c"))
-	r.poll("exactly a, b2 and c running", func() bool {
+	r.Signal(unix.SIGHUP)
+	b2PID := r.WaitPID(ready("b2"))
+	r.WaitPID(ready("c"))
+	r.Poll("exactly a, b2 and c running", func() bool {
 		host = r.svcHostPIDs()
 		return len(host) == 3 && len(host["a"]) == 1 && len(host["b2"]) == 1 && len(host["c"]) == 1
 	})
@@ -73,7 +73,7 @@ func TestConfigReload(t *testing.T) {
 	if host["a"][0] != aHost || len(filterSvcRecords(recs, "", "a")) != 1 {
 		t.Errorf("a is unchanged but was restarted (host pid %d -> %v)\n%s", aHost, host["a"], formatSvcRecords(recs))
 	}
-	if pid := r.waitPID(ready("a")); pid != aPID {
+	if pid := r.WaitPID(ready("a")); pid != aPID {
 		t.Errorf("a's ready file now says pid %d, was %d", pid, aPID)
 	}
 	if b2PID == bPID {
@@ -88,23 +88,23 @@ func TestConfigReload(t *testing.T) {
 
 	// 2. c removed.
 	cfgWriteFile(t, cfg, def("a", "a")+"\n"+def("b", "b2"))
-	r.signal(unix.SIGHUP)
+	r.Signal(unix.SIGHUP)
 	r.waitSvcRecord(records, "stop", "c")
-	r.poll("c gone, a and b2 running", func() bool {
+	r.Poll("c gone, a and b2 running", func() bool {
 		host = r.svcHostPIDs()
 		return len(host) == 2 && len(host["a"]) == 1 && len(host["b2"]) == 1
 	})
 	if host["a"][0] != aHost || host["b2"][0] != b2Host {
 		t.Errorf("removing c touched a or b2: pids %v, were a=%d b2=%d", host, aHost, b2Host)
 	}
-	r.poll("c's process reaped", func() bool {
-		return !slices.ContainsFunc(r.descendants(), func(p procfs.Proc) bool { return p.PID == cHost })
+	r.Poll("c's process reaped", func() bool {
+		return !slices.ContainsFunc(r.Descendants(), func(p procfs.Proc) bool { return p.PID == cHost })
 	})
 
 	// 3. An invalid file: reported, nothing touched, tend keeps running.
 	before := readSvcRecords(t, records)
 	cfgWriteFile(t, cfg, def("a", "a")+"\n"+def("b", "b2")+"restrat = \"never\"\n")
-	r.signal(unix.SIGHUP)
+	r.Signal(unix.SIGHUP)
 	line := r.waitStderr("the reload error", func(line string) bool {
 		return strings.HasPrefix(line, "tend: reload failed; keeping the running configuration")
 	})
@@ -112,7 +112,7 @@ func TestConfigReload(t *testing.T) {
 	if !strings.Contains(line, wantErr) {
 		t.Errorf("reload error line %q does not contain %q", line, wantErr)
 	}
-	r.aliveFor(300*time.Millisecond, "an invalid reload must not stop tend")
+	r.AliveFor(300*time.Millisecond, "an invalid reload must not stop tend")
 	host = r.svcHostPIDs()
 	if len(host) != 2 || !slices.Equal(host["a"], []int{aHost}) || !slices.Equal(host["b2"], []int{b2Host}) {
 		t.Errorf("an invalid reload touched the services: pids %v, were a=%d b2=%d", host, aHost, b2Host)
@@ -121,15 +121,15 @@ func TestConfigReload(t *testing.T) {
 		t.Errorf("an invalid reload started or stopped something:\n%s", formatSvcRecords(after[len(before):]))
 	}
 
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	recs = readSvcRecords(t, records)
 	for name, want := range map[string]int{"a": 2, "b": 2, "b2": 2, "c": 2} {
 		if got := len(filterSvcRecords(recs, "", name)); got != want {
 			t.Errorf("%s: %d records, want one start and one stop\n%s", name, got, formatSvcRecords(recs))
 		}
 	}
-	if n := strings.Count(r.stderr(), "reload failed"); n != 1 {
-		t.Errorf("%d reload errors on stderr, want 1 (only the invalid file)\n%s", n, r.stderr())
+	if n := strings.Count(r.Stderr(), "reload failed"); n != 1 {
+		t.Errorf("%d reload errors on stderr, want 1 (only the invalid file)\n%s", n, r.Stderr())
 	}
 }

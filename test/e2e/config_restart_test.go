@@ -36,17 +36,17 @@ max_restarts = { count = 3, within = "1m" }
 `,
 		tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...),
 		tomlArgv(tprog("svc", "--name", "flaky", "--log", records, "--exit", "1")...)))
-	r := startIn(t, dir, opts{timeout: 20 * time.Second}, "-c", cfg)
+	r := startIn(t, dir, opts{Timeout: 20 * time.Second}, "-c", cfg)
 
 	line := r.waitStderr("flaky's failure", serviceFailedLine("flaky"))
 	t.Logf("%s", line)
 	// No further start may follow the failure: wait longer than the
 	// longest backoff before counting.
-	r.aliveFor(1500*time.Millisecond, "flaky is not critical")
+	r.AliveFor(1500*time.Millisecond, "flaky is not critical")
 	recs := readSvcRecords(t, records)
 	starts := filterSvcRecords(recs, "start", "flaky")
 	if len(starts) != 4 {
-		t.Fatalf("flaky started %d times, want 4 (1 + 3 restarts)\n%s\n%s", len(starts), formatSvcRecords(recs), r.diag())
+		t.Fatalf("flaky started %d times, want 4 (1 + 3 restarts)\n%s\n%s", len(starts), formatSvcRecords(recs), r.Diag())
 	}
 	want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
 	for i, d := range want {
@@ -65,8 +65,8 @@ max_restarts = { count = 3, within = "1m" }
 	if len(filterSvcRecords(recs, "stop", "keeper")) != 0 {
 		t.Errorf("keeper was stopped by flaky's failure:\n%s", formatSvcRecords(recs))
 	}
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 }
 
 // Scenario: a critical service exceeding its restart limit stops the
@@ -97,7 +97,7 @@ max_restarts = { count = 2, within = "1m" }
 		// crit fails only once other2 (started after other1) can record its stop.
 		tomlArgv(tprog("svc", "--name", "crit", "--log", records, "--exit", "7", "--wait", ready2)...)))
 	r := startIn(t, dir, opts{}, "-c", cfg)
-	r.expectExit(7)
+	r.ExpectExit(7)
 	recs := readSvcRecords(t, records)
 	if n := len(filterSvcRecords(recs, "start", "crit")); n != 3 {
 		t.Errorf("crit started %d times, want 3 (1 + max_restarts.count 2)\n%s", n, formatSvcRecords(recs))
@@ -107,10 +107,10 @@ max_restarts = { count = 2, within = "1m" }
 		stops = append(stops, rec.name)
 	}
 	if strings.Join(stops, ",") != "other2,other1" {
-		t.Errorf("stop records %q, want other2 then other1 (both stopped, dependent first)\n%s\n%s", stops, formatSvcRecords(recs), r.diag())
+		t.Errorf("stop records %q, want other2 then other1 (both stopped, dependent first)\n%s\n%s", stops, formatSvcRecords(recs), r.Diag())
 	}
-	if !strings.Contains(r.stderr(), "tend: service failed") {
-		t.Errorf("no \"service failed\" message on stderr\n%s", r.diag())
+	if !strings.Contains(r.Stderr(), "tend: service failed") {
+		t.Errorf("no \"service failed\" message on stderr\n%s", r.Diag())
 	}
 }
 
@@ -133,9 +133,9 @@ restart = "never"
 		tomlArgv(tprog("svc", "--name", "keeper", "--log", records, "--ready", keeperReady)...),
 		tomlArgv(tprog("svc", "--name", "broken", "--log", records, "--exit", "3", "--wait", keeperReady)...)))
 	r := startIn(t, dir, opts{}, "-c", cfg)
-	keeperPID := r.waitPID(keeperReady)
+	keeperPID := r.WaitPID(keeperReady)
 	r.waitStderr("broken's failure", serviceFailedLine("broken"))
-	r.aliveFor(500*time.Millisecond, "broken is not critical: its failure must not stop the container")
+	r.AliveFor(500*time.Millisecond, "broken is not critical: its failure must not stop the container")
 	recs := readSvcRecords(t, records)
 	if len(filterSvcRecords(recs, "stop", "keeper")) != 0 {
 		t.Fatalf("keeper was stopped after broken failed:\n%s", formatSvcRecords(recs))
@@ -144,10 +144,10 @@ restart = "never"
 		t.Errorf("broken started %d times, want 1 (restart = never)\n%s", n, formatSvcRecords(recs))
 	}
 	if pids := r.cfgTestprogs(); len(pids) != 1 {
-		t.Errorf("want exactly keeper alive, found testprog pids %v\n%s", pids, r.diag())
+		t.Errorf("want exactly keeper alive, found testprog pids %v\n%s", pids, r.Diag())
 	}
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	recs = readSvcRecords(t, records)
 	stops := filterSvcRecords(recs, "stop", "keeper")
 	if len(stops) != 1 || stops[0].pid != keeperPID {
@@ -182,12 +182,12 @@ command = %s
 `, svc("b"), svc("c"), svc("a")))
 	r := startIn(t, dir, opts{}, "-c", cfg)
 	for _, name := range []string{"a", "b", "c"} {
-		r.waitFile(filepath.Join(dir, name+"-ready"))
+		r.WaitFile(filepath.Join(dir, name+"-ready"))
 	}
 	// (No start-order check: without ready probes each counts as ready
 	// once spawned, so the three processes race to write their records.)
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	recs := readSvcRecords(t, records)
 	stops := filterSvcRecords(recs, "stop", "")
 	var order []string
@@ -195,7 +195,7 @@ command = %s
 		order = append(order, rec.name)
 	}
 	if strings.Join(order, ",") != "c,b,a" {
-		t.Fatalf("stop order %q, want c,b,a\n%s\n%s", order, formatSvcRecords(recs), r.diag())
+		t.Fatalf("stop order %q, want c,b,a\n%s\n%s", order, formatSvcRecords(recs), r.Diag())
 	}
 	// Each is signalled only after its dependent exited, and then takes
 	// stopDelay to record its stop.
@@ -228,23 +228,23 @@ command = "/nonexistent/ghost"
 backoff = { initial = "0s", max = "100ms" }
 max_restarts = { count = 1000000, within = "1m" }
 `, tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...)))
-	r := startIn(t, dir, opts{timeout: 20 * time.Second}, "-c", cfg)
+	r := startIn(t, dir, opts{Timeout: 20 * time.Second}, "-c", cfg)
 	r.waitSvcRecord(records, "start", "keeper")
 	r.waitStderr("ghost's start failure", func(line string) bool {
 		return strings.Contains(line, "/nonexistent/ghost") && strings.Contains(line, "service=ghost")
 	})
 	const watch = time.Second
-	r.aliveFor(watch, "ghost is not critical")
-	fails := strings.Count(r.stderr(), "service=ghost code=127")
+	r.AliveFor(watch, "ghost is not critical")
+	fails := strings.Count(r.Stderr(), "service=ghost code=127")
 	t.Logf("ghost's restarts logged in ~%v: %d", watch, fails)
 	// With a 100 ms cap, ~1 s allows about 10 restarts plus the ramp; a
 	// spinning tend logs thousands.
 	if fails > 100 {
 		t.Errorf("ghost restarted %d times in about %v: tend spins on a service that cannot start", fails, watch)
 	}
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	if len(filterSvcRecords(readSvcRecords(t, records), "stop", "keeper")) != 1 {
-		t.Errorf("keeper was not stopped cleanly\n%s", r.diag())
+		t.Errorf("keeper was not stopped cleanly\n%s", r.Diag())
 	}
 }

@@ -31,24 +31,24 @@ stop_timeout = %s
 		tomlArgv(tprog("ignoreterm", "--ready", filepath.Join(dir, "stubborn-ready"))...),
 		tomlStr(stopTimeout.String())))
 	r := startIn(t, dir, opts{}, "-c", cfg)
-	r.waitFile(filepath.Join(dir, "base-ready"))
-	r.waitFile(filepath.Join(dir, "stubborn-ready"))
+	r.WaitFile(filepath.Join(dir, "base-ready"))
+	r.WaitFile(filepath.Join(dir, "stubborn-ready"))
 	sent := time.Now()
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	recs := readSvcRecords(t, records)
 	stops := filterSvcRecords(recs, "stop", "base")
 	if len(stops) != 1 {
-		t.Fatalf("base: want one stop record\n%s\n%s", formatSvcRecords(recs), r.diag())
+		t.Fatalf("base: want one stop record\n%s\n%s", formatSvcRecords(recs), r.Diag())
 	}
 	if d := stops[0].at.Sub(sent); d < stopTimeout {
 		t.Errorf("base stopped %v after SIGTERM, before stubborn's stop_timeout %v had run out (stubborn, after base, ignores SIGTERM)", d, stopTimeout)
 	}
-	if d := r.ended.Sub(sent); d > 5*time.Second {
+	if d := r.Ended.Sub(sent); d > 5*time.Second {
 		t.Errorf("tend took %v to exit after SIGTERM; stubborn should be SIGKILLed after %v", d, stopTimeout)
 	}
-	if !strings.Contains(r.stderr(), "tend: service did not stop in time; sending SIGKILL service=stubborn") {
-		t.Errorf("no SIGKILL message for stubborn on stderr\n%s", r.diag())
+	if !strings.Contains(r.Stderr(), "tend: service did not stop in time; sending SIGKILL service=stubborn") {
+		t.Errorf("no SIGKILL message for stubborn on stderr\n%s", r.Diag())
 	}
 }
 
@@ -66,19 +66,19 @@ command = %s
 stop_timeout = "60s"
 `, tomlArgv(tprog("ignoreterm", "--ready", filepath.Join(dir, "stubborn-ready"))...)))
 	r := startIn(t, dir, opts{}, "-c", cfg)
-	r.waitFile(filepath.Join(dir, "stubborn-ready"))
+	r.WaitFile(filepath.Join(dir, "stubborn-ready"))
 	sent := time.Now()
-	r.signal(unix.SIGTERM)
-	r.wait()
-	d := r.ended.Sub(sent)
+	r.Signal(unix.SIGTERM)
+	r.Wait()
+	d := r.Ended.Sub(sent)
 	if d < time.Second {
-		t.Errorf("tend exited %v after SIGTERM, before the 1s grace, with a service ignoring SIGTERM\n%s", d, r.diag())
+		t.Errorf("tend exited %v after SIGTERM, before the 1s grace, with a service ignoring SIGTERM\n%s", d, r.Diag())
 	}
 	if d > 6*time.Second {
-		t.Errorf("tend exited %v after SIGTERM; the 1s grace should have bounded the 60s stop_timeout\n%s", d, r.diag())
+		t.Errorf("tend exited %v after SIGTERM; the 1s grace should have bounded the 60s stop_timeout\n%s", d, r.Diag())
 	}
-	if !strings.Contains(r.stderr(), "tend: grace period 1s expired; killed ") {
-		t.Errorf("no grace-expiry message on stderr\n%s", r.diag())
+	if !strings.Contains(r.Stderr(), "tend: grace period 1s expired; killed ") {
+		t.Errorf("no grace-expiry message on stderr\n%s", r.Diag())
 	}
 }
 
@@ -104,7 +104,7 @@ command = %s
 		tomlArgv(tprog("svc", "--name", "side", "--log", records, "--ready", filepath.Join(dir, "side-ready"))...)))
 	r := startIn(t, dir, opts{}, append([]string{"-c", cfg, "--"},
 		tprog("svc", "--name", "main", "--log", records, "--check", listenFile, "--exit", "3", "--wait", filepath.Join(dir, "side-ready"))...)...)
-	r.expectExit(3)
+	r.ExpectExit(3)
 	recs := readSvcRecords(t, records)
 	mains := filterSvcRecords(recs, "start", "main")
 	if len(mains) != 1 {
@@ -114,6 +114,6 @@ command = %s
 		t.Errorf("the main started before db was listening (ready)\n%s", formatSvcRecords(recs))
 	}
 	if len(filterSvcRecords(recs, "stop", "side")) != 1 {
-		t.Errorf("side was not stopped when the main exited\n%s\n%s", formatSvcRecords(recs), r.diag())
+		t.Errorf("side was not stopped when the main exited\n%s\n%s", formatSvcRecords(recs), r.Diag())
 	}
 }

@@ -38,24 +38,24 @@ after = ["db"]
 	r := startIn(t, dir, opts{}, "-c", cfg)
 
 	web := r.waitSvcRecord(records, "start", "web")
-	r.waitFile(filepath.Join(dir, "web-ready"))
-	ns, err := strconv.ParseInt(strings.TrimSpace(r.waitFile(listenFile)), 10, 64)
+	r.WaitFile(filepath.Join(dir, "web-ready"))
+	ns, err := strconv.ParseInt(strings.TrimSpace(r.WaitFile(listenFile)), 10, 64)
 	if err != nil {
 		t.Fatalf("db-listen: %v", err)
 	}
 	listened := time.Unix(0, ns)
 	if !web.at.After(listened) {
 		t.Errorf("web started at %s, %v BEFORE db listened (%s): the tcp ready probe did not gate it\n%s",
-			web.at.Format("15:04:05.000000"), listened.Sub(web.at), listened.Format("15:04:05.000000"), r.diag())
+			web.at.Format("15:04:05.000000"), listened.Sub(web.at), listened.Format("15:04:05.000000"), r.Diag())
 	}
-	if d := listened.Sub(r.started); d < delay {
+	if d := listened.Sub(r.Started); d < delay {
 		t.Errorf("db listened %v after tend started, before its %v delay: the test is broken", d, delay)
 	}
 	t.Logf("db listened %v after tend started; web started %v after db listened",
-		listened.Sub(r.started).Round(time.Millisecond), web.at.Sub(listened).Round(time.Millisecond))
+		listened.Sub(r.Started).Round(time.Millisecond), web.at.Sub(listened).Round(time.Millisecond))
 
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	if stops := filterSvcRecords(readSvcRecords(t, records), "stop", "web"); len(stops) != 1 {
 		t.Errorf("web: want one stop record, got:\n%s", formatSvcRecords(readSvcRecords(t, records)))
 	}
@@ -84,12 +84,12 @@ after = ["init"]
 
 	app := r.waitSvcRecord(records, "start", "app")
 	if app.check != "yes" {
-		t.Errorf("app started before the oneshot init had finished: init-done check=%s\n%s", app.check, r.diag())
+		t.Errorf("app started before the oneshot init had finished: init-done check=%s\n%s", app.check, r.Diag())
 	}
-	r.waitFile(filepath.Join(dir, "app-ready"))
-	r.aliveFor(200*time.Millisecond, "a oneshot finishing successfully must not stop the container")
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.WaitFile(filepath.Join(dir, "app-ready"))
+	r.AliveFor(200*time.Millisecond, "a oneshot finishing successfully must not stop the container")
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	recs := readSvcRecords(t, records)
 	if len(filterSvcRecords(recs, "start", "app")) != 1 || len(filterSvcRecords(recs, "stop", "app")) != 1 {
 		t.Errorf("app: want exactly one start and one stop, got:\n%s", formatSvcRecords(recs))
@@ -123,7 +123,7 @@ after = ["init"]
 		tomlArgv(tprog("svc", "--name", "init", "--log", records, "--exit", "4", "--wait", otherReady)...),
 		tomlArgv(tprog("svc", "--name", "app", "--log", records)...)))
 	r := startIn(t, dir, opts{}, "-c", cfg)
-	r.expectExit(4)
+	r.ExpectExit(4)
 	recs := readSvcRecords(t, records)
 	if n := len(filterSvcRecords(recs, "start", "init")); n != 1 {
 		t.Errorf("init started %d times, want 1 (restart = never)\n%s", n, formatSvcRecords(recs))
@@ -132,7 +132,7 @@ after = ["init"]
 		t.Errorf("app started although the oneshot it is after failed:\n%s", formatSvcRecords(recs))
 	}
 	if len(filterSvcRecords(recs, "stop", "other")) != 1 {
-		t.Errorf("other was not stopped (no stop record) when init failed:\n%s\n%s", formatSvcRecords(recs), r.diag())
+		t.Errorf("other was not stopped (no stop record) when init failed:\n%s\n%s", formatSvcRecords(recs), r.Diag())
 	}
 }
 
@@ -149,16 +149,16 @@ func TestConfigProcfileFirstExitStopsAll(t *testing.T) {
 	cfgWriteFile(t, procfile, fmt.Sprintf("# two processes\np1: %s svc --name p1 --log %s --ready %s --stop-delay 100ms\n\np2: %s svc --name p2 --log %s --exit 5 --wait %s\n",
 		testprog, records, p1Ready, testprog, records, goFile))
 	r := startIn(t, dir, opts{}, "-f", procfile)
-	r.waitFile(p1Ready)
+	r.WaitFile(p1Ready)
 	r.waitSvcRecord(records, "start", "p2")
-	r.aliveFor(100*time.Millisecond, "nothing has exited yet")
+	r.AliveFor(100*time.Millisecond, "nothing has exited yet")
 	if err := os.WriteFile(goFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.expectExit(5)
+	r.ExpectExit(5)
 	recs := readSvcRecords(t, records)
 	if len(filterSvcRecords(recs, "stop", "p1")) != 1 {
-		t.Errorf("p1 was not stopped (no stop record) when p2 exited:\n%s\n%s", formatSvcRecords(recs), r.diag())
+		t.Errorf("p1 was not stopped (no stop record) when p2 exited:\n%s\n%s", formatSvcRecords(recs), r.Diag())
 	}
 	for _, name := range []string{"p1", "p2"} {
 		if n := len(filterSvcRecords(recs, "start", name)); n != 1 {

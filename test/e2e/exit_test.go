@@ -60,9 +60,9 @@ func TestExitCodes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			r := start(t, opts{env: c.env, timeout: 10 * time.Second}, c.args...)
-			r.expectExit(c.want)
-			stderr := strings.TrimSpace(r.stderr())
+			r := start(t, opts{Env: c.env, Timeout: 10 * time.Second}, c.args...)
+			r.ExpectExit(c.want)
+			stderr := strings.TrimSpace(r.Stderr())
 			switch c.stderr {
 			case quiet:
 				if stderr != "" {
@@ -78,11 +78,11 @@ func TestExitCodes(t *testing.T) {
 					}
 				}
 			}
-			if c.name == "version" && strings.TrimSpace(r.stdout()+r.stderr()) == "" {
+			if c.name == "version" && strings.TrimSpace(r.Stdout()+r.Stderr()) == "" {
 				t.Errorf("--version printed nothing")
 			}
-			if c.name == "help" && !strings.Contains(r.stdout()+r.stderr(), "--grace") {
-				t.Errorf("--help does not mention --grace:\n%s%s", r.stdout(), r.stderr())
+			if c.name == "help" && !strings.Contains(r.Stdout()+r.Stderr(), "--grace") {
+				t.Errorf("--help does not mention --grace:\n%s%s", r.Stdout(), r.Stderr())
 			}
 		})
 	}
@@ -110,9 +110,9 @@ func TestUser(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			args := append(append([]string{}, c.args...), "--", testprog, "id")
-			r := start(t, opts{env: append([]string{"HOME=/root"}, c.env...)}, args...)
-			r.expectExit(0)
-			if got := strings.TrimSpace(r.stdout()); got != want {
+			r := start(t, opts{Env: append([]string{"HOME=/root"}, c.env...)}, args...)
+			r.ExpectExit(0)
+			if got := strings.TrimSpace(r.Stdout()); got != want {
 				t.Errorf("main ran as\n  %s\nwant\n  %s", got, want)
 			}
 		})
@@ -120,8 +120,8 @@ func TestUser(t *testing.T) {
 	t.Run("root-unchanged", func(t *testing.T) {
 		t.Parallel()
 		r := start(t, opts{}, "--", testprog, "id")
-		r.expectExit(0)
-		if got := r.stdout(); !strings.HasPrefix(got, "uid=0 gid=0 ") {
+		r.ExpectExit(0)
+		if got := r.Stdout(); !strings.HasPrefix(got, "uid=0 gid=0 ") {
 			t.Errorf("without --user the main should run as root: %s", got)
 		}
 	})
@@ -152,9 +152,9 @@ func TestUserSupplementaryGroups(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.user, func(t *testing.T) {
 			t.Parallel()
-			r := start(t, opts{binds: binds, env: []string{"HOME=/root"}}, "--user", c.user, "--", testprog, "id")
-			r.expectExit(0)
-			got := strings.TrimSpace(r.stdout())
+			r := start(t, opts{Binds: binds, Env: []string{"HOME=/root"}}, "--user", c.user, "--", testprog, "id")
+			r.ExpectExit(0)
+			got := strings.TrimSpace(r.Stdout())
 			if !strings.HasPrefix(got+" ", c.want) {
 				t.Errorf("--user %s: main ran as\n  %s\nwant\n  %s", c.user, got, c.want)
 			}

@@ -35,13 +35,13 @@ func TestShellWrapperForeground(t *testing.T) {
 	f, ready := dir+"/F", dir+"/R"
 	r := startIn(t, dir, opts{}, "--", "sh", "-c",
 		fmt.Sprintf("%s trapterm --file %s --ready %s --delay 300ms; echo after", q(testprog), q(f), q(ready)))
-	r.waitFile(ready)
-	r.signal(unix.SIGTERM)
-	r.expectExit(143)
+	r.WaitFile(ready)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(143)
 	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
 	checkCount(t, content, 1)
-	if strings.Contains(r.stdout(), "after") {
-		t.Errorf("the shell survived SIGTERM and printed %q", r.stdout())
+	if strings.Contains(r.Stdout(), "after") {
+		t.Errorf("the shell survived SIGTERM and printed %q", r.Stdout())
 	}
 }
 
@@ -54,18 +54,18 @@ func TestShellWrapperDaemon(t *testing.T) {
 	f, ready := dir+"/F", dir+"/R"
 	r := startIn(t, dir, opts{}, "--", "sh", "-c",
 		fmt.Sprintf("%s daemon --file %s --ready %s --delay 300ms; exec %s sleep 1d", q(testprog), q(f), q(ready), q(testprog)))
-	r.waitFile(ready)
+	r.WaitFile(ready)
 	// the main (now `testprog sleep`) must also be up before we signal
-	r.poll("the main to exec testprog sleep", func() bool {
-		for _, p := range r.descendants() {
-			if p.PPID == r.tendPID && p.Comm == "testprog" {
+	r.Poll("the main to exec testprog sleep", func() bool {
+		for _, p := range r.Descendants() {
+			if p.PPID == r.TendPID && p.Comm == "testprog" {
 				return true
 			}
 		}
 		return false
 	})
-	r.signal(unix.SIGTERM)
-	r.expectExit(143)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(143)
 	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
 	checkCount(t, content, 1)
 }
@@ -86,17 +86,17 @@ func backgroundWorker(t *testing.T, direct bool) {
 	// waitfile: the worker must have its handler installed before the shell
 	// exits, or the SIGTERM would kill it by default action (a test race,
 	// not a tend bug).
-	r := startIn(t, dir, opts{direct: direct}, "--", "sh", "-c",
+	r := startIn(t, dir, opts{Direct: direct}, "--", "sh", "-c",
 		fmt.Sprintf("%s worker --file %s --ready %s --delay 1s & %s waitfile %s; exit 0",
 			q(testprog), q(f), q(ready), q(testprog), q(ready)))
-	if pid := r.waitPID(ready); direct {
-		r.killOnCleanup(pid) // host pid: must not outlive tend
+	if pid := r.WaitPID(ready); direct {
+		r.KillOnCleanup(pid) // host pid: must not outlive tend
 	}
 	readyAt := r.mtime(ready)
-	r.expectExit(0)
+	r.ExpectExit(0)
 	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
 	checkCount(t, content, 1)
-	took := r.ended.Sub(readyAt)
+	took := r.Ended.Sub(readyAt)
 	// The upper bound stays well below the 10s default grace (what a tend
 	// that did not notice the worker's exit would take) and leaves room
 	// for a loaded CI machine.
@@ -113,18 +113,18 @@ func TestGraceExpiry(t *testing.T) {
 	dir := t.TempDir()
 	ready := dir + "/R"
 	r := startIn(t, dir, opts{}, "--grace", "1s", "--", testprog, "ignoreterm", "--ready", ready)
-	pid := r.waitPID(ready)
+	pid := r.WaitPID(ready)
 	sent := time.Now()
-	r.signal(unix.SIGTERM)
-	r.expectExit(137)
-	took := r.ended.Sub(sent)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(137)
+	took := r.Ended.Sub(sent)
 	if took < time.Second || took > 5*time.Second {
 		t.Errorf("tend exited %v after SIGTERM, want between 1s and 5s with --grace 1s", took.Round(time.Millisecond))
 	}
-	m := graceLine.FindStringSubmatch(r.stderr())
+	m := graceLine.FindStringSubmatch(r.Stderr())
 	if m == nil {
-		t.Errorf("stderr has no line of the form `tend: grace period <D> expired; killed <N> process(es): <pid> (<cmd>), ...`:\n%s", r.stderr())
-		if m = looseGraceLine.FindStringSubmatch(r.stderr()); m == nil {
+		t.Errorf("stderr has no line of the form `tend: grace period <D> expired; killed <N> process(es): <pid> (<cmd>), ...`:\n%s", r.Stderr())
+		if m = looseGraceLine.FindStringSubmatch(r.Stderr()); m == nil {
 			t.FailNow()
 		}
 	}
@@ -134,7 +134,7 @@ func TestGraceExpiry(t *testing.T) {
 	if !strings.Contains(m[3], fmt.Sprintf("%d (", pid)) || !strings.Contains(m[3], "testprog") {
 		t.Errorf("grace line %q does not name pid %d (testprog)", m[0], pid)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(r.stderr()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(r.Stderr()), "\n") {
 		if !strings.HasPrefix(line, "tend: ") {
 			t.Errorf("stderr line without `tend: ` prefix: %q", line)
 		}
@@ -149,14 +149,14 @@ func TestGraceLeftoverKeepsExitCode(t *testing.T) {
 	ready := dir + "/R"
 	r := startIn(t, dir, opts{}, "--grace", "1s", "--", "sh", "-c",
 		fmt.Sprintf("%s ignoreterm --ready %s & %s waitfile %s; exit 3", q(testprog), q(ready), q(testprog), q(ready)))
-	pid := r.waitPID(ready)
-	r.expectExit(3)
-	if took := r.ended.Sub(r.mtime(ready)); took < 900*time.Millisecond || took > 5*time.Second {
+	pid := r.WaitPID(ready)
+	r.ExpectExit(3)
+	if took := r.Ended.Sub(r.mtime(ready)); took < 900*time.Millisecond || took > 5*time.Second {
 		t.Errorf("tend exited %v after the leftover started; want about the 1s grace", took.Round(time.Millisecond))
 	}
-	m := looseGraceLine.FindStringSubmatch(r.stderr())
+	m := looseGraceLine.FindStringSubmatch(r.Stderr())
 	if m == nil || !strings.Contains(m[3], fmt.Sprintf("%d (", pid)) {
-		t.Errorf("want a grace-expiry line naming the leftover pid %d; stderr:\n%s", pid, r.stderr())
+		t.Errorf("want a grace-expiry line naming the leftover pid %d; stderr:\n%s", pid, r.Stderr())
 	}
 }
 
@@ -168,15 +168,15 @@ func TestSecondSigtermDoesNotExtendGrace(t *testing.T) {
 	dir := t.TempDir()
 	ready, out := dir+"/R", dir+"/S"
 	r := startIn(t, dir, opts{}, "--grace", "3s", "--", testprog, "sigprint", "--stay", "--out", out, "--ready", ready)
-	r.waitFile(ready)
+	r.WaitFile(ready)
 	sent := time.Now()
-	r.signal(unix.SIGTERM)
-	r.waitLines(out, 1)
+	r.Signal(unix.SIGTERM)
+	r.WaitLines(out, 1)
 	time.Sleep(time.Until(sent.Add(2500 * time.Millisecond))) // deliberate offset, not synchronisation
-	r.signal(unix.SIGTERM)
-	r.waitLines(out, 2)
-	r.expectExit(137)
-	took := r.ended.Sub(sent)
+	r.Signal(unix.SIGTERM)
+	r.WaitLines(out, 2)
+	r.ExpectExit(137)
+	took := r.Ended.Sub(sent)
 	if took < 2900*time.Millisecond || took > 4500*time.Millisecond {
 		t.Errorf("tend exited %v after the first SIGTERM; want ~3s (grace 3s, not extended to ~5.5s by the second SIGTERM)", took.Round(time.Millisecond))
 	}
@@ -191,11 +191,11 @@ func TestSigintShutdown(t *testing.T) {
 	dir := t.TempDir()
 	f, ready := dir+"/F", dir+"/R"
 	r := startIn(t, dir, opts{}, "--", testprog, "trapterm", "--file", f, "--ready", ready, "--delay", "100ms")
-	r.waitFile(ready)
-	r.signal(unix.SIGINT)
-	r.expectExit(0)
+	r.WaitFile(ready)
+	r.Signal(unix.SIGINT)
+	r.ExpectExit(0)
 	checkCount(t, r.doneBeforeExit(f, "done SIGINT", 500*time.Millisecond), 1)
-	if s := r.stderr(); s != "" {
+	if s := r.Stderr(); s != "" {
 		t.Errorf("tend should be quiet by default, stderr:\n%s", s)
 	}
 }
@@ -205,14 +205,14 @@ func TestSigintShutdown(t *testing.T) {
 func TestOrphansReaped(t *testing.T) {
 	// not parallel: forks 5000 processes
 	dir := t.TempDir()
-	r := startIn(t, dir, opts{timeout: 45 * time.Second}, "--", "sh", "-c",
+	r := startIn(t, dir, opts{Timeout: 45 * time.Second}, "--", "sh", "-c",
 		fmt.Sprintf("%s orphans --count 5000 && %s pscheck --settle 10s", q(testprog), q(testprog)))
-	r.expectExit(0)
-	first, _, _ := strings.Cut(r.stdout(), "\n")
+	r.ExpectExit(0)
+	first, _, _ := strings.Cut(r.Stdout(), "\n")
 	if !strings.Contains(first, " zombies=0 others=0") {
-		t.Errorf("pscheck after 5000 orphans: %q, want zombies=0 others=0\n%s", first, r.diag())
+		t.Errorf("pscheck after 5000 orphans: %q, want zombies=0 others=0\n%s", first, r.Diag())
 	}
-	if took := r.ended.Sub(r.started); took > 30*time.Second {
+	if took := r.Ended.Sub(r.Started); took > 30*time.Second {
 		t.Errorf("took %v", took)
 	}
 }
@@ -224,8 +224,8 @@ func TestNamespaceLayout(t *testing.T) {
 	dir := t.TempDir()
 	r := startIn(t, dir, opts{}, "--", "sh", "-c",
 		fmt.Sprintf("%s exit 0 & %s exit 0 & %s pscheck --settle 5s", q(testprog), q(testprog), q(testprog)))
-	r.expectExit(0)
-	out := r.stdout()
+	r.ExpectExit(0)
+	out := r.Stdout()
 	if !strings.Contains(out, "zombies=0 others=0") {
 		t.Errorf("pscheck: want zombies=0 others=0:\n%s", out)
 	}
@@ -262,15 +262,15 @@ func TestPreStop(t *testing.T) {
 			pre := fmt.Sprintf("%s touch --delay 300ms %s", q(testprog), q(p))
 			o, args := opts{}, []string{}
 			if viaEnv {
-				o.env = []string{"TEND_PRE_STOP=" + pre}
+				o.Env = []string{"TEND_PRE_STOP=" + pre}
 			} else {
 				args = append(args, "--pre-stop", pre)
 			}
 			args = append(args, "--", testprog, "trapterm", "--file", f, "--ready", ready, "--check", p, "--delay", "0s")
 			r := startIn(t, dir, o, args...)
-			r.waitFile(ready)
-			r.signal(unix.SIGTERM)
-			r.expectExit(0)
+			r.WaitFile(ready)
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(0)
 			content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
 			if !strings.Contains(content, "check=yes") {
 				t.Errorf("main got SIGTERM before the pre-stop command had finished (%q)", content)
@@ -282,7 +282,7 @@ func TestPreStop(t *testing.T) {
 		dir := t.TempDir()
 		p := dir + "/P"
 		r := startIn(t, dir, opts{}, "--pre-stop", fmt.Sprintf("%s touch %s", q(testprog), q(p)), "--", testprog, "exit", "0")
-		r.expectExit(0)
+		r.ExpectExit(0)
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("pre-stop did not run when the main exited by itself: %v", err)
 		}
@@ -298,32 +298,32 @@ func TestHold(t *testing.T) {
 		ready := dir + "/R"
 		args = append(args, "--", "sh", "-c", fmt.Sprintf("%s touch %s; exit 4", q(testprog), q(ready)))
 		r := startIn(t, dir, o, args...)
-		r.waitFile(ready)
-		r.poll("the main to exit and be reaped", func() bool { return r.exited() || len(r.descendants()) == 0 })
-		r.aliveFor(300*time.Millisecond, "--hold and the main failed with 4")
-		r.signal(unix.SIGTERM)
-		r.expectExit(want)
-		if !strings.Contains(r.stderr(), "tend: ") {
+		r.WaitFile(ready)
+		r.Poll("the main to exit and be reaped", func() bool { return r.Exited() || len(r.Descendants()) == 0 })
+		r.AliveFor(300*time.Millisecond, "--hold and the main failed with 4")
+		r.Signal(unix.SIGTERM)
+		r.ExpectExit(want)
+		if !strings.Contains(r.Stderr(), "tend: ") {
 			t.Errorf("--hold: tend should log that the main failed; stderr empty")
 		}
 	}
 	t.Run("flag", func(t *testing.T) { t.Parallel(); hold(t, opts{}, []string{"--hold"}, 4) })
-	t.Run("env", func(t *testing.T) { t.Parallel(); hold(t, opts{env: []string{"TEND_HOLD=true"}}, nil, 4) })
+	t.Run("env", func(t *testing.T) { t.Parallel(); hold(t, opts{Env: []string{"TEND_HOLD=true"}}, nil, 4) })
 	t.Run("remap-to-3", func(t *testing.T) { t.Parallel(); hold(t, opts{}, []string{"--hold", "--remap-exit", "4:3"}, 3) })
 	t.Run("success-does-not-hold", func(t *testing.T) {
 		t.Parallel()
 		r := start(t, opts{}, "--hold", "--", testprog, "exit", "0")
-		r.expectExit(0)
+		r.ExpectExit(0)
 	})
 	t.Run("remapped-to-0-does-not-hold", func(t *testing.T) {
 		t.Parallel()
 		r := start(t, opts{}, "--hold", "--remap-exit", "4:0", "--", testprog, "exit", "4")
-		r.expectExit(0)
+		r.ExpectExit(0)
 	})
 	t.Run("env-false", func(t *testing.T) {
 		t.Parallel()
-		r := start(t, opts{env: []string{"TEND_HOLD=0"}}, "--", testprog, "exit", "4")
-		r.expectExit(4)
+		r := start(t, opts{Env: []string{"TEND_HOLD=0"}}, "--", testprog, "exit", "4")
+		r.ExpectExit(4)
 	})
 }
 
@@ -333,20 +333,20 @@ func TestSubreaperDaemon(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	f, ready, pidfile := dir+"/F", dir+"/R", dir+"/P"
-	r := startIn(t, dir, opts{direct: true}, "--", "sh", "-c",
+	r := startIn(t, dir, opts{Direct: true}, "--", "sh", "-c",
 		fmt.Sprintf("%s daemon --file %s --ready %s --pidfile %s --delay 300ms; exec %s sleep 1d",
 			q(testprog), q(f), q(ready), q(pidfile), q(testprog)))
-	r.waitFile(ready)
-	dpid := r.waitPID(pidfile)
-	r.killOnCleanup(dpid)
+	r.WaitFile(ready)
+	dpid := r.WaitPID(pidfile)
+	r.KillOnCleanup(dpid)
 	var mainPID int
-	r.poll("the daemon to be adopted by tend and the main to exec", func() bool {
+	r.Poll("the daemon to be adopted by tend and the main to exec", func() bool {
 		d, err := procfs.Read("/proc", dpid)
-		if err != nil || d.PPID != r.tendPID {
+		if err != nil || d.PPID != r.TendPID {
 			return false
 		}
-		for _, p := range r.descendants() {
-			if p.PPID == r.tendPID && p.PID != dpid && p.Comm == "testprog" {
+		for _, p := range r.Descendants() {
+			if p.PPID == r.TendPID && p.PID != dpid && p.Comm == "testprog" {
 				mainPID = p.PID
 				return true
 			}
@@ -356,8 +356,8 @@ func TestSubreaperDaemon(t *testing.T) {
 	if d, _ := procfs.Read("/proc", dpid); d.SID != dpid {
 		t.Errorf("daemon pid %d is not a session leader (sid %d)", dpid, d.SID)
 	}
-	r.signal(unix.SIGTERM)
-	r.expectExit(143)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(143)
 	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
 	checkCount(t, content, 1)
 	for _, pid := range []int{dpid, mainPID} {

@@ -12,18 +12,19 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/test/internal/harness"
 	"github.com/tend-sh/tend/test/internal/procfs"
 )
 
 // sendAndSee sends each signal to tend and waits until the main has printed
 // one more line before sending the next; returns the main's lines.
 func sendAndSee(r *run, out string, sigs ...unix.Signal) []string {
-	r.t.Helper()
+	r.T.Helper()
 	n := len(readLines(out))
 	for _, s := range sigs {
-		r.signal(s)
+		r.Signal(s)
 		n++
-		r.waitLines(out, n)
+		r.WaitLines(out, n)
 	}
 	return readLines(out)
 }
@@ -34,10 +35,10 @@ func TestSignalsForwardedInOrder(t *testing.T) {
 	dir := t.TempDir()
 	out, ready := dir+"/O", dir+"/R"
 	r := startIn(t, dir, opts{}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
-	r.waitFile(ready)
+	r.WaitFile(ready)
 	sendAndSee(r, out, unix.SIGUSR1, unix.SIGHUP, unix.SIGUSR2, unix.SIGWINCH)
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 	want := []string{"got SIGUSR1", "got SIGHUP", "got SIGUSR2", "got SIGWINCH", "got SIGTERM"}
 	if got := readLines(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("main received\n  %q\nwant\n  %q", got, want)
@@ -54,8 +55,8 @@ func TestEverySignalForwarded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	out, ready := dir+"/O", dir+"/R"
-	r := startIn(t, dir, opts{timeout: 40 * time.Second}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
-	r.waitFile(ready)
+	r := startIn(t, dir, opts{Timeout: 40 * time.Second}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
+	r.WaitFile(ready)
 	var missing []string
 	for s := unix.Signal(1); s <= 64; s++ {
 		switch s {
@@ -73,16 +74,16 @@ func TestEverySignalForwarded(t *testing.T) {
 		if name == "" {
 			name = fmt.Sprintf("SIG%d", int(s))
 		}
-		r.signal(s)
+		r.Signal(s)
 		deadline := time.Now().Add(2 * time.Second)
-		for !slices.Contains(readLines(out), "got "+name) && time.Now().Before(deadline) && !r.exited() {
-			time.Sleep(pollEvery)
+		for !slices.Contains(readLines(out), "got "+name) && time.Now().Before(deadline) && !r.Exited() {
+			time.Sleep(harness.PollEvery)
 		}
 		if !slices.Contains(readLines(out), "got "+name) {
 			missing = append(missing, name)
 		}
-		if r.exited() {
-			t.Fatalf("tend exited (code %d) after %s\n%s", r.code, name, r.diag())
+		if r.Exited() {
+			t.Fatalf("tend exited (code %d) after %s\n%s", r.Code, name, r.Diag())
 		}
 	}
 	if len(missing) > 0 {
@@ -90,20 +91,20 @@ func TestEverySignalForwarded(t *testing.T) {
 	}
 	// SIGPIPE: tend survives it and does not pass it on. USR1 sent after it
 	// is the marker that anything forwarded before it has arrived.
-	r.signal(unix.SIGPIPE)
-	r.signal(unix.SIGUSR1)
+	r.Signal(unix.SIGPIPE)
+	r.Signal(unix.SIGUSR1)
 	deadline := time.Now().Add(2 * time.Second)
-	for strings.Count(strings.Join(readLines(out), "\n"), "got SIGUSR1") < 2 && time.Now().Before(deadline) && !r.exited() {
-		time.Sleep(pollEvery)
+	for strings.Count(strings.Join(readLines(out), "\n"), "got SIGUSR1") < 2 && time.Now().Before(deadline) && !r.Exited() {
+		time.Sleep(harness.PollEvery)
 	}
 	if slices.Contains(readLines(out), "got SIGPIPE") {
 		t.Errorf("SIGPIPE was forwarded; tend must keep it (its own broken stdout raises it)")
 	}
-	if r.exited() {
-		t.Fatalf("tend exited after SIGPIPE\n%s", r.diag())
+	if r.Exited() {
+		t.Fatalf("tend exited after SIGPIPE\n%s", r.Diag())
 	}
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 }
 
 // tend itself must not die of, or be stopped by, signals that a Go program
@@ -120,16 +121,16 @@ func TestSurvivesUncommonSignals(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			ready := dir + "/R"
-			r := startIn(t, dir, opts{direct: true}, "--grace", "300ms", "--", testprog, "ignoreterm", "--ready", ready)
-			r.killOnCleanup(r.waitPID(ready))
-			r.signal(s)
-			r.aliveFor(300*time.Millisecond, "tend received "+name)
-			if p, err := procfs.Read("/proc", r.tendPID); err == nil && p.State == 'T' {
+			r := startIn(t, dir, opts{Direct: true}, "--grace", "300ms", "--", testprog, "ignoreterm", "--ready", ready)
+			r.KillOnCleanup(r.WaitPID(ready))
+			r.Signal(s)
+			r.AliveFor(300*time.Millisecond, "tend received "+name)
+			if p, err := procfs.Read("/proc", r.TendPID); err == nil && p.State == 'T' {
 				t.Errorf("tend is stopped after %s", name)
-				r.signal(unix.SIGCONT)
+				r.Signal(unix.SIGCONT)
 			}
-			r.signal(unix.SIGTERM)
-			r.expectExit(137) // ignoreterm is SIGKILLed at grace expiry
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(137) // ignoreterm is SIGKILLed at grace expiry
 		})
 	}
 }
@@ -141,17 +142,17 @@ func TestSignalBurst(t *testing.T) {
 	dir := t.TempDir()
 	out, ready := dir+"/O", dir+"/R"
 	r := startIn(t, dir, opts{}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
-	r.waitFile(ready)
+	r.WaitFile(ready)
 	for range 20 {
-		r.signal(unix.SIGUSR1)
-		r.signal(unix.SIGUSR2)
+		r.Signal(unix.SIGUSR1)
+		r.Signal(unix.SIGUSR2)
 	}
-	r.poll("both USR1 and USR2 to arrive", func() bool {
+	r.Poll("both USR1 and USR2 to arrive", func() bool {
 		l := readLines(out)
 		return slices.Contains(l, "got SIGUSR1") && slices.Contains(l, "got SIGUSR2")
 	})
-	r.signal(unix.SIGTERM)
-	r.expectExit(0)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 }
 
 // Scenario: --rewrite (and TEND_REWRITE; the flag wins over the env).
@@ -184,21 +185,21 @@ func TestRewrite(t *testing.T) {
 			dir := t.TempDir()
 			out, ready := dir+"/O", dir+"/R"
 			args := append(slices.Clone(c.args), "--", testprog, "sigprint", "--out", out, "--ready", ready)
-			r := startIn(t, dir, opts{env: c.env}, args...)
-			r.waitFile(ready)
+			r := startIn(t, dir, opts{Env: c.env}, args...)
+			r.WaitFile(ready)
 			// One at a time: the kernel does not order distinct pending
 			// signals by sending time, so each one that should produce a line
 			// is waited for before the next is sent.
 			n := 0
 			for _, s := range c.send {
-				r.signal(s)
+				r.Signal(s)
 				if !c.dropped[s] {
 					n++
-					r.waitLines(out, n)
+					r.WaitLines(out, n)
 				}
 			}
-			r.signal(unix.SIGTERM)
-			r.expectExit(0)
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(0)
 			want := append(slices.Clone(c.want), "got SIGTERM")
 			if got := readLines(out); !reflect.DeepEqual(got, want) {
 				t.Errorf("main received %q, want %q", got, want)
@@ -221,42 +222,42 @@ func TestForwardMode(t *testing.T) {
 			case "group", "child":
 				args = []string{"--forward", mode}
 			case "env-child":
-				o.env = []string{"TEND_FORWARD=child"}
+				o.Env = []string{"TEND_FORWARD=child"}
 			}
 			args = append(args, "--", "sh", "-c", fmt.Sprintf("%s sigprint --out %s --ready %s & %s waitfile %s; exec %s sigprint --out %s --ready %s",
 				q(testprog), q(b), q(rb), q(testprog), q(rb), q(testprog), q(a), q(ra)))
 			r := startIn(t, dir, o, args...)
-			r.waitFile(ra)
-			r.waitFile(rb)
+			r.WaitFile(ra)
+			r.WaitFile(rb)
 			// Both must be in the main's process group for the test to mean anything.
-			r.poll("both sigprints in the main's process group", func() bool {
+			r.Poll("both sigprints in the main's process group", func() bool {
 				var pgrps []int
-				for _, p := range r.descendants() {
+				for _, p := range r.Descendants() {
 					if p.Comm == "testprog" {
 						pgrps = append(pgrps, p.PGRP)
 					}
 				}
 				return len(pgrps) == 2 && pgrps[0] == pgrps[1]
 			})
-			r.signal(unix.SIGUSR1)
-			r.waitLines(a, 1)
+			r.Signal(unix.SIGUSR1)
+			r.WaitLines(a, 1)
 			childOnly := mode == "child" || mode == "env-child"
 			if childOnly {
 				// Marker: a second signal reached the main; the background
 				// process would have its USR1 by now if it had been sent one.
-				r.signal(unix.SIGUSR2)
-				r.waitLines(a, 2)
+				r.Signal(unix.SIGUSR2)
+				r.WaitLines(a, 2)
 				time.Sleep(100 * time.Millisecond)
 				if l := readLines(b); len(l) != 0 {
 					t.Errorf("--forward child: the background group member received %q", l)
 				}
 			} else {
-				if l := r.waitLines(b, 1); l[0] != "got SIGUSR1" {
+				if l := r.WaitLines(b, 1); l[0] != "got SIGUSR1" {
 					t.Errorf("--forward group: background group member received %q, want SIGUSR1", l)
 				}
 			}
-			r.signal(unix.SIGTERM)
-			r.expectExit(0)
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(0)
 			la, lb := readLines(a), readLines(b)
 			if la[len(la)-1] != "got SIGTERM" {
 				t.Errorf("main received %q, want it to end with SIGTERM", la)
@@ -298,18 +299,18 @@ func TestTerminal(t *testing.T) {
 			}()
 			dir := t.TempDir()
 			out, ready := dir+"/O", dir+"/R"
-			r := startIn(t, dir, opts{direct: direct, tty: pts}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
+			r := startIn(t, dir, opts{Direct: direct, TTY: pts}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
 			pts.Close()
-			r.waitFile(ready)
+			r.WaitFile(ready)
 			var mainPID int
-			r.poll("the main to be tend's child", func() bool {
-				kids := taskChildren(r.tendPID)
+			r.Poll("the main to be tend's child", func() bool {
+				kids := taskChildren(r.TendPID)
 				if len(kids) == 1 {
 					mainPID = kids[0]
 				}
 				return mainPID != 0
 			})
-			r.poll("the main to become the foreground process group", func() bool {
+			r.Poll("the main to become the foreground process group", func() bool {
 				pg, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPGRP)
 				return err == nil && pg == mainPID
 			})
@@ -319,12 +320,12 @@ func TestTerminal(t *testing.T) {
 			if _, err := master.Write([]byte{0x03}); err != nil {
 				t.Fatal(err)
 			}
-			if l := r.waitLines(out, 1); l[0] != "got SIGINT" {
+			if l := r.WaitLines(out, 1); l[0] != "got SIGINT" {
 				t.Errorf("after ^C the main received %q, want SIGINT", l)
 			}
-			r.aliveFor(200*time.Millisecond, "^C goes to the foreground group (the main), not to tend")
-			r.signal(unix.SIGTERM)
-			r.expectExit(0)
+			r.AliveFor(200*time.Millisecond, "^C goes to the foreground group (the main), not to tend")
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(0)
 			if got := readLines(out); !reflect.DeepEqual(got, []string{"got SIGINT", "got SIGTERM"}) {
 				t.Errorf("main received %q, want SIGINT then SIGTERM", got)
 			}

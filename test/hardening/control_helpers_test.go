@@ -51,15 +51,15 @@ func tendCLI(sock string, timeout time.Duration, args ...string) (int, string, s
 // status calls `tend status --json` and fails the test when it does not
 // answer within timeout or answers garbage.
 func (r *run) status(sock string, timeout time.Duration) (statusReport, time.Duration) {
-	r.t.Helper()
+	r.T.Helper()
 	code, out, errs, took := tendCLI(sock, timeout, "status", "--json")
 	if code != 0 {
-		r.t.Fatalf("tend status --json: code %d after %v (-2 = no answer within %v)\nstdout: %s\nstderr: %s\n%s",
-			code, took.Round(time.Millisecond), timeout, out, errs, r.diag())
+		r.T.Fatalf("tend status --json: code %d after %v (-2 = no answer within %v)\nstdout: %s\nstderr: %s\n%s",
+			code, took.Round(time.Millisecond), timeout, out, errs, r.Diag())
 	}
 	var rep statusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		r.t.Fatalf("tend status --json: %v\n%s", err, out)
+		r.T.Fatalf("tend status --json: %v\n%s", err, out)
 	}
 	return rep, took
 }
@@ -76,8 +76,8 @@ func (s statusReport) byName() map[string]serviceStatus {
 func waitStatus(t *testing.T, r *run, sock, what string, cond func(statusReport) bool) statusReport {
 	t.Helper()
 	var last statusReport
-	r.poll(what, func() bool {
-		r.alive("waiting for " + what)
+	r.Poll(what, func() bool {
+		r.Alive("waiting for " + what)
 		code, out, _, _ := tendCLI(sock, 5*time.Second, "status", "--json")
 		if code != 0 {
 			return false

@@ -71,13 +71,13 @@ command = %s
 [service.b]
 command = %s
 `, tomlArgv(tprog("svc", "--name", "a", "--log", recs)...), tomlArgv(tprog("svc", "--name", "b", "--log", recs)...)))
-	r := start(t, dir, opts{timeout: 90 * time.Second}, "-c", conf, "--socket", sock)
+	r := start(t, dir, opts{Timeout: 90 * time.Second}, "-c", conf, "--socket", sock)
 	before := waitStatus(t, r, sock, "both services running", func(s statusReport) bool {
 		m := s.byName()
 		return m["a"].State == "running" && m["b"].State == "running"
 	})
 	time.Sleep(100 * time.Millisecond)
-	fd0, rss0 := fdCount(t, r.tendPID), rssKiB(t, r.tendPID)
+	fd0, rss0 := fdCount(t, r.TendPID), rssKiB(t, r.TendPID)
 
 	d := pick(3*time.Second, 20*time.Second)
 	idle := pick(1000, 3000)
@@ -223,10 +223,10 @@ command = %s
 		if code != 0 || took > 2*time.Second {
 			probeFail = append(probeFail, fmt.Sprintf("at %v: code %d after %v: %s%s", time.Since(t0).Round(time.Millisecond), code, took.Round(time.Millisecond), out, errs))
 		}
-		r.alive("during the control-socket attack")
+		r.Alive("during the control-socket attack")
 		time.Sleep(100 * time.Millisecond)
 	}
-	fdPeak, rssPeak := fdCount(t, r.tendPID), rssKiB(t, r.tendPID)
+	fdPeak, rssPeak := fdCount(t, r.TendPID), rssKiB(t, r.TendPID)
 	close(stop)
 	wg.Wait()
 	for _, c := range idleConns {
@@ -264,11 +264,11 @@ command = %s
 
 	// Afterwards: same services, same pids, no restarts; fds back to normal.
 	var fdAfter int
-	r.poll("tend's fds to come back to normal", func() bool {
-		fdAfter = fdCount(t, r.tendPID)
+	r.Poll("tend's fds to come back to normal", func() bool {
+		fdAfter = fdCount(t, r.TendPID)
 		return fdAfter <= fd0+2 || time.Since(t0) > d+10*time.Second
 	})
-	rssAfter := rssKiB(t, r.tendPID)
+	rssAfter := rssKiB(t, r.TendPID)
 	t.Logf("after the attack: fds %d (before %d), VmRSS %d KiB", fdAfter, fd0, rssAfter)
 	if fdAfter > fd0+2 {
 		t.Errorf("tend holds %d fds after the attack, %d before: a leak", fdAfter, fd0)
@@ -281,9 +281,9 @@ command = %s
 			t.Errorf("service %s changed: before %+v, after %+v", n, bm[n], am[n])
 		}
 	}
-	r.signal(unix.SIGTERM)
-	took = r.waitExit(10 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took = r.WaitExit(10 * time.Second)
 	t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
-	r.expectCode(0)
+	r.ExpectCode(0)
 	r.noPanic()
 }

@@ -62,12 +62,12 @@ func TestCrashLoops(t *testing.T) {
 	}
 	conf := writeConfig(t, dir, cfg.String())
 	r := start(t, dir, opts{}, "-c", conf, "--socket", sock)
-	cpu0 := cpuTime(t, r.tendPID)
+	cpu0 := cpuTime(t, r.TendPID)
 	t0 := time.Now()
 	var lat stats
 	var final statusReport
-	r.poll("every service to be failed", func() bool {
-		r.alive("during the crash loops")
+	r.Poll("every service to be failed", func() bool {
+		r.Alive("during the crash loops")
 		code, out, _, took := tendCLI(sock, 5*time.Second, "status", "--json")
 		if code != 0 {
 			return false
@@ -89,7 +89,7 @@ func TestCrashLoops(t *testing.T) {
 		return failed == n
 	})
 	wall := time.Since(t0)
-	cpu := cpuTime(t, r.tendPID) - cpu0
+	cpu := cpuTime(t, r.TendPID) - cpu0
 	t.Logf("all %d services failed after %v; tend CPU %v = %.1f%% of wall; status latency (ms) %s",
 		n, wall.Round(time.Millisecond), cpu, 100*cpu.Seconds()/wall.Seconds(), lat.String())
 	if cpu.Seconds() > 0.3*wall.Seconds() {
@@ -128,16 +128,16 @@ func TestCrashLoops(t *testing.T) {
 
 	// Still alive and responsive after the loops.
 	time.Sleep(300 * time.Millisecond)
-	r.alive("after every service failed")
+	r.Alive("after every service failed")
 	_, took := r.status(sock, 2*time.Second)
 	t.Logf("status after the loops answered in %v", took.Round(time.Millisecond))
 	if after := startRecords(t, recs); countAll(after) != countAll(byName) {
 		t.Errorf("services were started again after they failed: %d starts, then %d", countAll(byName), countAll(after))
 	}
-	r.signal(unix.SIGTERM)
-	took = r.waitExit(5 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took = r.WaitExit(5 * time.Second)
 	t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
-	r.expectCode(0)
+	r.ExpectCode(0)
 	r.noPanic()
 }
 

@@ -45,10 +45,10 @@ max_restarts = { count = %d, within = "1m" }
 
 // waitStderrLine waits for a line of tend's stderr containing all of subs.
 func (r *run) waitStderrLine(what string, subs ...string) string {
-	r.t.Helper()
+	r.T.Helper()
 	var got string
-	r.poll(what+" on tend's stderr", func() bool {
-		for _, line := range strings.Split(r.stderr(), "\n") {
+	r.Poll(what+" on tend's stderr", func() bool {
+		for _, line := range strings.Split(r.Stderr(), "\n") {
 			ok := true
 			for _, s := range subs {
 				ok = ok && strings.Contains(line, s)
@@ -58,10 +58,10 @@ func (r *run) waitStderrLine(what string, subs ...string) string {
 				return true
 			}
 		}
-		return r.exited()
+		return r.Exited()
 	})
 	if got == "" {
-		r.t.Fatalf("tend exited (code %d) before logging %s\n%s", r.code, what, r.diag())
+		r.T.Fatalf("tend exited (code %d) before logging %s\n%s", r.Code, what, r.Diag())
 	}
 	return got
 }
@@ -83,25 +83,25 @@ func TestForkFailsEAGAIN(t *testing.T) {
 	conf := exhaustionConfig(t, dir, recs, 1000, true)
 	const nproc = 24
 	wrap := []string{testprog, "execas", "--uid", strconv.Itoa(nprocUID), "--gid", strconv.Itoa(nprocUID), "--nproc", strconv.Itoa(nproc), "--"}
-	r := start(t, dir, opts{wrap: wrap, timeout: 60 * time.Second}, "-c", conf, "--socket", sock)
+	r := start(t, dir, opts{Wrap: wrap, Timeout: 60 * time.Second}, "-c", conf, "--socket", sock)
 	line := r.waitStderrLine("a fork failure", "resource temporarily unavailable")
 	t.Logf("tend (uid %d, RLIMIT_NPROC %d) said: %s", nprocUID, nproc, line)
 	// The restart limit (5 within 1m, backoff ≤ 400ms) is reached within
 	// ~2 s; watch for 3 s: tend must still be there.
 	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && !r.exited() {
+	for time.Now().Before(deadline) && !r.Exited() {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r.exited() {
-		t.Fatalf("tend (PID 1) died (code %d) when forks failed with EAGAIN: the container would die with it\n%s", r.code, r.diag())
+	if r.Exited() {
+		t.Fatalf("tend (PID 1) died (code %d) when forks failed with EAGAIN: the container would die with it\n%s", r.Code, r.Diag())
 	}
-	t.Logf("tend's threads: %d; fork failures logged: %d; services failed: %d", statusField(t, r.tendPID, "Threads"),
-		strings.Count(r.stderr(), "resource temporarily unavailable"), strings.Count(r.stderr(), "service failed"))
+	t.Logf("tend's threads: %d; fork failures logged: %d; services failed: %d", statusField(t, r.TendPID, "Threads"),
+		strings.Count(r.Stderr(), "resource temporarily unavailable"), strings.Count(r.Stderr(), "service failed"))
 	r.noPanic()
-	r.signal(unix.SIGTERM)
-	took := r.waitExit(10 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took := r.WaitExit(10 * time.Second)
 	t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
-	r.expectCode(0)
+	r.ExpectCode(0)
 	if took > 6*time.Second {
 		t.Errorf("tend took %v to exit (grace 5s + 1s)", took)
 	}
@@ -119,20 +119,20 @@ func TestPipesFailEMFILE(t *testing.T) {
 	sock := filepath.Join(dir, "ctl.sock")
 	conf := exhaustionConfig(t, dir, recs, 5, false)
 	wrap := []string{testprog, "execas", "--uid", "0", "--gid", "0", "--nofile", "12", "--"}
-	r := start(t, dir, opts{wrap: wrap, timeout: 60 * time.Second}, "-c", conf, "--socket", sock)
+	r := start(t, dir, opts{Wrap: wrap, Timeout: 60 * time.Second}, "-c", conf, "--socket", sock)
 	line := r.waitStderrLine("a pipe failure", "too many open files")
 	t.Logf("tend said: %s", line)
 	for _, name := range []string{"steady", "victim"} {
 		t.Logf("tend said: %s", r.waitStderrLine(name+" failed for good", "service failed", "service="+name))
 	}
-	t.Logf("EMFILE errors logged: %d", strings.Count(r.stderr(), "too many open files"))
+	t.Logf("EMFILE errors logged: %d", strings.Count(r.Stderr(), "too many open files"))
 	time.Sleep(300 * time.Millisecond)
-	r.alive("after pipes failed")
+	r.Alive("after pipes failed")
 	r.noPanic()
-	r.signal(unix.SIGTERM)
-	took := r.waitExit(10 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took := r.WaitExit(10 * time.Second)
 	t.Logf("SIGTERM with RLIMIT_NOFILE 12: tend exited %v later", took.Round(time.Millisecond))
-	r.expectCode(0)
+	r.ExpectCode(0)
 	if took > 6*time.Second {
 		t.Errorf("tend took %v to exit (grace 5s + 1s)", took)
 	}
@@ -160,18 +160,18 @@ cat /dev/zero > "$D/f0" 2>/dev/null; true`, "ctl.sock", "no space left on device
 			conf := writeConfig(t, dir, fmt.Sprintf("grace = \"5s\"\n\n[service.steady]\ncommand = %s\n",
 				tomlArgv(tprog("svc", "--name", "steady", "--log", recs)...)))
 			pre := "D=" + q(sockDir) + "\n" + c.mount
-			r := start(t, dir, opts{pre: pre}, "-c", conf, "--socket", filepath.Join(sockDir, c.sock))
+			r := start(t, dir, opts{Pre: pre}, "-c", conf, "--socket", filepath.Join(sockDir, c.sock))
 			line := r.waitStderrLine("the control socket warning", "control socket", c.want)
 			t.Logf("tend said: %s", line)
-			r.poll("steady's start record", func() bool { return strings.Contains(readFile(recs), "start steady") })
+			r.Poll("steady's start record", func() bool { return strings.Contains(readFile(recs), "start steady") })
 			time.Sleep(200 * time.Millisecond)
-			r.alive("without a control socket")
-			r.signal(unix.SIGTERM)
-			took := r.waitExit(10 * time.Second)
+			r.Alive("without a control socket")
+			r.Signal(unix.SIGTERM)
+			took := r.WaitExit(10 * time.Second)
 			t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
-			r.expectCode(0)
+			r.ExpectCode(0)
 			if !strings.Contains(readFile(recs), "stop steady") {
-				t.Errorf("steady was not stopped in order\n%s", r.diag())
+				t.Errorf("steady was not stopped in order\n%s", r.Diag())
 			}
 			r.noPanic()
 		})

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/test/internal/harness"
 	"github.com/tend-sh/tend/test/internal/procfs"
 )
 
@@ -22,7 +23,7 @@ func nsTree(tendPID int) (procs, zombies, tendZombies int) {
 	for len(queue) > 0 {
 		cur := queue[0]
 		queue = queue[1:]
-		for _, c := range taskChildren(cur) {
+		for _, c := range harness.TaskChildren(cur) {
 			if seen[c] {
 				continue
 			}
@@ -62,37 +63,37 @@ func TestForkStorm(t *testing.T) {
 		"--duration", d.String(), "--workers", "4", "--fanout", "10", "--count-file", counts, "--ready", rdy)
 	// tend's own CPU and that of the processes it reaped (the leaves), from
 	// now on.
-	u0, s0, cu0, cs0, err := statTimes(r.tendPID)
+	u0, s0, cu0, cs0, err := statTimes(r.TendPID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
 	var maxZ, maxTZ, maxP, samples int
 	for {
-		if _, _, _, _, err := statTimes(r.tendPID); err != nil {
+		if _, _, _, _, err := statTimes(r.TendPID); err != nil {
 			break
 		}
-		p, z, tz := nsTree(r.tendPID)
+		p, z, tz := nsTree(r.TendPID)
 		maxZ, maxTZ, maxP = max(maxZ, z), max(maxTZ, tz), max(maxP, p)
 		samples++
-		if r.exited() {
+		if r.Exited() {
 			break
 		}
 		if fileExists(rdy) {
 			break
 		}
 		if time.Since(t0) > d+10*time.Second {
-			t.Fatalf("the fork storm did not end\n%s", r.diag())
+			t.Fatalf("the fork storm did not end\n%s", r.Diag())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	r.alive("after the fork storm")
+	r.Alive("after the fork storm")
 	stormWall := time.Since(t0)
-	u1, s1, cu1, cs1, err := statTimes(r.tendPID)
+	u1, s1, cu1, cs1, err := statTimes(r.TendPID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := r.waitFile(counts)
+	content := r.WaitFile(counts)
 	var orphans, failures int
 	var cpuNS int64
 	if _, err := fmt.Sscanf(content, "orphans=%d failures=%d cpu_ns=%d", &orphans, &failures, &cpuNS); err != nil {
@@ -106,7 +107,7 @@ func TestForkStorm(t *testing.T) {
 	t.Logf("CPU: tend %v (user %v, sys %v; %.0f µs per orphan; %.0f%% of wall), workload %v (main+middles %v, reaped leaves %v): tend/workload = %.2f",
 		tendCPU, u1-u0, s1-s0, float64(tendCPU.Microseconds())/float64(max(orphans, 1)), 100*tendCPU.Seconds()/stormWall.Seconds(), workCPU, time.Duration(cpuNS), leavesCPU, tendCPU.Seconds()/workCPU.Seconds())
 	if orphans < 100 {
-		t.Errorf("only %d orphans were created: the storm did not happen\n%s", orphans, r.diag())
+		t.Errorf("only %d orphans were created: the storm did not happen\n%s", orphans, r.Diag())
 	}
 	// How many zombies a sample catches depends on how long tend waited
 	// for a CPU (a load average of 50 here gave 286 of 730), so the bound
@@ -125,20 +126,20 @@ func TestForkStorm(t *testing.T) {
 	// Everything is reaped: only the main is left, no zombie.
 	var p, z int
 	settle := time.Now()
-	r.poll("the namespace to settle (only the main left, no zombies)", func() bool {
-		p, z, _ = nsTree(r.tendPID)
+	r.Poll("the namespace to settle (only the main left, no zombies)", func() bool {
+		p, z, _ = nsTree(r.TendPID)
 		return p == 1 && z == 0
 	})
 	t.Logf("settled %v after the storm: %d process(es), %d zombies", time.Since(settle).Round(time.Millisecond), p, z)
 
-	r.signal(unix.SIGTERM)
-	took := r.waitExit(5 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took := r.WaitExit(5 * time.Second)
 	t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
-	r.expectCode(0)
+	r.ExpectCode(0)
 	if took > 2*time.Second {
 		t.Errorf("tend took %v to exit after SIGTERM (want < 2s)", took)
 	}
-	if s := r.stderr(); strings.TrimSpace(s) != "" {
+	if s := r.Stderr(); strings.TrimSpace(s) != "" {
 		t.Logf("tend's stderr:\n%s", tail(s, 2000))
 	}
 	r.noPanic()

@@ -265,11 +265,11 @@ func logFlood(t *testing.T, jsonFmt, nonblock bool) {
 	}
 	wf := os.NewFile(uintptr(wdup), "tend-stdout-write")
 	gate := filepath.Join(dir, "go")
-	o := opts{stdout: wf, timeout: 60 * time.Second}
+	o := opts{Stdout: wf, Timeout: 60 * time.Second}
 	// tend starts only once the gate file exists: os/exec clears O_NONBLOCK
 	// of the file it passes, the test sets it again before tend runs.
-	o.pre = fmt.Sprintf("while [ ! -e %s ]; do sleep 0.01; done", q(gate))
-	o.beforeTend = func() {
+	o.Pre = fmt.Sprintf("while [ ! -e %s ]; do sleep 0.01; done", q(gate))
+	o.BeforeTend = func() {
 		wf.Close()
 		if nonblock {
 			if err := unix.SetNonblock(wfd, true); err != nil {
@@ -300,10 +300,10 @@ func logFlood(t *testing.T, jsonFmt, nonblock bool) {
 	d := pick(1500*time.Millisecond, 5*time.Second)
 	readFor(d, true)
 	phase1 := out.Len()
-	rss1 := rssKiB(t, r.tendPID)
+	rss1 := rssKiB(t, r.TendPID)
 	// Phase 2: nobody reads. tend's writes block; its event loop must not.
 	time.Sleep(300 * time.Millisecond)
-	r.alive("while its stdout is blocked")
+	r.Alive("while its stdout is blocked")
 	st, took := r.status(sock, 2*time.Second)
 	t.Logf("read %d bytes in %v; then stdout blocked: status answered in %v; tend VmRSS %d KiB", phase1, d, took.Round(time.Millisecond), rss1)
 	for _, s := range st.Services {
@@ -314,14 +314,14 @@ func logFlood(t *testing.T, jsonFmt, nonblock bool) {
 	time.Sleep(200 * time.Millisecond)
 
 	// SIGTERM with the stdout pipe still full and unread.
-	r.signal(unix.SIGTERM)
+	r.Signal(unix.SIGTERM)
 	const grace = 3 * time.Second
-	exitIn := r.waitExit(grace + 10*time.Second)
+	exitIn := r.WaitExit(grace + 10*time.Second)
 	t.Logf("SIGTERM with stdout blocked: tend exited %v later (bound: grace %v + 1s)", exitIn.Round(time.Millisecond), grace)
 	if exitIn > grace+time.Second {
 		t.Errorf("tend took %v to exit after SIGTERM with a blocked stdout (want < grace %v + 1s)", exitIn.Round(time.Millisecond), grace)
 	}
-	r.expectCode(0)
+	r.ExpectCode(0)
 	r.noPanic()
 
 	// Now a normal reader: the rest, up to EOF (every writer has exited).
@@ -359,11 +359,9 @@ func logFlood(t *testing.T, jsonFmt, nonblock bool) {
 		t.Errorf("%s", b)
 	}
 	// tend's stderr (a file): whole lines only, its own or the services'.
-	serr := r.stderr()
+	serr := r.Stderr()
 	if serr != "" && !strings.HasSuffix(serr, "\n") {
 		t.Errorf("tend's stderr ends with a half line: %q", tail(serr, 200))
 	}
 	t.Logf("tend's stderr:\n%s", tail(serr, 1500))
 }
-
-func q(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -77,31 +77,31 @@ func TestSignalStorm(t *testing.T) {
 	dir := scratch(t)
 	rdy := filepath.Join(dir, "main.ready")
 	r := start(t, dir, opts{}, "--grace", "5s", "--", testprog, "sigprint", "--ready", rdy)
-	r.waitFile(rdy)
+	r.WaitFile(rdy)
 	time.Sleep(200 * time.Millisecond) // let tend finish registering its late signals
-	rssBefore := rssKiB(t, r.tendPID)
-	cpuBefore := cpuTime(t, r.tendPID)
+	rssBefore := rssKiB(t, r.TendPID)
+	cpuBefore := cpuTime(t, r.TendPID)
 
 	d := pick(1500*time.Millisecond, 5*time.Second)
 	const rate = 10000
 	stop := make(chan struct{})
 	t0 := time.Now()
-	sent, wait := storm(t, r.tendPID, rate, stop)
+	sent, wait := storm(t, r.TendPID, rate, stop)
 	var rssPeak int
 	for time.Since(t0) < d {
 		time.Sleep(50 * time.Millisecond)
-		r.alive("during the signal storm")
-		rssPeak = max(rssPeak, rssKiB(t, r.tendPID))
+		r.Alive("during the signal storm")
+		rssPeak = max(rssPeak, rssKiB(t, r.TendPID))
 	}
 	close(stop)
 	wait()
 	elapsed := time.Since(t0)
-	rssAfter := rssKiB(t, r.tendPID)
-	cpuStorm := cpuTime(t, r.tendPID) - cpuBefore
+	rssAfter := rssKiB(t, r.TendPID)
+	cpuStorm := cpuTime(t, r.TendPID) - cpuBefore
 	time.Sleep(500 * time.Millisecond)
-	r.alive("after the signal storm")
-	rssSettled := rssKiB(t, r.tendPID)
-	got := strings.Count(r.stdout(), "\n")
+	r.Alive("after the signal storm")
+	rssSettled := rssKiB(t, r.TendPID)
+	got := strings.Count(r.Stdout(), "\n")
 	t.Logf("storm: %d signals in %v (%.0f/s) of %d kinds; main printed %d lines; tend CPU during storm %v (%.0f%% of wall)",
 		sent.Load(), elapsed.Round(time.Millisecond), float64(sent.Load())/elapsed.Seconds(), len(stormSignals()),
 		got, cpuStorm, 100*cpuStorm.Seconds()/elapsed.Seconds())
@@ -111,7 +111,7 @@ func TestSignalStorm(t *testing.T) {
 			sent.Load(), elapsed, rate)
 	}
 	if got == 0 {
-		t.Errorf("the main printed no signal at all: nothing was forwarded during the storm\n%s", r.diag())
+		t.Errorf("the main printed no signal at all: nothing was forwarded during the storm\n%s", r.Diag())
 	}
 	for _, rss := range []int{rssAfter, rssSettled} {
 		if rss >= 2*rssBefore || rss >= rssBefore+4096 {
@@ -120,12 +120,12 @@ func TestSignalStorm(t *testing.T) {
 	}
 
 	// The SIGTERM is not lost: the main prints it and exits 0.
-	r.signal(unix.SIGTERM)
-	took := r.waitExit(5 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took := r.WaitExit(5 * time.Second)
 	t.Logf("SIGTERM after the storm: tend exited %v later", took.Round(time.Millisecond))
-	r.expectCode(0)
-	if !strings.HasSuffix(r.stdout(), "got SIGTERM\n") {
-		t.Errorf("the main did not print SIGTERM last\n%s", r.diag())
+	r.ExpectCode(0)
+	if !strings.HasSuffix(r.Stdout(), "got SIGTERM\n") {
+		t.Errorf("the main did not print SIGTERM last\n%s", r.Diag())
 	}
 	r.noPanic()
 }
@@ -136,10 +136,10 @@ func TestSignalStormTermDuring(t *testing.T) {
 	dir := scratch(t)
 	rdy := filepath.Join(dir, "main.ready")
 	r := start(t, dir, opts{}, "--grace", "5s", "--", testprog, "sigprint", "--ready", rdy)
-	r.waitFile(rdy)
+	r.WaitFile(rdy)
 	time.Sleep(100 * time.Millisecond)
 	stop := make(chan struct{})
-	sent, wait := storm(t, r.tendPID, 10000, stop)
+	sent, wait := storm(t, r.TendPID, 10000, stop)
 	defer func() {
 		select {
 		case <-stop:
@@ -149,14 +149,14 @@ func TestSignalStormTermDuring(t *testing.T) {
 		wait()
 	}()
 	time.Sleep(pick(500*time.Millisecond, 2*time.Second))
-	r.signal(unix.SIGTERM)
-	took := r.waitExit(5 * time.Second)
+	r.Signal(unix.SIGTERM)
+	took := r.WaitExit(5 * time.Second)
 	close(stop)
 	wait()
 	t.Logf("SIGTERM in a storm (%d signals sent in total): tend exited %v later", sent.Load(), took.Round(time.Millisecond))
-	r.expectCode(0)
-	if !strings.Contains(r.stdout(), "got SIGTERM\n") {
-		t.Errorf("the main never got SIGTERM\n%s", r.diag())
+	r.ExpectCode(0)
+	if !strings.Contains(r.Stdout(), "got SIGTERM\n") {
+		t.Errorf("the main never got SIGTERM\n%s", r.Diag())
 	}
 	if took > 2*time.Second {
 		t.Errorf("tend took %v to exit after SIGTERM during the storm (want < 2s)", took)

@@ -1,0 +1,95 @@
+package harness
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestTail(t *testing.T) {
+	if got := Tail("abc", 3); got != "abc" {
+		t.Errorf("Tail(abc, 3) = %q", got)
+	}
+	if got := Tail("abcdef", 2); got != "[... 4 bytes cut ...]ef" {
+		t.Errorf("Tail(abcdef, 2) = %q", got)
+	}
+}
+
+func TestDiagOutput(t *testing.T) {
+	cases := []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"", 0, "--- stdout:\n"},
+		{"a\n", 0, "--- stdout:\na\n"},
+		{"a", 0, "--- stdout:\na\n"},
+		{"abcdef\n", 3, "--- stdout (tail):\n[... 4 bytes cut ...]ef\n"},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		diagOutput(&b, "stdout", c.s, c.n)
+		if b.String() != c.want {
+			t.Errorf("diagOutput(%q, %d) = %q, want %q", c.s, c.n, b.String(), c.want)
+		}
+	}
+}
+
+func TestTOMLArgv(t *testing.T) {
+	if got, want := TOMLArgv("/bin/sh", "-c", `echo "hi"`), `["/bin/sh", "-c", "echo \"hi\""]`; got != want {
+		t.Errorf("TOMLArgv = %s, want %s", got, want)
+	}
+}
+
+func TestQ(t *testing.T) {
+	s := `it's a "test" $HOME`
+	out, err := exec.Command("sh", "-c", "printf %s "+Q(s)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != s {
+		t.Errorf("sh saw %q, want %q", out, s)
+	}
+}
+
+func TestReadLinesAndWriteConfig(t *testing.T) {
+	dir := t.TempDir()
+	if got := ReadLines(filepath.Join(dir, "missing")); got != nil {
+		t.Errorf("ReadLines(missing) = %q", got)
+	}
+	path := WriteConfig(t, dir, "a\nb\n\n")
+	if path != filepath.Join(dir, "tend.toml") {
+		t.Errorf("WriteConfig wrote %s", path)
+	}
+	if got := ReadLines(path); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("ReadLines = %q", got)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+}
+
+func TestCleanEnv(t *testing.T) {
+	t.Setenv("TEND_HARNESS_TEST", "1")
+	for _, kv := range CleanEnv([]string{"X=1"}) {
+		if strings.HasPrefix(kv, "TEND_") {
+			t.Errorf("CleanEnv kept %s", kv)
+		}
+	}
+	if env := CleanEnv([]string{"X=1"}); env[len(env)-1] != "X=1" {
+		t.Errorf("CleanEnv dropped the extra variable: %q", env)
+	}
+}
+
+func TestModuleRoot(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "test", "internal", "harness", "harness.go")); err != nil {
+		t.Errorf("moduleRoot = %s: %v", root, err)
+	}
+}
