@@ -38,7 +38,7 @@ func TestShellWrapperForeground(t *testing.T) {
 	r.WaitFile(ready)
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(143)
-	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	content := r.doneBeforeExit(f, "done SIGTERM")
 	checkCount(t, content, 1)
 	if strings.Contains(r.Stdout(), "after") {
 		t.Errorf("the shell survived SIGTERM and printed %q", r.Stdout())
@@ -66,7 +66,7 @@ func TestShellWrapperDaemon(t *testing.T) {
 	})
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(143)
-	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	content := r.doneBeforeExit(f, "done SIGTERM")
 	checkCount(t, content, 1)
 }
 
@@ -94,7 +94,7 @@ func backgroundWorker(t *testing.T, direct bool) {
 	}
 	readyAt := r.mtime(ready)
 	r.ExpectExit(0)
-	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	content := r.doneBeforeExit(f, "done SIGTERM")
 	checkCount(t, content, 1)
 	took := r.Ended.Sub(readyAt)
 	// The upper bound stays well below the 10s default grace (what a tend
@@ -194,7 +194,7 @@ func TestSigintShutdown(t *testing.T) {
 	r.WaitFile(ready)
 	r.Signal(unix.SIGINT)
 	r.ExpectExit(0)
-	checkCount(t, r.doneBeforeExit(f, "done SIGINT", 500*time.Millisecond), 1)
+	checkCount(t, r.doneBeforeExit(f, "done SIGINT"), 1)
 	if s := r.Stderr(); s != "" {
 		t.Errorf("tend should be quiet by default, stderr:\n%s", s)
 	}
@@ -271,7 +271,7 @@ func TestPreStop(t *testing.T) {
 			r.WaitFile(ready)
 			r.Signal(unix.SIGTERM)
 			r.ExpectExit(0)
-			content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+			content := r.doneBeforeExit(f, "done SIGTERM")
 			if !strings.Contains(content, "check=yes") {
 				t.Errorf("main got SIGTERM before the pre-stop command had finished (%q)", content)
 			}
@@ -358,7 +358,7 @@ func TestSubreaperDaemon(t *testing.T) {
 	}
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(143)
-	content := r.doneBeforeExit(f, "done SIGTERM", 500*time.Millisecond)
+	content := r.doneBeforeExit(f, "done SIGTERM")
 	checkCount(t, content, 1)
 	for _, pid := range []int{dpid, mainPID} {
 		if p, err := procfs.Read("/proc", pid); err == nil && p.Comm == "testprog" {

@@ -213,14 +213,18 @@ command = %s
 			lorisOpenAtEnd.Add(1)
 		}()
 	}
-	// The prober: `tend status` must keep answering within 2 s.
+	// The prober: `tend status` must keep answering within 4.5 s — less
+	// than the 5 s request deadline a server that served clients one at a
+	// time would sit out behind each slow-loris client, with room for a
+	// loaded machine (3.7 s once at a load average of ~100; typically
+	// tens of ms, logged below).
 	var lat stats
 	var probeFail []string
 	t0 := time.Now()
 	for time.Since(t0) < d {
 		code, out, errs, took := tendCLI(sock, 5*time.Second, "status", "--json")
 		lat.add(took.Seconds() * 1000)
-		if code != 0 || took > 2*time.Second {
+		if code != 0 || took > 4500*time.Millisecond {
 			probeFail = append(probeFail, fmt.Sprintf("at %v: code %d after %v: %s%s", time.Since(t0).Round(time.Millisecond), code, took.Round(time.Millisecond), out, errs))
 		}
 		r.Alive("during the control-socket attack")
@@ -240,7 +244,7 @@ command = %s
 	t.Logf("status latency during the attack (ms): %s", lat.String())
 	t.Logf("tend: fds %d before, %d during; VmRSS %d KiB before, %d KiB during", fd0, fdPeak, rss0, rssPeak)
 	for _, f := range probeFail {
-		t.Errorf("tend status did not answer within 2 s during the attack: %s", f)
+		t.Errorf("tend status did not answer within 4.5 s during the attack: %s", f)
 	}
 	if idleErr > 0 {
 		t.Errorf("%d of %d idle connections could not connect", idleErr, idle)
