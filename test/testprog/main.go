@@ -458,10 +458,28 @@ func sigprint(args []string) int {
 		}
 		w = f
 	}
+	// SIGTERM has a channel of its own, served first: signal.Notify drops
+	// what does not fit in a full channel, and under a storm of forwarded
+	// signals a shared channel lost the SIGTERM (TestSignalStormTermDuring).
+	term := make(chan os.Signal, 8)
+	signal.Notify(term, syscall.SIGTERM)
 	ch := make(chan os.Signal, 64)
-	signal.Notify(ch)
+	for s := syscall.Signal(1); s <= 64; s++ {
+		if s != syscall.SIGTERM {
+			signal.Notify(ch, s)
+		}
+	}
 	ready(*readyPath)
-	for sig := range ch {
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-term:
+		default:
+			select {
+			case sig = <-term:
+			case sig = <-ch:
+			}
+		}
 		if sig == syscall.SIGURG || sig == syscall.SIGCHLD {
 			continue
 		}
@@ -473,7 +491,6 @@ func sigprint(args []string) int {
 			return 0
 		}
 	}
-	return 0
 }
 
 // pscheck prints "procs=N zombies=Z others=K" followed by one line per
