@@ -119,13 +119,15 @@ func TestForkStorm(t *testing.T) {
 	if orphans > 0 && maxTZ >= orphans {
 		t.Errorf("a sample found all %d orphans waiting to be reaped: tend does not reap during the storm", orphans)
 	}
-	// tend's CPU per orphan, all of it kernel time, ranged from 5 µs to
-	// 2.2 ms between runs on this shared machine (load averages 30-120);
-	// it grows with the number of children waiting (the kernel's wait4
-	// walks the child list on every call) and, at nice -10, was higher
-	// still with fewer waiting (228-860 µs at 75-147), which points at the
-	// Go scheduler's spinning threads. Next to the workload's CPU it is
-	// typically 1-15% but was once 148%, so that ratio is logged. What is
+	// tend's CPU per orphan, nearly all of it kernel time, ranged from 5 µs
+	// to 2.2 ms between runs on this shared machine (load averages 30-120).
+	// perf (a 3 s storm, tend's pid): 17% in d_walk, under wait4 →
+	// release_task → proc_invalidate_siblings_dcache: reaping a process
+	// makes the kernel drop its /proc dentries, in the reaper's context, and
+	// this test's own /proc sampling (and everything else reading /proc on
+	// the host) creates them; 29% is context switching. Any init pays the
+	// same. Next to the workload's CPU it is typically 1-15% but was once
+	// 148%, so that ratio is logged. What is
 	// asserted is that tend did not occupy a whole CPU during the storm,
 	// as a reaper or event loop that spins would (this is not a guarantee
 	// on a machine loaded enough to starve a spinning tend too).
