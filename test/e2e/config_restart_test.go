@@ -25,17 +25,12 @@ func TestConfigBackoffBounds(t *testing.T) {
 	needEnv(t)
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records")
-	cfg := writeConfig(t, dir, fmt.Sprintf(`
-[service.keeper]
-command = %s
-
+	cfg := keeperConfig(t, dir, records, fmt.Sprintf(`
 [service.flaky]
 command = %s
 backoff = { initial = "200ms", max = "1s" }
 max_restarts = { count = 3, within = "1m" }
-`,
-		tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...),
-		tomlArgv(tprog("svc", "--name", "flaky", "--log", records, "--exit", "1")...)))
+`, tomlArgv(tprog("svc", "--name", "flaky", "--log", records, "--exit", "1")...)))
 	r := startIn(t, dir, opts{Timeout: 20 * time.Second}, "-c", cfg)
 
 	line := r.waitStderr("flaky's failure", serviceFailedLine("flaky"))
@@ -219,15 +214,12 @@ func TestConfigUnstartableZeroBackoff(t *testing.T) {
 	needEnv(t)
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records")
-	cfg := writeConfig(t, dir, fmt.Sprintf(`
-[service.keeper]
-command = %s
-
+	cfg := keeperConfig(t, dir, records, `
 [service.ghost]
 command = "/nonexistent/ghost"
 backoff = { initial = "0s", max = "100ms" }
 max_restarts = { count = 1000000, within = "1m" }
-`, tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...)))
+`)
 	r := startIn(t, dir, opts{Timeout: 20 * time.Second}, "-c", cfg)
 	r.waitSvcRecord(records, "start", "keeper")
 	r.waitStderr("ghost's start failure", func(line string) bool {
@@ -247,4 +239,11 @@ max_restarts = { count = 1000000, within = "1m" }
 	if len(filterSvcRecords(readSvcRecords(t, records), "stop", "keeper")) != 1 {
 		t.Errorf("keeper was not stopped cleanly\n%s", r.Diag())
 	}
+}
+
+// keeperConfig writes a config of a long-running service "keeper" (which
+// records its start and stop in records) followed by more, and returns its
+// path: keeper shows that the other services' troubles leave it alone.
+func keeperConfig(t *testing.T, dir, records, more string) string {
+	return writeConfig(t, dir, fmt.Sprintf("[service.keeper]\ncommand = %s\n", tomlArgv(tprog("svc", "--name", "keeper", "--log", records)...))+more)
 }
