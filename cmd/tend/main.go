@@ -246,7 +246,7 @@ func logFormat(f string) logs.Format {
 }
 
 func usageError(msg string) int {
-	fmt.Fprintf(os.Stderr, "tend: %s\n\n%s", msg, opts.Usage())
+	fmt.Fprintf(os.Stderr, "tend: %s\nsee 'tend --help'\n", msg)
 	return codeUsage
 }
 

@@ -358,3 +358,19 @@ func TestNothingEverRan(t *testing.T) {
 		t.Fatalf("exit %d %v after SIGTERM (want 0, well within the 5s grace)\n%s", r.code, took, b)
 	}
 }
+
+// TestUsageErrorIsShort: a usage error prints the one line that matters and
+// a pointer to --help, not the whole help text, and exits 2.
+func TestUsageErrorIsShort(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--no-such-flag", "--", "true"}, {}, {"--grace", "soon", "--", "true"}} {
+		r := tend(t, 10*time.Second, nil, args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "tend: ") || lines[1] != "see 'tend --help'" {
+			t.Errorf("tend %q: exit %d, stderr:\n%s\nwant exit 2, one error line and \"see 'tend --help'\"", args, r.code, r.stderr)
+		}
+		if r.stdout != "" {
+			t.Errorf("tend %q: stdout %q, want nothing", args, r.stdout)
+		}
+	}
+}

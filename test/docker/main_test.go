@@ -8,7 +8,7 @@
 // can be given with TEND_BUSYBOX). No registry is needed: the image is built
 // FROM scratch out of the static tend binary, busybox and test/testprog.
 // Without them every test is skipped loudly (a banner on stderr and t.Skip);
-// TEND_DOCKER_REQUIRED=1 turns that into a failure, for machines that must
+// TEND_REQUIRE_DOCKER=1 turns that into a failure, for machines that must
 // run the suite.
 //
 // Every image and container the suite creates is recorded by ID and removed
@@ -34,13 +34,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 var (
@@ -49,7 +50,6 @@ var (
 	imageID    string // ID of the FROM-scratch test image (sha256:...)
 	imageTag   string // its per-run tag, tend-e2e:<random>
 	runID      string // random per run; also a label on every container
-	tendHelp   string // output of `tend --help` (feature detection)
 	hasInit    bool   // dockerd has an init binary (docker run --init works)
 )
 
@@ -76,10 +76,11 @@ func testMain(m *testing.M) int {
 	}
 	if reason := dockerProblem(); reason != "" {
 		banner("SKIPPING tend docker tests: " + reason)
-		if os.Getenv("TEND_DOCKER_REQUIRED") == "1" {
-			fmt.Fprintln(os.Stderr, "FAIL: TEND_DOCKER_REQUIRED=1 but the docker tests cannot run")
+		if os.Getenv("TEND_REQUIRE_DOCKER") == "1" {
+			fmt.Fprintln(os.Stderr, "FAIL: TEND_REQUIRE_DOCKER=1 but the docker tests cannot run: "+reason)
 			return 1
 		}
+		harness.ReportSkip("docker", reason)
 		skipReason = reason
 		return m.Run()
 	}
@@ -229,11 +230,9 @@ CMD ["sh"]
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	help, err := exec.Command(filepath.Join(ctxDir, "tend"), "--help").CombinedOutput()
-	if err != nil {
+	if help, err := exec.Command(filepath.Join(ctxDir, "tend"), "--help").CombinedOutput(); err != nil {
 		return fmt.Errorf("tend --help: %v\n%s", err, help)
 	}
-	tendHelp = string(help)
 
 	iid := filepath.Join(dir, "iid")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -282,25 +281,6 @@ func needDocker(t *testing.T) {
 	}
 	if setupErr != nil {
 		t.Fatal(setupErr)
-	}
-}
-
-var configFlag = regexp.MustCompile(`(?m)^\s*-c[ ,]|--config\b`)
-
-// needSupervision skips until tend's multi-service config mode exists.
-func needSupervision(t *testing.T) {
-	t.Helper()
-	if !configFlag.MatchString(tendHelp) {
-		t.Skip("waits for the supervision/control issue: `tend --help` does not mention -c (config mode) yet")
-	}
-}
-
-// needControl skips until `tend wait-ready` exists.
-func needControl(t *testing.T) {
-	t.Helper()
-	needSupervision(t)
-	if !strings.Contains(tendHelp, "wait-ready") {
-		t.Skip("waits for the supervision/control issue: `tend --help` does not mention wait-ready yet")
 	}
 }
 

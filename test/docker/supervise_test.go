@@ -35,10 +35,6 @@ restart = "never"
 func TestMultiService(t *testing.T) {
 	needDocker(t)
 	record(withTini, "3", "n/a (no multi-service mode)")
-	if !configFlag.MatchString(tendHelp) {
-		record(withTend, "3", "⏳ not run: config mode not landed yet")
-	}
-	needSupervision(t)
 	t.Parallel()
 	ctx := deadline(t, 60*time.Second)
 	out := outDir(t)
@@ -92,10 +88,6 @@ ENTRYPOINT ["/tend", "-c", "/out/tend.toml"]
 func TestHealthcheck(t *testing.T) {
 	needDocker(t)
 	record(withTini, "5", "n/a (no wait-ready)")
-	if !configFlag.MatchString(tendHelp) || !strings.Contains(tendHelp, "wait-ready") {
-		record(withTend, "5", "⏳ not run: `tend wait-ready` not landed yet")
-	}
-	needControl(t)
 	t.Parallel()
 	ctx := deadline(t, 90*time.Second)
 
