@@ -7,7 +7,7 @@ BIN         := bin/tend
 PREFIX      ?= /usr/local
 FUZZTIME    ?= 5s
 
-.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean
+.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean demo
 
 all: build
 
@@ -68,3 +68,11 @@ clean:
 
 ## bench-compare: tend beside tini, dumb-init, catatonit, supervisord (see BENCHMARKS.md)
 include bench/bench.mk
+
+## demo: build and run examples/demo (tend + busybox FROM scratch; needs Docker)
+BUSYBOX ?= /bin/busybox
+demo: build
+	rm -rf bin/demo && mkdir -p bin/demo
+	cp $(BIN) $(BUSYBOX) examples/demo/Dockerfile examples/demo/tend.toml bin/demo/
+	docker build -q -t tend-demo bin/demo
+	docker run --rm -it -p 127.0.0.1:8080:8080 tend-demo

@@ -49,6 +49,7 @@ var (
 	setupErr   error  // set when building the binaries or the image failed: every test fails
 	imageID    string // ID of the FROM-scratch test image (sha256:...)
 	imageTag   string // its per-run tag, tend-e2e:<random>
+	tendBin    string // the static tend in the image's build context
 	runID      string // random per run; also a label on every container
 	hasInit    bool   // dockerd has an init binary (docker run --init works)
 )
@@ -230,7 +231,8 @@ CMD ["sh"]
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	if help, err := exec.Command(filepath.Join(ctxDir, "tend"), "--help").CombinedOutput(); err != nil {
+	tendBin = filepath.Join(ctxDir, "tend")
+	if help, err := exec.Command(tendBin, "--help").CombinedOutput(); err != nil {
 		return fmt.Errorf("tend --help: %v\n%s", err, help)
 	}
 
