@@ -82,15 +82,22 @@ func tendWith(t *testing.T, timeout time.Duration, during func(pid int), stderr 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// On timeout kill tend's whole group by its pgid (its pid).
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// On timeout record what the kernel says of tend, then kill its whole
+	// group by its pgid (its pid).
+	var state string
+	cmd.Cancel = func() error {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", cmd.Process.Pid))
+		state = fmt.Sprintf("/proc/%d/stat: %s\nwchan: %s", cmd.Process.Pid, stat, wchan)
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	if during != nil {
 		during(cmd.Process.Pid)
 	}
 	err := cmd.Wait()
 	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
 	if ctx.Err() != nil {
-		t.Fatalf("tend %q did not finish within %v\nstdout:\n%s\nstderr:\n%s", args, timeout, r.stdout, r.stderr)
+		t.Fatalf("tend %q did not finish within %v\n%s\nstdout:\n%s\nstderr:\n%s", args, timeout, state, r.stdout, r.stderr)
 	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()

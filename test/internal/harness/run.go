@@ -424,7 +424,9 @@ func (r *Run) Diag() string {
 	if r.Exited() {
 		fmt.Fprintf(&b, "--- tend exited with %d (signaled=%v) after %v\n", r.Code, r.Signaled, r.Ended.Sub(r.Started).Round(time.Millisecond))
 	} else if r.TendPID != 0 {
-		fmt.Fprintf(&b, "--- tend (host pid %d) still running; its descendants (pid ppid pgrp sid state comm):\n", r.TendPID)
+		fmt.Fprintf(&b, "--- tend (host pid %d) still running\n", r.TendPID)
+		b.WriteString(ProcState(r.TendPID))
+		b.WriteString("--- its descendants (pid ppid pgrp sid state comm):\n")
 		ds := r.Descendants()
 		for i, p := range ds {
 			if n := r.env.DiagProcs; n > 0 && i == n {
@@ -456,4 +458,31 @@ func diagOutput(b *strings.Builder, name, s string, n int) {
 	if s != "" && !strings.HasSuffix(s, "\n") {
 		b.WriteString("\n")
 	}
+}
+
+// ProcState is what the kernel says of pid, for a "did not exit in time"
+// failure: its /proc/PID/stat line, where it sleeps (wchan), its signal
+// masks and thread count, so that the failure explains itself.
+func ProcState(pid int) string {
+	var b strings.Builder
+	dir := fmt.Sprintf("/proc/%d/", pid)
+	if stat, err := os.ReadFile(dir + "stat"); err == nil {
+		fmt.Fprintf(&b, "    /proc/%d/stat: %s", pid, stat)
+	} else {
+		fmt.Fprintf(&b, "    /proc/%d/stat: %v\n", pid, err)
+		return b.String()
+	}
+	if w, err := os.ReadFile(dir + "wchan"); err == nil {
+		fmt.Fprintf(&b, "    wchan: %s\n", w)
+	}
+	if st, err := os.ReadFile(dir + "status"); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			for _, k := range []string{"State:", "Threads:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"} {
+				if strings.HasPrefix(l, k) {
+					b.WriteString("    " + l + "\n")
+				}
+			}
+		}
+	}
+	return b.String()
 }
