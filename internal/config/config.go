@@ -40,11 +40,14 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tend-sh/tend/internal/readfile"
 )
 
 // Defaults. They are what an absent key means.
@@ -240,9 +243,10 @@ func (e *Error) Error() string {
 // os.LookupEnv is one. A nil Getenv means os.LookupEnv.
 type Getenv func(string) (string, bool)
 
-// Load reads and parses the TOML configuration file at path.
+// Load reads and parses the TOML configuration file at path: a regular file
+// of at most 4 MiB (readfile.Max).
 func Load(path string, getenv Getenv) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Read(path, readfile.Max)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fileErr(err)}
 	}
@@ -275,8 +279,12 @@ func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
 	return c, nil
 }
 
-// fileErr describes an os error without repeating the path.
+// fileErr describes an os or readfile error without repeating the path.
 func fileErr(err error) string {
+	var re *readfile.Error
+	if errors.As(err, &re) {
+		return re.Reason
+	}
 	if pe, ok := err.(*os.PathError); ok {
 		return pe.Op + ": " + pe.Err.Error()
 	}
