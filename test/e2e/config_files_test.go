@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -113,4 +116,59 @@ func mkfifo(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Scenario (issue 10, item 3): a SIGHUP whose new configuration names a
+// FIFO as env_file used to wedge PID 1 — the read ran on the event loop, so
+// reaping, the control socket, /healthz and even SIGTERM stopped. Now the
+// files are read off the loop (and a FIFO is refused at once): the reload
+// is reported, the running configuration kept, and tend keeps answering
+// and stops promptly on SIGTERM.
+func TestConfigReloadFIFO(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready-a")
+	sock := filepath.Join(dir, "ctl.sock")
+	port := cfgFreePort(t)
+	def := "[service.a]\ncommand = " + tomlArgv(tprog("svc", "--name", "a", "--log", filepath.Join(dir, "records"), "--ready", ready)...) + "\n"
+	cfg := writeConfig(t, dir, def)
+	r := startIn(t, dir, opts{Timeout: 40 * time.Second}, "-c", cfg, "--socket", sock, "--http", "127.0.0.1:"+strconv.Itoa(port))
+	aPID := r.WaitPID(ready)
+
+	fifo := mkfifo(t, dir, "a.env")
+	cfgWriteFile(t, cfg, def+"env_file = \"a.env\"\n")
+	r.Signal(unix.SIGHUP)
+	line := r.waitStderr("the reload error", func(line string) bool {
+		return strings.HasPrefix(line, "tend: reload failed; keeping the running configuration")
+	})
+	if want := fifo + `\": a named pipe (FIFO), not a regular file`; !strings.Contains(line, want) {
+		t.Errorf("reload error %q does not contain %q", line, want)
+	}
+
+	// Still answering: the control socket and /healthz.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tendBin, "status", "--socket", sock)
+	cmd.Env = cleanEnv(nil)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("tend status after the failed reload: %v\n%s\n%s", err, out, r.Diag())
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
+	if err != nil {
+		t.Errorf("GET /healthz after the failed reload: %v\n%s", err, r.Diag())
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET /healthz after the failed reload: %d, want 200", resp.StatusCode)
+		}
+	}
+	if pid := r.WaitPID(ready); pid != aPID {
+		t.Errorf("a failed reload restarted a (pid %d, was %d)", pid, aPID)
+	}
+
+	r.Signal(unix.SIGTERM)
+	r.WaitExit(10 * time.Second)
+	r.ExpectCode(0)
 }
