@@ -652,3 +652,29 @@ func TestFilesNotRegular(t *testing.T) {
 		}
 	}
 }
+
+// "tend" names tend's own log lines: no file may define it. A name the
+// caller reserves (the main service's "main" with -- CMD) is an error at
+// that service's header line.
+func TestReservedNames(t *testing.T) {
+	const msg = `the name "tend" is reserved for tend's own messages in the log; choose another name`
+	_, err := Parse("tend.toml", []byte("[service.a]\ncommand = \"x\"\n\n[service.tend]\ncommand = \"x\"\n"), env())
+	if want := "tend.toml:4: service.tend: " + msg; err == nil || err.Error() != want {
+		t.Errorf("[service.tend]: got %v, want %s", err, want)
+	}
+	_, err = parseProcfile("Procfile", []byte("web: x\ntend: y\n"), nil, env())
+	if want := "Procfile:2: tend: " + msg; err == nil || err.Error() != want {
+		t.Errorf("Procfile tend: got %v, want %s", err, want)
+	}
+	c, err := Parse("tend.toml", []byte("[service.a]\ncommand = \"x\"\n\n[service.main]\ncommand = \"x\"\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Reserve("main", "the command given after --")
+	if want := `tend.toml:4: service.main: the name "main" is reserved for the command given after --; rename this service`; err == nil || err.Error() != want {
+		t.Errorf("Reserve(main): got %v, want %s", err, want)
+	}
+	if err := c.Reserve("other", "x"); err != nil {
+		t.Errorf("Reserve(other) = %v, want nil", err)
+	}
+}

@@ -69,6 +69,9 @@ func parseProcfile(name string, data []byte, env []string, getenv Getenv) (*Conf
 		if !validServiceName(svc) {
 			return nil, errf("", tomlQuote(svc)+" is not a service name; accepted: "+serviceNameForm)
 		}
+		if svc == ReservedName {
+			return nil, errf(svc, reservedMsg)
+		}
 		if first, dup := lines[svc]; dup {
 			return nil, errf(svc, "defined twice (first at line "+strconv.Itoa(first)+")")
 		}

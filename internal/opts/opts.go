@@ -264,7 +264,7 @@ func Usage() string {
 	b.WriteString(`Usage: tend [options] [--] CMD [ARGS...]
        tend -c FILE [options] [-- CMD [ARGS...]]
        tend -f Procfile [options]
-       tend check (-c FILE | -f Procfile)
+       tend check (-c FILE [-- CMD ...] | -f Procfile)
        tend status|start|stop|restart|signal|logs|shutdown|wait-ready ...  (see tend status --help)
 
 tend runs CMD as a well-behaved PID 1: it forwards signals, reaps every
