@@ -104,6 +104,10 @@ type Service struct {
 	// User (key user, default "": tend's own) runs the service as USER or
 	// USER:GROUP, names or numbers (an integer value is allowed).
 	User string
+	// UserLine is the line of the user key (0 without one): the user is
+	// looked up after loading (supervise.FromConfig), and an unknown one
+	// is reported there.
+	UserLine int
 	// Workdir (key workdir, default "": tend's working directory). A
 	// relative path is resolved against the config file's directory, so
 	// Workdir is "" or absolute.

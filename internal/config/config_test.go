@@ -42,7 +42,7 @@ func TestLoadFullExample(t *testing.T) {
 
 	db := def("db", 5)
 	db.Command = []string{"postgres", "-D", "/data"}
-	db.User = "postgres"
+	db.User, db.UserLine = "postgres", 7
 	db.Workdir = filepath.Join(dir, "data")
 	db.Env = []string{"PGUSER=postgres", "PGPASSWORD=s3cr$t", "PGPORT=5432", "EMPTY=", "PGHOST=db.local", "LITERAL=$HOME and $HOME"}
 	db.Ready = &Probe{Kind: "tcp", Address: "127.0.0.1:5432", Timeout: 20 * time.Second, Interval: 100 * time.Millisecond}

@@ -163,6 +163,7 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		case "command":
 			s.Command, err = d.argv(f.val, key)
 		case "user":
+			s.UserLine = f.val.line
 			if f.val.kind == kInt && f.val.i >= 0 {
 				s.User = strconv.FormatInt(f.val.i, 10)
 			} else {

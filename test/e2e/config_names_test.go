@@ -55,3 +55,22 @@ func TestConfigReservedNames(t *testing.T) {
 		})
 	}
 }
+
+// Scenario (issue 10, item 16): a user = that does not resolve is looked up
+// after the file is parsed; the error used to name the [service.web] header
+// line. It names the user = line now, from tend check and tend as PID 1.
+func TestConfigUnknownUserLine(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "[service.web]\ncommand = \"/bin/true\"\nrestart = \"never\"\nuser = \"no-such-user-tend-e2e\"\n")
+	const want = `:4: service.web.user: no such user "no-such-user-tend-e2e" in /etc/passwd` + "\n"
+	if _, stderr, code := runCheck(t, dir, "-c", "tend.toml"); code != 2 || stderr != "tend: tend.toml"+want {
+		t.Errorf("tend check: exit %d, stderr %q; want exit 2, stderr %q", code, stderr, "tend: tend.toml"+want)
+	}
+	r := startIn(t, t.TempDir(), opts{}, "-c", path)
+	r.ExpectExit(2)
+	if r.Stderr() != "tend: "+path+want {
+		t.Errorf("tend -c: stderr %q, want %q", r.Stderr(), "tend: "+path+want)
+	}
+}
