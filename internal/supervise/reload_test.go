@@ -126,3 +126,30 @@ func TestReloadOffTheLoop(t *testing.T) {
 		t.Errorf("a SIGHUP during shutdown started a read (%d reads)", n)
 	}
 }
+
+// SIGTERM while a reload is still reading shuts down at once; the read's
+// result, when it comes, is not applied.
+func TestStopDuringReload(t *testing.T) {
+	release := make(chan struct{})
+	var logs syncBuf
+	s := New(Config{
+		Grace: time.Second,
+		Log:   slog.New(slog.NewTextHandler(&logs, nil)),
+		Reload: func() (*Reloaded, error) {
+			<-release
+			return &Reloaded{Grace: 9 * time.Second}, nil
+		},
+	})
+	defer close(s.done)
+	s.onSignal(unix.SIGHUP)
+	s.onStopSignal(unix.SIGTERM)
+	if s.phase != stopping {
+		t.Fatalf("phase after SIGTERM during a reload = %v, want stopping", s.phase)
+	}
+	s.grace.Stop()
+	close(release)
+	loopUntil(t, s, "the reload result", func() bool { return !s.rl.running })
+	if s.cfg.Grace != time.Second || !strings.Contains(logs.String(), "reload ignored during shutdown") {
+		t.Errorf("a reload finishing during shutdown: grace %v (want 1s), log:\n%s", s.cfg.Grace, logs.String())
+	}
+}
