@@ -119,7 +119,8 @@ type Service struct {
 	// that underneath). env values may be strings, integers or booleans.
 	// env_file is a file of KEY=VALUE lines (see ParseEnvFile) whose path,
 	// when relative, is resolved against the config file's directory; it
-	// is read at load time and a missing file is an error.
+	// is read at load time and a missing file is an error, as is anything
+	// but a regular file of at most 4 MiB (readfile.Max).
 	Env []string
 	// Ready (key ready, default none: ready as soon as started) is how to
 	// tell that the service is ready, so that services listing it in
