@@ -204,12 +204,22 @@ func run(args []string) int {
 	return code
 }
 
-// load reads the config file or Procfile named by the options.
+// load reads the config file or Procfile named by the options. With a
+// command (-- CMD), the file may not define a service of the main's name:
+// the main waits for every service of the file, so it would wait for
+// itself forever.
 func load(o opts.Options) (*config.Config, error) {
 	if o.Procfile != "" {
 		return config.LoadProcfile(o.Procfile, os.LookupEnv)
 	}
-	return config.Load(o.Config, os.LookupEnv)
+	c, err := config.Load(o.Config, os.LookupEnv)
+	if err == nil && len(o.Command) > 0 {
+		err = c.Reserve(supervise.MainName, "the command given after -- (the main service)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // check implements `tend check -c FILE` / `tend check -f Procfile`: validate
@@ -220,7 +230,7 @@ func check(args []string) int {
 		return usageError("check: " + err.Error())
 	}
 	if o.Help {
-		fmt.Print("Usage: tend check (-c FILE | -f Procfile)\n\nValidates the file and prints the resolved plan: start order and each\nservice's effective settings. Exit 0 when valid, 2 when not.\n")
+		fmt.Print("Usage: tend check (-c FILE [-- CMD ...] | -f Procfile)\n\nValidates the file and prints the resolved plan: start order and each\nservice's effective settings. With -- CMD, also checks that the file can\nrun with that main service (it may not define [service.main]).\nExit 0 when valid, 2 when not.\n")
 		return 0
 	}
 	if o.Config == "" && o.Procfile == "" {

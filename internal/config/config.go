@@ -40,11 +40,14 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tend-sh/tend/internal/readfile"
 )
 
 // Defaults. They are what an absent key means.
@@ -101,6 +104,10 @@ type Service struct {
 	// User (key user, default "": tend's own) runs the service as USER or
 	// USER:GROUP, names or numbers (an integer value is allowed).
 	User string
+	// UserLine is the line of the user key (0 without one): the user is
+	// looked up after loading (supervise.FromConfig), and an unknown one
+	// is reported there.
+	UserLine int
 	// Workdir (key workdir, default "": tend's working directory). A
 	// relative path is resolved against the config file's directory, so
 	// Workdir is "" or absolute.
@@ -112,7 +119,8 @@ type Service struct {
 	// that underneath). env values may be strings, integers or booleans.
 	// env_file is a file of KEY=VALUE lines (see ParseEnvFile) whose path,
 	// when relative, is resolved against the config file's directory; it
-	// is read at load time and a missing file is an error.
+	// is read at load time and a missing file is an error, as is anything
+	// but a regular file of at most 4 MiB (readfile.Max).
 	Env []string
 	// Ready (key ready, default none: ready as soon as started) is how to
 	// tell that the service is ready, so that services listing it in
@@ -240,9 +248,10 @@ func (e *Error) Error() string {
 // os.LookupEnv is one. A nil Getenv means os.LookupEnv.
 type Getenv func(string) (string, bool)
 
-// Load reads and parses the TOML configuration file at path.
+// Load reads and parses the TOML configuration file at path: a regular file
+// of at most 4 MiB (readfile.Max).
 func Load(path string, getenv Getenv) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Read(path, readfile.Max)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fileErr(err)}
 	}
@@ -275,8 +284,12 @@ func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
 	return c, nil
 }
 
-// fileErr describes an os error without repeating the path.
+// fileErr describes an os or readfile error without repeating the path.
 func fileErr(err error) string {
+	var re *readfile.Error
+	if errors.As(err, &re) {
+		return re.Reason
+	}
 	if pe, ok := err.(*os.PathError); ok {
 		return pe.Op + ": " + pe.Err.Error()
 	}

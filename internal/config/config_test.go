@@ -42,7 +42,7 @@ func TestLoadFullExample(t *testing.T) {
 
 	db := def("db", 5)
 	db.Command = []string{"postgres", "-D", "/data"}
-	db.User = "postgres"
+	db.User, db.UserLine = "postgres", 7
 	db.Workdir = filepath.Join(dir, "data")
 	db.Env = []string{"PGUSER=postgres", "PGPASSWORD=s3cr$t", "PGPORT=5432", "EMPTY=", "PGHOST=db.local", "LITERAL=$HOME and $HOME"}
 	db.Ready = &Probe{Kind: "tcp", Address: "127.0.0.1:5432", Timeout: 20 * time.Second, Interval: 100 * time.Millisecond}
@@ -582,5 +582,99 @@ func TestZeroBackoff(t *testing.T) {
 	_, err = Parse("t.toml", []byte("[service.a]\ncommand = \"x\"\nbackoff = { initial = \"0s\", max = \"0s\" }\n"), nil)
 	if want := `t.toml:3: service.a.backoff.max: "0s" is not greater than zero; accepted: a Go duration such as "500ms", "10s", "1m30s"`; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// Every file tend reads must be a regular file of at most 4 MiB: a FIFO
+// (which would block the read, and before O_NONBLOCK the open), a device
+// (/dev/zero would fill memory), a directory or an oversized file is an
+// error naming the file and what is accepted, returned at once.
+func TestFilesNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.env")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 4<<20+1); err != nil {
+		t.Fatal(err)
+	}
+	const acc = "; accepted: a regular file of at most 4 MiB"
+	toml := filepath.Join(dir, "tend.toml")
+	withEnvFile := func(p string) func() error {
+		return func() error {
+			if err := os.WriteFile(toml, []byte("[service.a]\ncommand = \"x\"\nenv_file = "+tomlQuote(p)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(toml, env())
+			return err
+		}
+	}
+	pdir := filepath.Join(dir, "proc")
+	if err := os.Mkdir(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	procfile := filepath.Join(pdir, "Procfile")
+	if err := os.WriteFile(procfile, []byte("web: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dotenv := filepath.Join(pdir, ".env")
+	if err := syscall.Mkfifo(dotenv, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		load func() error
+		want string
+	}{
+		{"env_file FIFO", withEnvFile(fifo), toml + `:3: service.a.env_file: cannot read "` + fifo + `": a named pipe (FIFO), not a regular file` + acc},
+		{"env_file /dev/zero", withEnvFile("/dev/zero"), toml + `:3: service.a.env_file: cannot read "/dev/zero": a character device, not a regular file` + acc},
+		{"env_file directory", withEnvFile(dir), toml + `:3: service.a.env_file: cannot read "` + dir + `": a directory, not a regular file` + acc},
+		{"env_file too large", withEnvFile(big), toml + `:3: service.a.env_file: cannot read "` + big + `": 4194305 bytes, larger than 4 MiB` + acc},
+		{"config FIFO", func() error { _, err := Load(fifo, env()); return err }, fifo + `: a named pipe (FIFO), not a regular file` + acc},
+		{"config /dev/zero", func() error { _, err := Load("/dev/zero", env()); return err }, `/dev/zero: a character device, not a regular file` + acc},
+		{"Procfile FIFO", func() error { _, err := LoadProcfile(fifo, env()); return err }, fifo + `: a named pipe (FIFO), not a regular file` + acc},
+		{"Procfile's .env FIFO", func() error { _, err := LoadProcfile(procfile, env()); return err }, dotenv + `: a named pipe (FIFO), not a regular file` + acc},
+	}
+	for _, tt := range tests {
+		done := make(chan error, 1)
+		go func() { done <- tt.load() }()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("%s: got %v\nwant %s", tt.name, err, tt.want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: blocked", tt.name)
+		}
+	}
+}
+
+// "tend" names tend's own log lines: no file may define it. A name the
+// caller reserves (the main service's "main" with -- CMD) is an error at
+// that service's header line.
+func TestReservedNames(t *testing.T) {
+	const msg = `the name "tend" is reserved for tend's own messages in the log; choose another name`
+	_, err := Parse("tend.toml", []byte("[service.a]\ncommand = \"x\"\n\n[service.tend]\ncommand = \"x\"\n"), env())
+	if want := "tend.toml:4: service.tend: " + msg; err == nil || err.Error() != want {
+		t.Errorf("[service.tend]: got %v, want %s", err, want)
+	}
+	_, err = parseProcfile("Procfile", []byte("web: x\ntend: y\n"), nil, env())
+	if want := "Procfile:2: tend: " + msg; err == nil || err.Error() != want {
+		t.Errorf("Procfile tend: got %v, want %s", err, want)
+	}
+	c, err := Parse("tend.toml", []byte("[service.a]\ncommand = \"x\"\n\n[service.main]\ncommand = \"x\"\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Reserve("main", "the command given after --")
+	if want := `tend.toml:4: service.main: the name "main" is reserved for the command given after --; rename this service`; err == nil || err.Error() != want {
+		t.Errorf("Reserve(main): got %v, want %s", err, want)
+	}
+	if err := c.Reserve("other", "x"); err != nil {
+		t.Errorf("Reserve(other) = %v, want nil", err)
 	}
 }

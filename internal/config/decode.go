@@ -102,6 +102,24 @@ func nameChars(s string) bool {
 
 const serviceNameForm = "1-64 characters of A-Z a-z 0-9 _ . -"
 
+// ReservedName is the one service name no file may define: it is the
+// service of tend's own lines in the log (service = "tend" in JSON).
+const ReservedName = "tend"
+
+const reservedMsg = `the name "tend" is reserved for tend's own messages in the log; choose another name`
+
+// Reserve returns an error, at the service's line, when c defines a
+// service called name, which the caller gives to something else; use is
+// what for ("the command given after --").
+func (c *Config) Reserve(name, use string) error {
+	s := c.service(name)
+	if s == nil {
+		return nil
+	}
+	return &Error{File: c.File, Line: s.Line, Key: joinKey([]string{"service", name}),
+		Msg: "the name " + tomlQuote(name) + " is reserved for " + use + "; rename this service"}
+}
+
 // newService returns a Service with every default set.
 func newService(name string, line int) *Service {
 	return &Service{
@@ -123,6 +141,9 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 	if !validServiceName(name) {
 		return nil, d.errf(sf.line, joinKey(base), tomlQuote(name)+" is not a service name; accepted: "+serviceNameForm)
 	}
+	if name == ReservedName {
+		return nil, d.errf(sf.line, joinKey(base), reservedMsg)
+	}
 	if sf.val.kind != kTable {
 		return nil, d.typeErr(sf.val, joinKey(base), "a table ([service."+quoteKey(name)+"])")
 	}
@@ -142,6 +163,7 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		case "command":
 			s.Command, err = d.argv(f.val, key)
 		case "user":
+			s.UserLine = f.val.line
 			if f.val.kind == kInt && f.val.i >= 0 {
 				s.User = strconv.FormatInt(f.val.i, 10)
 			} else {

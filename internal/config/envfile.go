@@ -1,8 +1,9 @@
 package config
 
 import (
-	"os"
 	"strings"
+
+	"github.com/tend-sh/tend/internal/readfile"
 )
 
 // ParseEnvFile parses the contents of an env_file (or a Procfile's .env):
@@ -51,9 +52,10 @@ func ParseEnvFile(name string, data []byte) ([]string, error) {
 	return env.list(), nil
 }
 
-// readEnvFile reads and parses an env file.
+// readEnvFile reads and parses an env file: a regular file of at most
+// 4 MiB (readfile.Max).
 func readEnvFile(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Read(path, readfile.Max)
 	if err != nil {
 		return nil, err
 	}

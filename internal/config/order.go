@@ -129,8 +129,8 @@ func (c *Config) StartOrder() [][]string {
 
 // Diff compares two configurations for a reload: the services only in
 // newCfg (added), only in oldCfg (removed), and in both with any effective
-// setting different (changed; the line a service is defined at does not
-// count; Env includes the env_file's contents as read at load time, so an
+// setting different (changed; the lines a service and its user are
+// defined at do not count; Env includes the env_file's contents as read at load time, so an
 // edited env_file is a change). Each list is in its configuration's file
 // order. Global settings (Grace, LogFormat, LogTimestamps) are the caller's
 // to compare.
@@ -155,5 +155,6 @@ func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
 func sameService(a, b *Service) bool {
 	x, y := *a, *b
 	x.Line, y.Line = 0, 0
+	x.UserLine, y.UserLine = 0, 0
 	return reflect.DeepEqual(x, y)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tend-sh/tend/internal/readfile"
 	"github.com/tend-sh/tend/internal/shellwords"
 )
 
@@ -19,11 +20,12 @@ import (
 // "web: sh -c 'cd app && exec ./server'" for shell syntax.
 //
 // A .env file beside the Procfile, if present, is read with ParseEnvFile into
-// every service's Env. As with foreman, any exit stops everything: every
+// every service's Env. Both must be regular files of at most 4 MiB
+// (readfile.Max). As with foreman, any exit stops everything: every
 // service has restart = "never" and critical = true; everything else has
 // the defaults of the TOML format, and the services start all at once.
 func LoadProcfile(path string, getenv Getenv) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Read(path, readfile.Max)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fileErr(err)}
 	}
@@ -66,6 +68,9 @@ func parseProcfile(name string, data []byte, env []string, getenv Getenv) (*Conf
 		svc, cmd = strings.TrimSpace(svc), strings.TrimSpace(cmd)
 		if !validServiceName(svc) {
 			return nil, errf("", tomlQuote(svc)+" is not a service name; accepted: "+serviceNameForm)
+		}
+		if svc == ReservedName {
+			return nil, errf(svc, reservedMsg)
 		}
 		if first, dup := lines[svc]; dup {
 			return nil, errf(svc, "defined twice (first at line "+strconv.Itoa(first)+")")

@@ -57,10 +57,14 @@ type option struct {
 	env         string
 	boolean     bool
 	repeat      bool
-	form        string // accepted form, for errors and help
-	help        string
-	set         func(o *Options, v string) error
-	reset       func(o *Options) // for repeatable options: forget the env twin's values
+	// noEmpty: an empty variable is not taken as unset but given to set,
+	// which rejects it as it rejects an empty flag value: it fails closed,
+	// e.g. TEND_USER=$APP_USER with APP_USER unset.
+	noEmpty bool
+	form    string // accepted form, for errors and help
+	help    string
+	set     func(o *Options, v string) error
+	reset   func(o *Options) // for repeatable options: forget the env twin's values
 }
 
 // Table is the list of options, in the order --help shows them.
@@ -73,7 +77,7 @@ var table = []option{
 	{long: "pre-stop", env: "TEND_PRE_STOP", form: "CMD", help: "command run first at shutdown and waited for (split like shell words, no shell)", set: func(o *Options, v string) error { o.PreStop = v; return nil }},
 	{long: "remap-exit", env: "TEND_REMAP_EXIT", repeat: true, form: "FROM:TO", help: "exit with TO when the main process's code is FROM (0-255); repeatable", set: setRemap, reset: func(o *Options) { o.RemapExit = nil }},
 	{long: "hold", env: "TEND_HOLD", boolean: true, form: "1|0|true|false", help: "when the main process fails, keep running until SIGTERM/SIGINT", set: func(o *Options, v string) error { b, err := parseBool(v); o.Hold = b; return err }},
-	{long: "user", env: "TEND_USER", form: "USER[:GROUP]", help: "run the command as this user (name or number)", set: func(o *Options, v string) error { o.User = v; return nil }},
+	{long: "user", env: "TEND_USER", noEmpty: true, form: "USER[:GROUP]", help: "run the command as this user (name or number)", set: setUser},
 	{long: "socket", env: "TEND_SOCKET", form: "PATH", help: "control socket for tend status/start/stop/... (default /run/tend/control.sock)", set: func(o *Options, v string) error { o.Socket = v; return nil }},
 	{long: "http", env: "TEND_HTTP", form: "ADDR", help: "serve /healthz, /readyz, /status, /metrics on ADDR (:PORT binds 127.0.0.1 only)", set: func(o *Options, v string) error { o.HTTP = v; return nil }},
 	{long: "verbose", short: "v", env: "TEND_VERBOSE", boolean: true, form: "1|0|true|false|2", help: "log lifecycle detail (-vv or TEND_VERBOSE=2: also every signal and reaped process)", set: func(o *Options, v string) error {
@@ -102,7 +106,7 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 	for i := range table {
 		opt := &table[i]
 		v, ok := getenv(opt.env)
-		if !ok || v == "" {
+		if !ok || (v == "" && !opt.noEmpty) {
 			continue
 		}
 		vals := []string{v}
@@ -197,6 +201,18 @@ func parseBool(v string) (bool, error) {
 	return false, errors.New("not a boolean")
 }
 
+// errEmptyUser is the error for an empty --user or TEND_USER: it fails
+// closed rather than running the command as tend's own user (root).
+var errEmptyUser = errors.New("empty (an unset variable?); tend never falls back to running as its own user")
+
+func setUser(o *Options, v string) error {
+	if v == "" {
+		return errEmptyUser
+	}
+	o.User = v
+	return nil
+}
+
 func setForward(o *Options, v string) error {
 	switch v {
 	case "group":
@@ -264,7 +280,7 @@ func Usage() string {
 	b.WriteString(`Usage: tend [options] [--] CMD [ARGS...]
        tend -c FILE [options] [-- CMD [ARGS...]]
        tend -f Procfile [options]
-       tend check (-c FILE | -f Procfile)
+       tend check (-c FILE [-- CMD ...] | -f Procfile)
        tend status|start|stop|restart|signal|logs|shutdown|wait-ready ...  (see tend status --help)
 
 tend runs CMD as a well-behaved PID 1: it forwards signals, reaps every

@@ -110,3 +110,26 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// An empty user — --user "$APP_USER" or TEND_USER=$APP_USER with the
+// variable unset — is an error, never "run as tend's own user" (root).
+func TestEmptyUser(t *testing.T) {
+	const msg = "empty (an unset variable?); tend never falls back to running as its own user; want USER[:GROUP]"
+	tests := []struct {
+		args []string
+		env  func(string) (string, bool)
+		want string
+	}{
+		{[]string{"--user", "", "id"}, env(), `invalid --user "": ` + msg},
+		{[]string{"--user=", "id"}, env(), `invalid --user "": ` + msg},
+		{[]string{"id"}, env("TEND_USER", ""), `invalid TEND_USER="": ` + msg},
+		{[]string{"--user", "app", "id"}, env("TEND_USER", ""), `invalid TEND_USER="": ` + msg},
+		{[]string{"-c", "tend.toml", "--user", ""}, env(), `invalid --user "": ` + msg},
+	}
+	for _, tt := range tests {
+		o, err := Parse(tt.args, tt.env)
+		if err == nil || err.Error() != tt.want || !errors.Is(err, ErrUsage) {
+			t.Errorf("Parse(%q) = %+v, %v; want usage error %q", tt.args, o, err, tt.want)
+		}
+	}
+}

@@ -54,7 +54,11 @@ func FromConfig(c *config.Config, base []string) ([]*Service, error) {
 		if cs.User != "" {
 			var err error
 			if cred, env, err = Identity(cs.User, env); err != nil {
-				return nil, &config.Error{File: c.File, Line: cs.Line, Key: "service." + cs.Name + ".user", Msg: err.Error()}
+				line := cs.UserLine
+				if line == 0 {
+					line = cs.Line
+				}
+				return nil, &config.Error{File: c.File, Line: line, Key: "service." + cs.Name + ".user", Msg: err.Error()}
 			}
 		}
 		out = append(out, &Service{

@@ -55,8 +55,10 @@ type Config struct {
 	AnyExitStops bool
 	Log          *slog.Logger
 	Logs         *logs.Mux // receives the output of services that do not inherit
-	// Reload, when set, is called on SIGHUP to re-read the configuration;
-	// without it SIGHUP is forwarded like any other signal.
+	// Reload, when set, is called on SIGHUP to re-read the configuration,
+	// in a goroutine of its own (it reads files: never on the event loop)
+	// and within ReloadTimeout; without it SIGHUP is forwarded like any
+	// other signal.
 	Reload func() (*Reloaded, error)
 }
 
@@ -135,6 +137,7 @@ type Supervisor struct {
 
 	grace, final *time.Timer
 	stats        Stats
+	rl           reloader // SIGHUP reloads (reload.go)
 }
 
 // New prepares a supervisor. Call Run to start it.

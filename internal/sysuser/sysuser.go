@@ -13,12 +13,12 @@ package sysuser
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tend-sh/tend/internal/readfile"
 )
 
 // Identity is a resolved user: the credentials to switch to and the values
@@ -40,8 +40,9 @@ const (
 	DefaultPasswd = "/etc/passwd"
 	DefaultGroup  = "/etc/group"
 
-	// maxFileSize bounds how much of a database file is read, so that an
-	// image whose /etc/passwd is, say, a link to /dev/zero fails cleanly.
+	// maxFileSize bounds how much of a database file is read (and only a
+	// regular file is read: package readfile), so that an image whose
+	// /etc/passwd is, say, a link to /dev/zero or a FIFO fails cleanly.
 	maxFileSize = 64 << 20
 
 	// noID is (uid_t)-1, which setuid/setgid treat as "unchanged"; it is
@@ -183,23 +184,17 @@ func parseID(spec, s, kind string) (uint32, bool, error) {
 	return uint32(n), true, nil
 }
 
-// readDB reads a database file. A missing file reads as empty with exists
-// false; any other failure is an error.
+// readDB reads a database file: a regular file of at most maxFileSize
+// (a FIFO or a device is an error, never a blocked or endless read). A
+// missing file reads as empty with exists false; any other failure is an
+// error.
 func readDB(path string) (data []byte, exists bool, err error) {
-	f, err := os.Open(path)
+	data, err = readfile.Read(path, maxFileSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil
 		}
-		return nil, false, err
-	}
-	defer f.Close()
-	data, err = io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, true, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, true, fmt.Errorf("read %s: file larger than %d bytes", path, maxFileSize)
+		return nil, true, err
 	}
 	return data, true, nil
 }

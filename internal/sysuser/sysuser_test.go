@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const testPasswd = `# comment line
@@ -194,6 +197,38 @@ func TestLookupUnreadable(t *testing.T) {
 	p, _ := writeFiles(t, testPasswd, "-")
 	if _, err := LookupFiles("bob", p, dir); err == nil {
 		t.Fatal("LookupFiles with a directory as group: want error")
+	}
+}
+
+// A passwd or group that is a FIFO or a device fails at once with what it
+// is: never a read that blocks (a FIFO without a writer) or never ends
+// (/dev/zero).
+func TestLookupNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, g := writeFiles(t, testPasswd, testGroup)
+	for _, tt := range []struct{ spec, passwd, group, want string }{
+		{"1000", fifo, g, fifo + ": a named pipe (FIFO), not a regular file; accepted: a regular file of at most 64 MiB"},
+		{"1000", "/dev/zero", g, "/dev/zero: a character device, not a regular file; accepted: a regular file of at most 64 MiB"},
+		{"bob", p, fifo, fifo + ": a named pipe (FIFO), not a regular file; accepted: a regular file of at most 64 MiB"},
+		{"bob", p, "/dev/zero", "/dev/zero: a character device, not a regular file; accepted: a regular file of at most 64 MiB"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := LookupFiles(tt.spec, tt.passwd, tt.group)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("LookupFiles(%q, %s, %s) = %v, want error %q", tt.spec, tt.passwd, tt.group, err, tt.want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("LookupFiles(%q, %s, %s) blocked", tt.spec, tt.passwd, tt.group)
+		}
 	}
 }
 

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// memLimit is the address-space limit (ulimit -v, KiB) the tests of
+// unbounded reads run tend under, so that a regression (reading /dev/zero
+// to the end) fails the test instead of exhausting the shared machine.
+const memLimit = "4194304"
+
+// runCheckLimited is runCheck under memLimit.
+func runCheckLimited(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	argv := append([]string{"-c", `ulimit -v ` + memLimit + ` && exec "$@"`, "sh", tendBin, "check"}, args...)
+	cmd := exec.CommandContext(ctx, "sh", argv...)
+	cmd.Dir = dir
+	cmd.Env = cleanEnv(nil)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\nstderr:\n%s", args, stderr.String())
+	}
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("tend check: %v", err)
+		}
+		ws := ee.Sys().(syscall.WaitStatus)
+		if !ws.Exited() {
+			t.Fatalf("tend check died: %v\nstderr:\n%s", err, stderr.String())
+		}
+		code = ws.ExitStatus()
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// Scenario (issue 10, item 4): every file tend reads — the config file, an
+// env_file, a Procfile and the .env beside it — must be a regular file of
+// at most 4 MiB. A FIFO used to hang `tend check` and startup (the open
+// blocks until a writer comes); /dev/zero used to kill tend with Go's
+// out-of-memory dump. Now each is an error naming the file and what is
+// accepted, exit 2, at once — from `tend check` and from tend as PID 1.
+func TestConfigFilesNotRegular(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	const acc = "; accepted: a regular file of at most 4 MiB"
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string) (flag, file, want string) // want after "tend: "
+	}{
+		{"env_file FIFO", func(t *testing.T, dir string) (string, string, string) {
+			fifo := mkfifo(t, dir, "db.env")
+			p := writeConfig(t, dir, "[service.db]\ncommand = \"/bin/true\"\nenv_file = \"db.env\"\n")
+			return "-c", p, p + `:3: service.db.env_file: cannot read "` + fifo + `": a named pipe (FIFO), not a regular file` + acc
+		}},
+		{"env_file /dev/zero", func(t *testing.T, dir string) (string, string, string) {
+			p := writeConfig(t, dir, "[service.db]\ncommand = \"/bin/true\"\nenv_file = \"/dev/zero\"\n")
+			return "-c", p, p + `:3: service.db.env_file: cannot read "/dev/zero": a character device, not a regular file` + acc
+		}},
+		{"config FIFO", func(t *testing.T, dir string) (string, string, string) {
+			fifo := mkfifo(t, dir, "tend.toml")
+			return "-c", fifo, fifo + `: a named pipe (FIFO), not a regular file` + acc
+		}},
+		{"Procfile's .env FIFO", func(t *testing.T, dir string) (string, string, string) {
+			fifo := mkfifo(t, dir, ".env")
+			p := filepath.Join(dir, "Procfile")
+			if err := os.WriteFile(p, []byte("web: /bin/true\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return "-f", p, fifo + `: a named pipe (FIFO), not a regular file` + acc
+		}},
+		{"Procfile /dev/zero", func(t *testing.T, dir string) (string, string, string) {
+			return "-f", "/dev/zero", `/dev/zero: a character device, not a regular file` + acc
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			flag, file, want := c.setup(t, dir)
+			want = "tend: " + want + "\n"
+			stdout, stderr, code := runCheckLimited(t, dir, flag, file)
+			if stderr != want || code != 2 || stdout != "" {
+				t.Errorf("tend check %s %s:\n got exit %d, stderr %q, stdout %q\nwant exit 2, stderr %q", flag, file, code, stderr, stdout, want)
+			}
+			r := startIn(t, t.TempDir(), opts{Pre: "ulimit -v " + memLimit}, flag, file)
+			r.ExpectExit(2)
+			if r.Stderr() != want {
+				t.Errorf("tend %s %s: stderr %q, want %q", flag, file, r.Stderr(), want)
+			}
+		})
+	}
+}
+
+func mkfifo(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := unix.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Scenario (issue 10, item 3): a SIGHUP whose new configuration names a
+// FIFO as env_file used to wedge PID 1 — the read ran on the event loop, so
+// reaping, the control socket, /healthz and even SIGTERM stopped. Now the
+// files are read off the loop (and a FIFO is refused at once): the reload
+// is reported, the running configuration kept, and tend keeps answering
+// and stops promptly on SIGTERM.
+func TestConfigReloadFIFO(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready-a")
+	sock := filepath.Join(dir, "ctl.sock")
+	port := cfgFreePort(t)
+	def := "[service.a]\ncommand = " + tomlArgv(tprog("svc", "--name", "a", "--log", filepath.Join(dir, "records"), "--ready", ready)...) + "\n"
+	cfg := writeConfig(t, dir, def)
+	r := startIn(t, dir, opts{Timeout: 40 * time.Second}, "-c", cfg, "--socket", sock, "--http", "127.0.0.1:"+strconv.Itoa(port))
+	aPID := r.WaitPID(ready)
+
+	fifo := mkfifo(t, dir, "a.env")
+	cfgWriteFile(t, cfg, def+"env_file = \"a.env\"\n")
+	r.Signal(unix.SIGHUP)
+	line := r.waitStderr("the reload error", func(line string) bool {
+		return strings.HasPrefix(line, "tend: reload failed; keeping the running configuration")
+	})
+	if want := fifo + `\": a named pipe (FIFO), not a regular file`; !strings.Contains(line, want) {
+		t.Errorf("reload error %q does not contain %q", line, want)
+	}
+
+	// Still answering: the control socket and /healthz.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tendBin, "status", "--socket", sock)
+	cmd.Env = cleanEnv(nil)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("tend status after the failed reload: %v\n%s\n%s", err, out, r.Diag())
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
+	if err != nil {
+		t.Errorf("GET /healthz after the failed reload: %v\n%s", err, r.Diag())
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET /healthz after the failed reload: %d, want 200", resp.StatusCode)
+		}
+	}
+	if pid := r.WaitPID(ready); pid != aPID {
+		t.Errorf("a failed reload restarted a (pid %d, was %d)", pid, aPID)
+	}
+
+	r.Signal(unix.SIGTERM)
+	r.WaitExit(10 * time.Second)
+	r.ExpectCode(0)
+}
