@@ -63,6 +63,18 @@ func IsShutdown(sig syscall.Signal) bool {
 	return sig == unix.SIGTERM || sig == unix.SIGINT
 }
 
+// NeedsCont reports whether a process sent sig to stop it should also get
+// SIGCONT right after: a stopped process acts on a pending signal only once
+// it runs again. Not for the signals that stop a process (SIGCONT would undo
+// them), nor for SIGCONT and SIGKILL themselves.
+func NeedsCont(sig syscall.Signal) bool {
+	switch sig {
+	case 0, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGCONT, unix.SIGKILL:
+		return false
+	}
+	return true
+}
+
 // Caught lists every signal tend installs a handler for, in number order,
 // split in two. Early are registered before the first child starts:
 //   - those whose Go runtime default is fatal or stops tend (die: HUP;

@@ -81,3 +81,15 @@ func TestRewrite(t *testing.T) {
 		t.Errorf("nil Rewrite changed SIGHUP to %v", got)
 	}
 }
+
+func TestNeedsCont(t *testing.T) {
+	for sig, want := range map[syscall.Signal]bool{
+		syscall.SIGTERM: true, syscall.SIGINT: true, syscall.SIGQUIT: true, syscall.SIGUSR1: true, syscall.Signal(37): true,
+		0: false, syscall.SIGSTOP: false, syscall.SIGTSTP: false, syscall.SIGTTIN: false, syscall.SIGTTOU: false,
+		syscall.SIGCONT: false, syscall.SIGKILL: false,
+	} {
+		if got := NeedsCont(sig); got != want {
+			t.Errorf("NeedsCont(%v) = %v, want %v", sig, got, want)
+		}
+	}
+}
