@@ -569,37 +569,61 @@ func (s *Supervisor) onGraceExpired() {
 	s.phase = killing
 	s.final = time.NewTimer(killWait)
 	var killed []string
+	rest := ""
 	if s.pid1 && !proc.OwnNamespace() {
 		_ = unix.Kill(-1, unix.SIGKILL)
 		killed = append(killed, "all")
 	} else {
-		// Repeat: a process may fork between our listing and its kill.
-		for pass := 0; pass < 10; pass++ {
-			left := s.others()
-			if len(left) == 0 {
-				break
-			}
-			for _, p := range left {
-				what := ""
-				if pass == 0 {
-					// Read the command line first: once killed it is gone.
-					if what = proc.Cmdline(p.PID); what == "" {
-						what = "[" + p.Comm + "]"
-					}
-				}
-				if unix.Kill(p.PID, unix.SIGKILL) == nil && pass == 0 {
-					killed = append(killed, strconv.Itoa(p.PID)+" ("+what+")")
-				}
-			}
-			if s.pid1 {
-				_ = unix.Kill(-1, unix.SIGKILL)
-				break
-			}
+		var all bool
+		killed, all = s.killLeft()
+		// Still forking after killPasses listings: as PID 1, kill(-1)
+		// reaches the rest of the namespace at once (uncounted).
+		if !all && s.pid1 && unix.Kill(-1, unix.SIGKILL) == nil {
+			rest = ", and the rest of the namespace (still forking)"
 		}
 	}
 	if len(killed) > 0 {
-		s.log.Warn("grace period " + s.cfg.Grace.String() + " expired; killed " + strconv.Itoa(len(killed)) + " process(es): " + strings.Join(killed, ", "))
+		s.log.Warn("grace period " + s.cfg.Grace.String() + " expired; killed " + strconv.Itoa(len(killed)) + " process(es): " + strings.Join(killed, ", ") + rest)
 	}
+}
+
+// killPasses bounds the listings of killLeft.
+const killPasses = 10
+
+// killLeft SIGKILLs every process left and returns each one it killed,
+// once, as "PID (command line)". A process may fork between a listing and
+// its kill, so it lists again until a listing shows none it has not killed
+// already: a process with SIGKILL pending cannot fork any more, so then
+// nothing is left and all is true. all is false if processes were still
+// appearing after killPasses listings.
+func (s *Supervisor) killLeft() (killed []string, all bool) {
+	type ident struct { // PID and start time: a PID may be reused meanwhile
+		pid   int
+		start uint64
+	}
+	seen := map[ident]bool{}
+	for pass := 0; pass < killPasses; pass++ {
+		found := false
+		for _, p := range s.others() {
+			id := ident{p.PID, p.StartTime}
+			if seen[id] {
+				continue // killed, not yet dead
+			}
+			seen[id], found = true, true
+			// Read the command line first: once killed it is gone.
+			what := proc.Cmdline(p.PID)
+			if what == "" {
+				what = "[" + p.Comm + "]"
+			}
+			if unix.Kill(p.PID, unix.SIGKILL) == nil {
+				killed = append(killed, strconv.Itoa(p.PID)+" ("+what+")")
+			}
+		}
+		if !found {
+			return killed, true
+		}
+	}
+	return killed, false
 }
 
 // reclaimTerminal makes tend's own group the terminal's foreground again

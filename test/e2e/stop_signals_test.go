@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,4 +270,64 @@ command = ["sh", "-c", %s]
 		t.Errorf("a process was SIGKILLed at the grace: %s", m)
 	}
 	checkCount(t, r.doneBeforeExit(f, "done SIGTERM"), 1)
+}
+
+// The grace line counts every process tend SIGKILLed, also those that
+// appeared after its first listing (before, only the first pass was
+// counted). A watcher W, started after V and 500 other sleepers (so W has
+// a higher pid and is killed last in a pass, which goes in pid order),
+// forks sleepers as fast as it can from the moment V dies: while tend
+// kills the 500, W adds processes its listing did not have. The truth is
+// what tend reaped with 137 (every killed process ends up tend's: its
+// parent was killed too) plus the main.
+func TestGraceLineCountsEveryKill(t *testing.T) {
+	t.Parallel()
+	reaped137 := regexp.MustCompile(`(?m)^tend: reaped pid=\d+ code=137$`)
+	for _, direct := range []bool{false, true} {
+		name := "pid1-in-namespace"
+		if direct {
+			name = "subreaper-direct"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			fifo, ready := dir+"/fifo", dir+"/R"
+			script := fmt.Sprintf(`trap '' TERM
+mkfifo %[1]s
+sleep 1000 > %[1]s &
+for i in $(seq 500); do sleep 1000 & done
+{ read x < %[1]s; while :; do sleep 1000 & done; } &
+%[2]s touch %[3]s
+wait`, q(fifo), q(testprog), q(ready))
+			// A script file: the main's command line (in the grace line)
+			// stays on one line.
+			harness.WriteFileAtomic(t, dir+"/script", script)
+			r := startIn(t, dir, opts{Direct: direct, Timeout: 40 * time.Second}, "-vv", "--grace", "1s", "--", "sh", dir+"/script")
+			r.WaitFile(ready)
+			r.Poll("the 501 sleepers", func() bool {
+				n := 0
+				for _, p := range r.Descendants() {
+					if p.Comm == "sleep" {
+						n++
+					}
+				}
+				return n >= 501
+			})
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(137)
+			m := looseGraceLine.FindStringSubmatch(r.Stderr())
+			if m == nil {
+				t.Fatalf("no grace line on stderr\n%s", r.Diag())
+			}
+			logged, _ := strconv.Atoi(m[2])
+			truth := len(reaped137.FindAllString(r.Stderr(), -1)) + 1 // + the main
+			if pids := strings.Count(m[3], " ("); pids != logged {
+				t.Errorf("grace line says %d process(es) but lists %d", logged, pids)
+			}
+			if logged != truth {
+				t.Errorf("grace line counts %d process(es); tend reaped %d killed by SIGKILL (and the main)", logged, truth)
+			}
+			t.Logf("killed %d (502 processes before the kill)", truth)
+		})
+	}
 }
