@@ -49,7 +49,11 @@ func TestCaught(t *testing.T) {
 			t.Errorf("%v is harmless by default and rarely sent: it should be registered late", s)
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH} {
+	// Fatal to or stopping an unprepared Go program, or commonly sent.
+	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGILL, syscall.SIGTRAP,
+		syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGPIPE, syscall.SIGSTKFLT,
+		syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGSYS,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH} {
 		if !slices.Contains(early, os.Signal(s)) {
 			t.Errorf("%v must be registered before the first child starts", s)
 		}

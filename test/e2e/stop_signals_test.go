@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/test/internal/harness"
+	"github.com/tend-sh/tend/test/internal/procfs"
 )
 
 // waitStopped waits for a descendant of tend that is a testprog in state T
@@ -328,6 +329,57 @@ wait`, q(fifo), q(testprog), q(ready))
 				t.Errorf("grace line counts %d process(es); tend reaped %d killed by SIGKILL (and the main)", logged, truth)
 			}
 			t.Logf("killed %d (502 processes before the kill)", truth)
+		})
+	}
+}
+
+// Every signal whose default would stop tend (TSTP, TTIN, TTOU) or kill it
+// (STKFLT: a Go program dies of it until it is caught) is caught before
+// the first child starts. The first service sends them to tend from its
+// first instant, while tend is still starting the 40 services after it
+// (and before, registering the rest of its signals); tend must neither
+// stop nor die, and shuts down normally afterwards.
+func TestSignalsFromTheFirstChild(t *testing.T) {
+	t.Parallel()
+	for _, direct := range []bool{false, true} {
+		name := "pid1-in-namespace"
+		if direct {
+			name = "subreaper-direct"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			done := dir + "/done"
+			// Ignored (so inherited over exec): tend forwards them to every
+			// service's group.
+			const ignore = `trap '' TSTP TTIN TTOU 16`
+			spray := fmt.Sprintf(`%s; i=0; while [ $i -lt 100 ]; do kill -TSTP $PPID; kill -TTIN $PPID; kill -TTOU $PPID; kill -16 $PPID; i=$((i+1)); done; : > %s; exec sleep 1000`, ignore, q(done))
+			var cfg strings.Builder
+			fmt.Fprintf(&cfg, "[service.spray]\ncommand = [\"sh\", \"-c\", %s]\n", tomlStr(spray))
+			for i := range 40 {
+				fmt.Fprintf(&cfg, "\n[service.filler%d]\ncommand = [\"sh\", \"-c\", %s]\n", i, tomlStr(ignore+"; exec sleep 1000"))
+			}
+			path := writeConfig(t, dir, cfg.String())
+			r := startIn(t, dir, opts{Direct: direct, Timeout: 30 * time.Second}, "-c", path, "--socket", dir+"/sock")
+			r.Poll("the spray service to finish", func() bool {
+				if r.Exited() {
+					t.Fatalf("tend exited (code %d) while the first child signalled it\n%s", r.Code, r.Diag())
+				}
+				if p, err := procfs.Read("/proc", r.TendPID); err == nil && p.State == 'T' {
+					t.Errorf("tend is stopped: %s", procState(r.TendPID))
+					unix.Kill(r.TendPID, unix.SIGCONT)
+					return true
+				}
+				_, err := os.Stat(done)
+				return err == nil
+			})
+			r.AliveFor(100*time.Millisecond, "after the signals")
+			if p, err := procfs.Read("/proc", r.TendPID); err == nil && p.State == 'T' {
+				t.Errorf("tend is stopped: %s", procState(r.TendPID))
+				unix.Kill(r.TendPID, unix.SIGCONT)
+			}
+			r.Signal(unix.SIGTERM)
+			r.ExpectExit(0)
 		})
 	}
 }
