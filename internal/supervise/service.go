@@ -584,7 +584,9 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 // that ignored the stop signal must not outlive a stop or restart. The
 // leader was reaped, so a process whose PID is pgid is a newer one that
 // reused the number (possible only once the old group was empty): then
-// nothing is killed.
+// nothing is killed. Without our own /proc (PID 1 seeing a parent
+// namespace's) that check cannot be made, and the group is killed if it
+// still exists.
 func (s *Supervisor) killGroup(name string, pgid int) {
 	n := 0
 	if proc.OwnNamespace() {

@@ -576,9 +576,11 @@ func (s *Supervisor) onGraceExpired() {
 	} else {
 		var all bool
 		killed, all = s.killLeft()
-		// Still forking after killPasses listings: as PID 1, kill(-1)
-		// reaches the rest of the namespace at once (uncounted).
-		if !all && s.pid1 && unix.Kill(-1, unix.SIGKILL) == nil {
+		// As PID 1, kill(-1) also reaches what no listing could show (a
+		// process whose main thread exited reads as a zombie) and, if
+		// processes were still appearing after killPasses listings, the
+		// rest of a fork storm at once (uncounted: said so).
+		if s.pid1 && unix.Kill(-1, unix.SIGKILL) == nil && !all {
 			rest = ", and the rest of the namespace (still forking)"
 		}
 	}
