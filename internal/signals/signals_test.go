@@ -49,7 +49,11 @@ func TestCaught(t *testing.T) {
 			t.Errorf("%v is harmless by default and rarely sent: it should be registered late", s)
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH} {
+	// Fatal to or stopping an unprepared Go program, or commonly sent.
+	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGILL, syscall.SIGTRAP,
+		syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGPIPE, syscall.SIGSTKFLT,
+		syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGSYS,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH} {
 		if !slices.Contains(early, os.Signal(s)) {
 			t.Errorf("%v must be registered before the first child starts", s)
 		}
@@ -79,5 +83,17 @@ func TestRewrite(t *testing.T) {
 	var none Rewrite
 	if got := none.Apply(syscall.SIGHUP); got != syscall.SIGHUP {
 		t.Errorf("nil Rewrite changed SIGHUP to %v", got)
+	}
+}
+
+func TestNeedsCont(t *testing.T) {
+	for sig, want := range map[syscall.Signal]bool{
+		syscall.SIGTERM: true, syscall.SIGINT: true, syscall.SIGQUIT: true, syscall.SIGUSR1: true, syscall.Signal(37): true,
+		0: false, syscall.SIGSTOP: false, syscall.SIGTSTP: false, syscall.SIGTTIN: false, syscall.SIGTTOU: false,
+		syscall.SIGCONT: false, syscall.SIGKILL: false,
+	} {
+		if got := NeedsCont(sig); got != want {
+			t.Errorf("NeedsCont(%v) = %v, want %v", sig, got, want)
+		}
 	}
 }

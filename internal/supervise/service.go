@@ -14,6 +14,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
@@ -89,6 +90,7 @@ type svc struct {
 	removed   bool // removed by a reload: forget it once it has exited
 
 	stopTimer  *time.Timer
+	stopBy     time.Time // when stopTimer fires
 	readyTimer *time.Timer
 	probeTimer *time.Timer
 	readyFD    *os.File // read end of the fd readiness pipe
@@ -158,12 +160,14 @@ const (
 	tStopKill
 	tReadyTimeout
 	tProbe
+	tGroupKill // stop_timeout of a group whose leader has exited: pgid
 )
 
 type timerEvent struct {
 	v    *svc
 	gen  int
 	kind timerKind
+	pgid int // tGroupKill
 }
 
 // after arms a timer whose firing the loop receives on s.timers.
@@ -179,6 +183,10 @@ func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) *time.Timer 
 
 func (s *Supervisor) onTimer(ev timerEvent) {
 	v := ev.v
+	if ev.kind == tGroupKill { // outlives the run that armed it
+		s.killGroup(v.Name, ev.pgid)
+		return
+	}
 	if ev.gen != v.gen {
 		return // from an earlier run
 	}
@@ -191,6 +199,7 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 		if v.alive() {
 			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
 			_ = unix.Kill(-v.pid, unix.SIGKILL)
+			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
 		if v.alive() && v.state == Starting {
@@ -333,6 +342,17 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 	pid := v.pid
 	delete(s.byPID, pid)
 	v.pid = 0
+	if v.stopTimer != nil && unix.Kill(-pid, 0) == nil {
+		// Stopped, and its group outlives the leader: the stop_timeout
+		// still applies to what is left of the group.
+		ev := timerEvent{v: v, kind: tGroupKill, pgid: pid}
+		time.AfterFunc(time.Until(v.stopBy), func() {
+			select {
+			case s.timers <- ev:
+			case <-s.done:
+			}
+		})
+	}
 	v.cancelTimers()
 	code := reap.Code(status)
 	if v.Main {
@@ -546,15 +566,49 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 		if v.Main && s.cfg.ToChild {
 			target = v.pid
 		}
-		if err := unix.Kill(target, sig); err == nil {
-			if target < 0 {
-				s.signalledPGIDs[v.pid] = true
+		if err := killCont(target, sig); err == nil {
+			if target < 0 && s.phase >= stopping {
+				s.signalledPGIDs[v.pid] = true // the sweep skips it
 			}
 			s.log.Info("stopping", "service", v.Name, "pid", v.pid, "signal", signals.Name(sig))
 		}
 	}
 	if v.stopTimer == nil && v.StopTimeout > 0 {
 		v.stopTimer = s.after(v.StopTimeout, v, tStopKill)
+		v.stopBy = time.Now().Add(v.StopTimeout)
+	}
+}
+
+// killGroup SIGKILLs what is left of a stopped service's process group
+// pgid once its stop_timeout ran out after its leader had exited: members
+// that ignored the stop signal must not outlive a stop or restart. The
+// leader was reaped, so a process whose PID is pgid is a newer one that
+// reused the number (possible only once the old group was empty): then
+// nothing is killed. Without our own /proc (PID 1 seeing a parent
+// namespace's) that check cannot be made, and the group is killed if it
+// still exists.
+func (s *Supervisor) killGroup(name string, pgid int) {
+	n := 0
+	if proc.OwnNamespace() {
+		all, err := proc.List()
+		if err != nil {
+			s.log.Warn("cannot list processes", "err", err)
+			return
+		}
+		for _, p := range all {
+			if p.PID == pgid {
+				return // the number now belongs to another process
+			}
+			if p.PGID == pgid && p.State != 'Z' {
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+	}
+	if unix.Kill(-pgid, unix.SIGKILL) == nil {
+		s.log.Warn("service's process group did not stop in time; sending SIGKILL", "service", name, "pgid", pgid, "processes", n)
 	}
 }
 

@@ -293,7 +293,7 @@ func (s *Supervisor) onStopSignal(sig syscall.Signal) {
 		// A second stop signal is forwarded again; the grace is not
 		// extended.
 		s.log.Info("stop signal during shutdown; forwarding again", "signal", signals.Name(sig))
-		s.forward(sig)
+		s.forward(sig, true)
 	}
 }
 
@@ -307,13 +307,13 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 		s.reload()
 		return
 	}
-	s.forward(sig)
+	s.forward(sig, false)
 }
 
 // forward sends sig, after rewriting, to the main process group (or the
 // main alone with --forward child) or, without a main, to every running
-// service's group.
-func (s *Supervisor) forward(sig syscall.Signal) {
+// service's group. With cont (a stop signal) SIGCONT follows it.
+func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 	if sig == unix.SIGPIPE {
 		// Our own write to a closed stdout raises SIGPIPE in tend; passing
 		// it on would kill the app for tend's broken output.
@@ -342,7 +342,12 @@ func (s *Supervisor) forward(sig syscall.Signal) {
 		}
 	}
 	for _, t := range targets {
-		err := unix.Kill(t, to)
+		var err error
+		if cont {
+			err = killCont(t, to)
+		} else {
+			err = unix.Kill(t, to)
+		}
 		s.log.Debug("forwarded", "signal", signals.Name(sig), "as", signals.Name(to), "to", t, "err", err)
 		if err == nil {
 			s.stats.SignalsForwarded++
@@ -371,6 +376,10 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	}
 	s.phase = stopping
 	s.trigger = trigger
+	// "Already signalled" is about this shutdown only: a group signalled
+	// by an earlier `tend stop` is long gone, and its number may now be
+	// another group's (PID reuse).
+	clear(s.signalledPGIDs)
 	s.grace = time.NewTimer(s.cfg.Grace)
 	s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
 	s.preStopDone = true
@@ -471,9 +480,10 @@ func (s *Supervisor) code() int {
 	return s.exitCode
 }
 
-// sweep sends SIGTERM once to every live process other than tend that did
-// not already receive a stop signal through its service's process group:
-// the whole namespace when tend is PID 1, every descendant otherwise.
+// sweep sends SIGTERM (and SIGCONT) once to every live process other than
+// tend that did not already receive a stop signal through its service's
+// process group in this shutdown: the whole namespace when tend is PID 1,
+// every descendant otherwise.
 func (s *Supervisor) sweep() {
 	if s.pid1 && !proc.OwnNamespace() {
 		// /proc shows another namespace: we cannot tell who is ours, but
@@ -483,15 +493,9 @@ func (s *Supervisor) sweep() {
 		return
 	}
 	n := 0
-	for _, p := range s.others() {
-		if s.signalledPGIDs[p.PGID] {
-			continue // already got the stop signal through its group
-		}
-		if unix.Kill(p.PID, unix.SIGTERM) == nil {
+	for _, p := range sweepTargets(s.mine(), s.signalledPGIDs) {
+		if killCont(p.PID, unix.SIGTERM) == nil {
 			n++
-			if p.State == 'T' {
-				_ = unix.Kill(p.PID, unix.SIGCONT) // a stopped process must run to handle it
-			}
 		}
 	}
 	if n > 0 {
@@ -499,24 +503,68 @@ func (s *Supervisor) sweep() {
 	}
 }
 
+// sweepTargets picks, from the processes left once no service is alive
+// (zombies included), the live ones the sweep signals: all but those that
+// already got a stop signal through their service's group in this
+// shutdown. A group number counts as that service's group only while no
+// process has it as its PID: the service's leader has been reaped by now
+// (no service is alive), so a process with that PID is a newer one that
+// reused the number, and its group is another group, to be swept. (The
+// kernel does not reuse a PID while a group of that number has members, so
+// members of the old group and a new leader never share it.)
+func sweepTargets(procs []proc.Process, signalled map[int]bool) []proc.Process {
+	reused := map[int]bool{}
+	for _, p := range procs {
+		if signalled[p.PID] {
+			reused[p.PID] = true
+		}
+	}
+	var out []proc.Process
+	for _, p := range procs {
+		if p.State == 'Z' || (signalled[p.PGID] && !reused[p.PGID]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// killCont sends sig to target (a pid, or -pgid) and then SIGCONT, as a
+// careful init does: a stopped process acts on sig only once it runs again
+// (until then it would just wait for the grace's SIGKILL). SIGCONT does not
+// follow a signal that itself stops (signals.NeedsCont).
+func killCont(target int, sig syscall.Signal) error {
+	err := unix.Kill(target, sig)
+	if err == nil && signals.NeedsCont(sig) {
+		_ = unix.Kill(target, unix.SIGCONT)
+	}
+	return err
+}
+
 // others lists live processes tend is responsible for, zombies excluded.
 func (s *Supervisor) others() []proc.Process {
+	mine := s.mine()
+	out := mine[:0]
+	for _, p := range mine {
+		if p.State != 'Z' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// mine lists the processes tend is responsible for (zombies included):
+// every other process of the namespace as PID 1, its descendants otherwise.
+func (s *Supervisor) mine() []proc.Process {
 	all, err := proc.List()
 	if err != nil {
 		s.log.Warn("cannot list processes", "err", err)
 		return nil
 	}
-	mine := all
 	if !s.pid1 {
-		mine = proc.Descendants(all, s.self)
+		return proc.Descendants(all, s.self)
 	}
-	out := mine[:0]
-	for _, p := range mine {
-		if p.PID != s.self && p.State != 'Z' {
-			out = append(out, p)
-		}
-	}
-	return out
+	return slices.DeleteFunc(all, func(p proc.Process) bool { return p.PID == s.self })
 }
 
 // onGraceExpired SIGKILLs everything left and says what it killed.
@@ -524,37 +572,63 @@ func (s *Supervisor) onGraceExpired() {
 	s.phase = killing
 	s.final = time.NewTimer(killWait)
 	var killed []string
+	rest := ""
 	if s.pid1 && !proc.OwnNamespace() {
 		_ = unix.Kill(-1, unix.SIGKILL)
 		killed = append(killed, "all")
 	} else {
-		// Repeat: a process may fork between our listing and its kill.
-		for pass := 0; pass < 10; pass++ {
-			left := s.others()
-			if len(left) == 0 {
-				break
-			}
-			for _, p := range left {
-				what := ""
-				if pass == 0 {
-					// Read the command line first: once killed it is gone.
-					if what = proc.Cmdline(p.PID); what == "" {
-						what = "[" + p.Comm + "]"
-					}
-				}
-				if unix.Kill(p.PID, unix.SIGKILL) == nil && pass == 0 {
-					killed = append(killed, strconv.Itoa(p.PID)+" ("+what+")")
-				}
-			}
-			if s.pid1 {
-				_ = unix.Kill(-1, unix.SIGKILL)
-				break
-			}
+		var all bool
+		killed, all = s.killLeft()
+		// As PID 1, kill(-1) also reaches what no listing could show (a
+		// process whose main thread exited reads as a zombie) and, if
+		// processes were still appearing after killPasses listings, the
+		// rest of a fork storm at once (uncounted: said so).
+		if s.pid1 && unix.Kill(-1, unix.SIGKILL) == nil && !all {
+			rest = ", and the rest of the namespace (still forking)"
 		}
 	}
 	if len(killed) > 0 {
-		s.log.Warn("grace period " + s.cfg.Grace.String() + " expired; killed " + strconv.Itoa(len(killed)) + " process(es): " + strings.Join(killed, ", "))
+		s.log.Warn("grace period " + s.cfg.Grace.String() + " expired; killed " + strconv.Itoa(len(killed)) + " process(es): " + strings.Join(killed, ", ") + rest)
 	}
+}
+
+// killPasses bounds the listings of killLeft.
+const killPasses = 10
+
+// killLeft SIGKILLs every process left and returns each one it killed,
+// once, as "PID (command line)". A process may fork between a listing and
+// its kill, so it lists again until a listing shows none it has not killed
+// already: a process with SIGKILL pending cannot fork any more, so then
+// nothing is left and all is true. all is false if processes were still
+// appearing after killPasses listings.
+func (s *Supervisor) killLeft() (killed []string, all bool) {
+	type ident struct { // PID and start time: a PID may be reused meanwhile
+		pid   int
+		start uint64
+	}
+	seen := map[ident]bool{}
+	for pass := 0; pass < killPasses; pass++ {
+		found := false
+		for _, p := range s.others() {
+			id := ident{p.PID, p.StartTime}
+			if seen[id] {
+				continue // killed, not yet dead
+			}
+			seen[id], found = true, true
+			// Read the command line first: once killed it is gone.
+			what := proc.Cmdline(p.PID)
+			if what == "" {
+				what = "[" + p.Comm + "]"
+			}
+			if unix.Kill(p.PID, unix.SIGKILL) == nil {
+				killed = append(killed, strconv.Itoa(p.PID)+" ("+what+")")
+			}
+		}
+		if !found {
+			return killed, true
+		}
+	}
+	return killed, false
 }
 
 // reclaimTerminal makes tend's own group the terminal's foreground again

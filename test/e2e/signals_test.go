@@ -55,7 +55,7 @@ func TestEverySignalForwarded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	out, ready := dir+"/O", dir+"/R"
-	r := startIn(t, dir, opts{Timeout: 40 * time.Second}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
+	r := startIn(t, dir, opts{Timeout: 40 * time.Second}, "--", testprog, "sigprint", "--cont", "--out", out, "--ready", ready)
 	r.WaitFile(ready)
 	var missing []string
 	for s := unix.Signal(1); s <= 64; s++ {

@@ -17,9 +17,10 @@
 //	ignoreterm [--ready R]   ignore SIGTERM and SIGINT, sleep forever.
 //	orphans    --count N [--fanout K] [--ready R]
 //	           create N short-lived orphans, exit 0 when all were started.
-//	sigprint   [--out F] [--ready R] [--stay]
-//	           print "got SIGxxx" for every signal (not URG/CHLD); exit 0
-//	           after printing SIGTERM (unless --stay).
+//	sigprint   [--out F] [--ready R] [--stay] [--cont]
+//	           print "got SIGxxx" for every signal (not URG/CHLD, nor CONT
+//	           unless --cont: tend follows every stop signal with SIGCONT);
+//	           exit 0 after printing SIGTERM (unless --stay).
 //	pscheck    [--settle D]
 //	           list the processes of this PID namespace and count zombies;
 //	           with --settle wait (up to D) until only our ancestors are
@@ -449,6 +450,7 @@ func sigprint(args []string) int {
 	out := fs.String("out", "", "append lines to this file (fsynced) instead of stdout")
 	readyPath := fs.String("ready", "", "file written once handlers are installed")
 	stay := fs.Bool("stay", false, "do not exit on SIGTERM (print it and keep going)")
+	cont := fs.Bool("cont", false, "print SIGCONT too")
 	fs.Parse(args)
 	w := os.Stdout
 	if *out != "" {
@@ -480,7 +482,7 @@ func sigprint(args []string) int {
 			case sig = <-ch:
 			}
 		}
-		if sig == syscall.SIGURG || sig == syscall.SIGCHLD {
+		if sig == syscall.SIGURG || sig == syscall.SIGCHLD || (sig == syscall.SIGCONT && !*cont) {
 			continue
 		}
 		fmt.Fprintf(w, "got %s\n", sigName(sig))
