@@ -5,7 +5,11 @@
 //	GET /readyz   200 "ok" when every service is ready (oneshots: done);
 //	              503 naming those that are not, or while shutting down
 //	GET /status   the JSON of "tend status --json" (?name=web&name=db to
-//	              select; 404 for an unknown name)
+//	              select; 404 for an unknown name; 400 for an empty
+//	              name or another parameter)
+//
+// A query string that does not parse (a bad %-escape such as ?name=%ZZ, a
+// ";" separator) gets 400 on every path: it is never silently ignored.
 //	GET /metrics  Prometheus text exposition (see writeMetrics)
 //
 // HEAD works wherever GET does; other methods get 405, other paths 404.
@@ -24,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -263,7 +268,15 @@ func (h handler) readyz(*request) response {
 }
 
 func (h handler) status(r *request) response {
+	for k := range r.query {
+		if k != "name" {
+			return text(400, fmt.Sprintf("unknown query parameter %q (/status takes only name=SERVICE, repeatable)\n", k))
+		}
+	}
 	names := r.query["name"]
+	if slices.Contains(names, "") {
+		return text(400, "empty service name in name= (want /status?name=SERVICE)\n")
+	}
 	ss, err := h.b.Status(names)
 	if err != nil {
 		code := 500

@@ -209,7 +209,12 @@ func parseRequestLine(line string) (*request, *headError) {
 		if r.path == "" {
 			r.path = "/"
 		}
-		r.query = u.Query()
+		// url.URL.Query drops pairs it cannot decode: /status?name=%ZZ
+		// would then select every service. A query that does not parse
+		// is the client's error.
+		if r.query, err = url.ParseQuery(u.RawQuery); err != nil {
+			return nil, badRequest("malformed query string: " + err.Error() + " (want name=value pairs joined by &, with %XX escapes)")
+		}
 	default:
 		return nil, badRequest("malformed request target")
 	}
