@@ -7,12 +7,11 @@
 //	GET /status   the JSON of "tend status --json" (?name=web&name=db to
 //	              select; 404 for an unknown name; 400 for an empty
 //	              name or another parameter)
-//
-// A query string that does not parse (a bad %-escape such as ?name=%ZZ, a
-// ";" separator) gets 400 on every path: it is never silently ignored.
 //	GET /metrics  Prometheus text exposition (see writeMetrics)
 //
 // HEAD works wherever GET does; other methods get 405, other paths 404.
+// A query string that does not parse (a bad %-escape such as ?name=%ZZ, a
+// ";" separator) gets 400 on every path: it is never silently ignored.
 // The server is a minimal HTTP/1.1 one on package net (see server.go):
 // one request per connection, "Connection: close", no request bodies.
 // A bare ":PORT" binds 127.0.0.1 only: to be reachable from outside the
