@@ -319,17 +319,7 @@ func (s *Server) do(req Request) Reply {
 
 // checkPeer allows root and tend's own uid.
 func (s *Server) checkPeer(c *net.UnixConn) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return err
-	}
+	cred, cerr := peerCred(c)
 	if cerr != nil {
 		return fmt.Errorf("permission denied: cannot read peer credentials: %v", cerr)
 	}
