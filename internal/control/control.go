@@ -5,9 +5,12 @@
 // # Socket
 //
 // A unix stream socket, by default /run/tend/control.sock (see
-// ResolveSocket). Serve creates the parent directory (0755) if missing,
-// binds the socket under a temporary name, makes it 0600 and links it into
-// place, so it never exists under its real name with a wider mode. An
+// ResolveSocket). Serve refuses a socket directory that another user could
+// change (it, or a directory above it, not owned by root or tend's uid, or
+// writable by group or others without the sticky bit), creates the parent
+// directory (0755) if missing, and creates the socket 0600 without
+// following any link (see listen), so it never exists under its real name
+// with a wider mode. An
 // existing socket is probed: if a tend answers, Serve fails naming the path;
 // if the connection is refused (a tend died without cleaning up) the stale
 // socket is replaced. Every connection's peer credentials (SO_PEERCRED) are

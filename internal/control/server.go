@@ -111,7 +111,16 @@ func (s *Server) Close() error {
 }
 
 // listen binds the socket at path: 0600 from the start, replacing a stale
-// socket, refusing to replace a live one or anything that is not a socket.
+// socket, refusing to replace a live one or anything that is not a socket,
+// and refusing a directory other users could change (see trustDir).
+//
+// No step follows a link another user could plant: the socket is bound in
+// a fresh directory of its own (mkdtemp: 0700, unpredictable name) inside
+// the socket's directory, with mode 0600 set on the socket before bind (on
+// Linux the node bind creates takes the socket inode's mode, masked by the
+// umask, so the process-wide umask is never touched), then hard-linked
+// into place: link(2) follows neither name and fails if path was taken
+// meanwhile.
 func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 	if path == "" {
 		return nil, nil, errors.New("control socket: empty path")
@@ -119,34 +128,64 @@ func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return nil, nil, fmt.Errorf("control socket %s: path too long (%d bytes, at most %d)", path, len(path), len(unix.RawSockaddrUnix{}.Path)-1)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("control socket: %w", err)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	uid := uint32(os.Getuid())
+	missing, err := trustDir(dir, uid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if missing != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("control socket: %w", err)
+		}
+		if _, err := trustDir(dir, uid); err != nil {
+			return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
 	}
 	stale, err := probe(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Bind under a temporary name, restrict it, then link it into place:
-	// the socket is never reachable at path with the umask's mode, and
-	// link fails (unlike rename) if another tend took path meanwhile.
-	tmp := filepath.Join(dir, ".tend-"+strconv.Itoa(os.Getpid())+".sock")
-	if len(tmp) >= len(unix.RawSockaddrUnix{}.Path) {
-		tmp = path + "~"
-	}
-	os.Remove(tmp)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	priv, err := os.MkdirTemp(dir, ".tend-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	ln.SetUnlinkOnClose(false)
-	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
-		ln.Close()
-		os.Remove(tmp)
+	defer os.Remove(priv)
+	tmp := filepath.Join(priv, "s")
+	defer os.Remove(tmp)
+	bindPath := tmp
+	if len(bindPath) >= len(unix.RawSockaddrUnix{}.Path) {
+		// The private directory made the path too long for sun_path:
+		// reach it through an fd of its own instead.
+		d, err := os.Open(priv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
+		defer d.Close()
+		bindPath = "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/s"
+	}
+	ln, err := bindUnix(bindPath)
+	if err != nil {
 		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
+	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+		ln.Close()
+		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	fi, err := os.Lstat(tmp)
+	if err != nil {
 		return fail(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		// A kernel that ignored the fchmod: nobody else can reach tmp
+		// inside priv yet, so restricting it now is still race-free.
+		if err := os.Chmod(tmp, 0o600); err != nil {
+			return fail(err)
+		}
 	}
 	if stale {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -156,17 +195,49 @@ func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			ln.Close()
-			os.Remove(tmp)
 			return nil, nil, fmt.Errorf("control socket %s: another tend is already running there", path)
 		}
 		return fail(err)
 	}
-	os.Remove(tmp)
-	fi, err := os.Lstat(path)
+	got, err := os.Lstat(path)
 	if err != nil {
 		return fail(err)
 	}
-	return ln, fi, nil
+	if !os.SameFile(got, fi) {
+		return fail(errors.New("replaced while it was being created"))
+	}
+	return ln, got, nil
+}
+
+// bindUnix creates a listening unix stream socket at path with mode 0600
+// (fchmod before bind; see listen).
+func bindUnix(path string) (*net.UnixListener, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close() // FileListener has its own dup
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return nil, os.NewSyscallError("fchmod", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return nil, os.NewSyscallError("bind", err)
+	}
+	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		return nil, os.NewSyscallError("listen", err)
+	}
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("not a unix listener (%T)", l)
+	}
+	ul.SetUnlinkOnClose(false)
+	return ul, nil
 }
 
 // probe reports whether path holds a stale socket (one nobody listens on);

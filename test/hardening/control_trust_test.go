@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,4 +89,88 @@ func TestCLIChecksServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSocketDirUntrusted: a socket directory another user can change (it,
+// or a directory above it, writable by group/others without the sticky
+// bit, or owned by another uid) lets that user swap the socket or plant
+// links while tend creates it. tend refuses it with a message naming the
+// directory and what is accepted, creates nothing there, and runs on
+// without a socket; a sticky world-writable directory like /tmp is fine.
+func TestSocketDirUntrusted(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, dir string) (sockDir, bad string)
+	}{
+		{"world_writable", func(t *testing.T, dir string) (string, string) {
+			d := mkdirMode(t, filepath.Join(dir, "pub"), 0o777, 0)
+			return d, d
+		}},
+		{"group_writable", func(t *testing.T, dir string) (string, string) {
+			d := mkdirMode(t, filepath.Join(dir, "grp"), 0o770, 0)
+			return d, d
+		}},
+		{"other_owner", func(t *testing.T, dir string) (string, string) {
+			d := mkdirMode(t, filepath.Join(dir, "nobody"), 0o755, 65534)
+			return d, d
+		}},
+		{"writable_parent", func(t *testing.T, dir string) (string, string) {
+			p := mkdirMode(t, filepath.Join(dir, "pub"), 0o777, 0)
+			return mkdirMode(t, filepath.Join(p, "run"), 0o755, 0), p
+		}},
+		{"sticky_ok", func(t *testing.T, dir string) (string, string) {
+			return mkdirMode(t, filepath.Join(dir, "tmp"), os.ModeSticky|0o777, 0), ""
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := scratch(t)
+			sockDir, bad := c.setup(t, dir)
+			sock := filepath.Join(sockDir, "control.sock")
+			recs := filepath.Join(dir, "records")
+			conf := writeConfig(t, dir, fmt.Sprintf("grace = \"5s\"\n\n[service.steady]\ncommand = %s\n",
+				tomlArgv(tprog("svc", "--name", "steady", "--log", recs)...)))
+			r := start(t, dir, opts{}, "-c", conf, "--socket", sock)
+			r.Poll("steady's start record", func() bool { return strings.Contains(readFile(recs), "start steady") })
+			if bad == "" {
+				st := waitStatus(t, r, sock, "status over the socket", func(s statusReport) bool { return len(s.Services) == 1 })
+				t.Logf("served in %s: %+v", sockDir, st.Services)
+				if fi, err := os.Lstat(sock); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+					t.Errorf("socket %s: %v %v, want a 0600 socket", sock, fi.Mode(), err)
+				}
+			} else {
+				line := r.waitStderrLine("the refusal", "control socket", "refusing directory "+bad+":", "accepted: owned by root")
+				t.Logf("tend said: %s", line)
+				ents, _ := os.ReadDir(sockDir)
+				for _, e := range ents {
+					t.Errorf("tend created %s in the refused directory", e.Name())
+				}
+				r.Alive("without a control socket")
+			}
+			r.Signal(unix.SIGTERM)
+			r.WaitExit(10 * time.Second)
+			r.ExpectCode(0)
+			if bad == "" {
+				if _, err := os.Lstat(sock); err == nil {
+					t.Errorf("socket %s left behind", sock)
+				}
+			}
+			r.noPanic()
+		})
+	}
+}
+
+func mkdirMode(t *testing.T, d string, mode os.FileMode, uid int) string {
+	t.Helper()
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, mode); err != nil {
+		t.Fatal(err)
+	}
+	if uid != 0 {
+		if err := os.Chown(d, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }
