@@ -436,6 +436,9 @@ func (c *client) logs(o cliOpts) *failure {
 		if m.End {
 			return nil
 		}
+		if m.Error != "" {
+			return fail(ExitFailed, "%s", m.Error)
+		}
 		if m.Line == nil {
 			continue
 		}

@@ -35,7 +35,12 @@
 // and closes the connection, except for "logs": after an ok reply it sends
 // one {"line":{...}} object per log line (LogMsg), then {"end":true} and
 // closes; with "follow" it keeps sending lines until the client disconnects
-// or tend stops. Error codes are the Code* constants. The request must
+// or tend stops. Followers never miss a line silently: what is not yet
+// written to them is queued, at most FollowerBudget bytes per follower and
+// FollowBudget for all together; a follower that falls further behind
+// (the one furthest behind, when the global budget is full) is sent
+// {"error":"... fell behind ..."} and closed, the others go on. At most
+// MaxFollowers stream at once. Error codes are the Code* constants. The request must
 // arrive within 5 s of connecting and every reply write must complete
 // within 10 s, or the connection is closed; malformed or oversized requests
 // get an error reply (code "bad_request") and a closed connection.
@@ -196,10 +201,12 @@ type LogSource interface {
 	// Tail returns up to n recent lines of a service (all kept if n < 0),
 	// oldest first.
 	Tail(service string, n int) []logs.Line
-	// Subscribe delivers the lines of the named services (all when names
-	// is empty) recorded from now on, until cancel is called; it closes
-	// the channel when cancelled.
-	Subscribe(names []string) (lines <-chan logs.Line, cancel func())
+	// Subscribe calls deliver with every line of the named services
+	// (all when names is empty) recorded from now on, until cancel is
+	// called (deliver is not called once cancel has returned). deliver
+	// does not block; it may be called concurrently for different
+	// services; a line's Text must not be modified.
+	Subscribe(names []string, deliver func(logs.Line)) (cancel func())
 }
 
 // MuxLogs adapts a *logs.Mux to a LogSource.
@@ -209,7 +216,6 @@ type muxLogs struct{ m *logs.Mux }
 
 func (m muxLogs) Tail(service string, n int) []logs.Line { return m.m.Tail(service, n) }
 
-func (m muxLogs) Subscribe(names []string) (<-chan logs.Line, func()) {
-	sub := m.m.Subscribe(names...)
-	return sub.C, sub.Close
+func (m muxLogs) Subscribe(names []string, deliver func(logs.Line)) func() {
+	return m.m.SubscribeFunc(deliver, names...).Close
 }

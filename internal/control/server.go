@@ -30,10 +30,14 @@ type config struct {
 	writeTimeout time.Duration // for each reply write
 	maxConns     int           // connections served at once; more get CodeBusy
 	allowUID     func(uid uint32) bool
+	followTotal  int // FollowBudget
+	followEach   int // FollowerBudget
+	maxFollowers int // MaxFollowers
 }
 
 func defaultConfig() config {
-	return config{readTimeout: 5 * time.Second, writeTimeout: 10 * time.Second, maxConns: 4096}
+	return config{readTimeout: 5 * time.Second, writeTimeout: 10 * time.Second, maxConns: 4096,
+		followTotal: FollowBudget, followEach: FollowerBudget, maxFollowers: MaxFollowers}
 }
 
 // Server serves the control socket. Close stops it.
@@ -53,6 +57,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*net.UnixConn]struct{}
+
+	follow *followBudget // what logs -f followers may queue
 }
 
 // Serve creates the control socket at path (see the package documentation
@@ -79,6 +85,7 @@ func serve(path string, b Backend, l LogSource, log *slog.Logger, cfg config) (*
 		done:       make(chan struct{}),
 		acceptDone: make(chan struct{}),
 		conns:      make(map[*net.UnixConn]struct{}),
+		follow:     newFollowBudget(cfg.followTotal, cfg.followEach, cfg.maxFollowers),
 	}
 	safe.Go("control accept", s.acceptLoop)
 	return s, nil
@@ -463,12 +470,16 @@ func (s *Server) logs(c *net.UnixConn, req Request) {
 			names = append(names, st.Name)
 		}
 	}
-	var sub <-chan logs.Line
+	var f *follower
 	if req.Follow {
 		// Subscribe before reading the tail so that no line falls in
 		// between; lines seen in the tail are skipped by Seq.
-		var cancel func()
-		sub, cancel = s.l.Subscribe(req.Names)
+		if f, err = s.follow.add(); err != nil {
+			s.reply(c, errorReply(err))
+			return
+		}
+		defer s.follow.remove(f)
+		cancel := s.l.Subscribe(req.Names, f.deliver)
 		defer cancel()
 	}
 	var tail []logs.Line
@@ -503,36 +514,29 @@ func (s *Server) logs(c *net.UnixConn, req Request) {
 	}()
 	for {
 		select {
-		case l, ok := <-sub:
-			if !ok {
-				w.put(LogMsg{End: true})
+		case <-f.wake:
+		case <-gone:
+			return
+		case <-s.done:
+			return
+		}
+		// Write what is queued, then flush once.
+		for w.err == nil {
+			l, ok, dropped := f.next()
+			if dropped != "" {
+				s.log.Warn("control: a log follower fell behind and was dropped")
+				w.put(LogMsg{Error: dropped})
 				w.flush()
 				return
+			}
+			if !ok {
+				break
 			}
 			if l.Seq > last[l.Service] {
 				w.line(l)
 			}
-			// Batch what is already queued into one flush.
-			for more := true; more && w.err == nil; {
-				select {
-				case l, ok := <-sub:
-					if !ok {
-						more = false
-						break
-					}
-					if l.Seq > last[l.Service] {
-						w.line(l)
-					}
-				default:
-					more = false
-				}
-			}
-			if w.flush() != nil {
-				return
-			}
-		case <-gone:
-			return
-		case <-s.done:
+		}
+		if w.flush() != nil {
 			return
 		}
 	}
