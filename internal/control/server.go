@@ -76,9 +76,12 @@ func serve(path string, b Backend, l LogSource, log *slog.Logger, cfg config) (*
 		self := uint32(os.Getuid())
 		cfg.allowUID = func(uid uint32) bool { return uid == 0 || uid == self }
 	}
-	ln, fi, err := listen(path)
+	ln, fi, note, err := listen(path)
 	if err != nil {
 		return nil, err
+	}
+	if note != "" {
+		log.Warn("control socket: " + note)
 	}
 	s := &Server{
 		path: path, ln: ln, fi: fi, b: b, l: l, log: log, cfg: cfg,
@@ -128,38 +131,49 @@ func (s *Server) Close() error {
 // umask, so the process-wide umask is never touched), then hard-linked
 // into place: link(2) follows neither name and fails if path was taken
 // meanwhile.
-func listen(path string) (*net.UnixListener, os.FileInfo, error) {
+func listen(path string) (ln *net.UnixListener, fi os.FileInfo, note string, err error) {
 	if path == "" {
-		return nil, nil, errors.New("control socket: empty path")
+		return nil, nil, "", errors.New("control socket: empty path")
 	}
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
-		return nil, nil, fmt.Errorf("control socket %s: path too long (%d bytes, at most %d)", path, len(path), len(unix.RawSockaddrUnix{}.Path)-1)
+		return nil, nil, "", fmt.Errorf("control socket %s: path too long (%d bytes, at most %d)", path, len(path), len(unix.RawSockaddrUnix{}.Path)-1)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
 	dir := filepath.Dir(abs)
 	uid := uint32(os.Getuid())
-	missing, err := trustDir(dir, uid)
+	missing, fix, err := trustDir(dir, uid)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
 	if missing != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, fmt.Errorf("control socket: %w", err)
+			return nil, nil, "", fmt.Errorf("control socket: %w", err)
 		}
-		if _, err := trustDir(dir, uid); err != nil {
-			return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		if _, fix, err = trustDir(dir, uid); err != nil {
+			return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+		}
+	}
+	// The socket's own directory, owned by root or us, writable by others
+	// (a Kubernetes emptyDir is 0777): add the sticky bit rather than
+	// refuse it.
+	if fix != "" {
+		if note, err = fixDir(fix, uid); err != nil {
+			return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+		}
+		if _, fix, err = trustDir(dir, uid); err != nil || fix != "" {
+			return nil, nil, "", fmt.Errorf("control socket %s: directory %s is still writable by others: %v", path, fix, err)
 		}
 	}
 	stale, err := probe(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	priv, err := os.MkdirTemp(dir, ".tend-")
 	if err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
 	defer os.Remove(priv)
 	tmp := filepath.Join(priv, "s")
@@ -170,20 +184,20 @@ func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 		// reach it through an fd of its own instead.
 		d, err := os.Open(priv)
 		if err != nil {
-			return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+			return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 		}
 		defer d.Close()
 		bindPath = "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/s"
 	}
-	ln, err := bindUnix(bindPath)
+	ln, err = bindUnix(bindPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
-	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+	fail := func(err error) (*net.UnixListener, os.FileInfo, string, error) {
 		ln.Close()
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
-	fi, err := os.Lstat(tmp)
+	fi, err = os.Lstat(tmp)
 	if err != nil {
 		return fail(err)
 	}
@@ -202,7 +216,7 @@ func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			ln.Close()
-			return nil, nil, fmt.Errorf("control socket %s: another tend is already running there", path)
+			return nil, nil, "", fmt.Errorf("control socket %s: another tend is already running there", path)
 		}
 		return fail(err)
 	}
@@ -213,7 +227,7 @@ func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 	if !os.SameFile(got, fi) {
 		return fail(errors.New("replaced while it was being created"))
 	}
-	return ln, got, nil
+	return ln, got, note, nil
 }
 
 // bindUnix creates a listening unix stream socket at path with mode 0600

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // trustDir checks that only root and uid can change what dir (an absolute,
@@ -18,35 +20,85 @@ import (
 // when they are owned by root or uid; the directories they lead to are
 // checked the same way. Components that do not exist yet are reported in
 // missing (the first one), and the check stops there.
-func trustDir(dir string, uid uint32) (missing string, err error) {
+//
+// The socket's own directory may instead be reported in fix: owned by root
+// or uid but writable by others without the sticky bit (a Kubernetes
+// emptyDir is 0777), which its owner can make safe by adding the sticky
+// bit (see fixDir); err is then nil.
+func trustDir(dir string, uid uint32) (missing, fix string, err error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		real = "" // checked below, component by component
+	} else if err != nil {
+		return "", "", err
+	}
 	for _, p := range prefixes(dir) {
 		fi, err := os.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return p, nil
+			return p, "", nil
 		}
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if err := trusted(p, fi, uid); err != nil {
-			return "", err
+			if me, ok := err.(*modeError); ok && p == dir && real == dir {
+				fix = me.path
+				continue
+			}
+			return "", "", err
 		}
 	}
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", err
-	}
-	if real != dir {
+	if real != "" && real != dir {
 		for _, p := range prefixes(real) {
 			fi, err := os.Lstat(p)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if err := trusted(p, fi, uid); err != nil {
-				return "", fmt.Errorf("%w (reached through %s)", err, dir)
+				if me, ok := err.(*modeError); ok && p == real {
+					fix = me.path
+					continue
+				}
+				return "", "", fmt.Errorf("%w (reached through %s)", err, dir)
 			}
 		}
 	}
-	return "", nil
+	return "", fix, nil
+}
+
+// modeError is a directory of a trusted owner that others may write to.
+type modeError struct {
+	path string
+	msg  string
+}
+
+func (e *modeError) Error() string { return e.msg }
+
+// fixDir adds the sticky bit to dir, a directory owned by root or uid that
+// group or others may write to: they may still create entries, but no
+// longer rename or remove the socket. It works on an fd opened without
+// following a link, and checks the owner on that fd.
+func fixDir(dir string, uid uint32) (note string, err error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", &os.PathError{Op: "fstat", Path: dir, Err: err}
+	}
+	if st.Uid != 0 && st.Uid != uid {
+		return "", fmt.Errorf("refusing directory %s: it is owned by uid %d", dir, st.Uid)
+	}
+	mode := st.Mode & 0o7777
+	if mode&0o022 == 0 || mode&unix.S_ISVTX != 0 {
+		return "", nil
+	}
+	if err := unix.Fchmod(fd, mode|unix.S_ISVTX); err != nil {
+		return "", fmt.Errorf("directory %s: mode %04o lets other users replace the socket, and adding the sticky bit failed: %w", dir, mode, err)
+	}
+	return fmt.Sprintf("directory %s was mode %04o (other users could replace the socket); tend added the sticky bit (now %04o)", dir, mode, mode|unix.S_ISVTX), nil
 }
 
 // prefixes returns "/", "/a", "/a/b" for "/a/b".
@@ -79,7 +131,7 @@ func trusted(p string, fi fs.FileInfo, uid uint32) error {
 	case !fi.IsDir():
 		return fmt.Errorf("refusing %s: not a directory", p)
 	case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
-		return fmt.Errorf("refusing directory %s: mode %04o lets other users replace the socket (%s)", p, fi.Mode().Perm(), accepted)
+		return &modeError{path: p, msg: fmt.Sprintf("refusing directory %s: mode %04o lets other users replace the socket (%s)", p, fi.Mode().Perm(), accepted)}
 	}
 	return nil
 }

@@ -19,25 +19,26 @@ func TestTrustDir(t *testing.T) {
 		setup   func(t *testing.T, base string) string // returns the socket dir
 		want    string                                 // error substring; "" ok
 		missing string                                 // base-relative missing component
+		fix     string                                 // base-relative directory to make sticky
 	}{
-		{"private", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o700) }, "", ""},
-		{"0755", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o755) }, "", ""},
-		{"sticky world-writable", func(t *testing.T, b string) string { return mkdir(t, b, "d", os.ModeSticky|0o777) }, "", ""},
-		{"world-writable", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o777) }, "mode 0777 lets other users replace the socket", ""},
-		{"group-writable", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o775) }, "mode 0775", ""},
+		{"private", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o700) }, "", "", ""},
+		{"0755", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o755) }, "", "", ""},
+		{"sticky world-writable", func(t *testing.T, b string) string { return mkdir(t, b, "d", os.ModeSticky|0o777) }, "", "", ""},
+		{"world-writable", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o777) }, "", "", "d"},
+		{"group-writable", func(t *testing.T, b string) string { return mkdir(t, b, "d", 0o775) }, "", "", "d"},
 		{"owned by another uid", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o755)
 			chown(t, d, other)
 			return d
-		}, "is owned by uid 65534", ""},
+		}, "is owned by uid 65534", "", ""},
 		{"writable parent", func(t *testing.T, b string) string {
 			mkdir(t, b, "p", 0o777)
 			return mkdir(t, b, "p/d", 0o700)
-		}, "/p: mode 0777", ""},
+		}, "/p: mode 0777", "", ""},
 		{"parent of another uid", func(t *testing.T, b string) string {
 			chown(t, mkdir(t, b, "p", 0o755), other)
 			return mkdir(t, b, "p/d", 0o700)
-		}, "/p: it is owned by uid 65534", ""},
+		}, "/p: it is owned by uid 65534", "", ""},
 		{"link of another uid", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o700)
 			l := filepath.Join(b, "l")
@@ -48,7 +49,7 @@ func TestTrustDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			return l
-		}, "/l: it is owned by uid 65534", ""},
+		}, "/l: it is owned by uid 65534", "", ""},
 		{"link to a writable dir", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o777)
 			l := filepath.Join(b, "l")
@@ -56,7 +57,16 @@ func TestTrustDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			return l
-		}, "reached through", ""},
+		}, "", "", "d"},
+		{"link through a writable dir", func(t *testing.T, b string) string {
+			mkdir(t, b, "p", 0o777)
+			d := mkdir(t, b, "p/d", 0o755)
+			l := filepath.Join(b, "l")
+			if err := os.Symlink(d, l); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}, "reached through", "", ""},
 		{"trusted link", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o755)
 			l := filepath.Join(b, "l")
@@ -64,19 +74,19 @@ func TestTrustDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			return l
-		}, "", ""},
-		{"missing", func(t *testing.T, b string) string { return filepath.Join(b, "x", "y") }, "", "x"},
+		}, "", "", ""},
+		{"missing", func(t *testing.T, b string) string { return filepath.Join(b, "x", "y") }, "", "x", ""},
 		{"not a directory", func(t *testing.T, b string) string {
 			if err := os.WriteFile(filepath.Join(b, "f"), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return filepath.Join(b, "f", "y")
-		}, "not a directory", ""},
+		}, "not a directory", "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			base := t.TempDir()
 			dir := c.setup(t, base)
-			missing, err := trustDir(dir, 0)
+			missing, fix, err := trustDir(dir, 0)
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("trustDir(%s): %v", dir, err)
@@ -93,6 +103,14 @@ func TestTrustDir(t *testing.T) {
 				}
 			} else if missing != "" {
 				t.Errorf("missing %q, want none", missing)
+			}
+			if want := ""; fix != "" || c.fix != "" {
+				if c.fix != "" {
+					want = filepath.Join(base, c.fix)
+				}
+				if fix != want {
+					t.Errorf("fix %q, want %q", fix, want)
+				}
 			}
 		})
 	}
@@ -132,7 +150,7 @@ func TestListenModeAndLeftovers(t *testing.T) {
 	defer syscall.Umask(old)
 	for _, dir := range []string{base, long} {
 		path := filepath.Join(dir, "control.sock")
-		ln, fi, err := listen(path)
+		ln, fi, _, err := listen(path)
 		if err != nil {
 			t.Fatalf("listen(%s) (%d bytes): %v", path, len(path), err)
 		}
@@ -149,5 +167,26 @@ func TestListenModeAndLeftovers(t *testing.T) {
 			t.Errorf("%s holds %v, want only control.sock", dir, names)
 		}
 		ln.Close()
+	}
+}
+
+// fixDir makes a 0777 directory sticky through an fd, and refuses a link.
+func TestFixDir(t *testing.T) {
+	base := t.TempDir()
+	d := mkdir(t, base, "d", 0o777)
+	note, err := fixDir(d, 0)
+	if err != nil || !strings.Contains(note, "was mode 0777") || !strings.Contains(note, "added the sticky bit (now 1777)") {
+		t.Fatalf("fixDir: %q, %v", note, err)
+	}
+	if fi, _ := os.Stat(d); fi.Mode()&os.ModeSticky == 0 {
+		t.Errorf("mode %v after fixDir", fi.Mode())
+	}
+	if _, fix, err := trustDir(d, 0); fix != "" || err != nil {
+		t.Errorf("after fixDir: fix %q, %v", fix, err)
+	}
+	l := filepath.Join(base, "l")
+	os.Symlink(mkdir(t, base, "e", 0o777), l)
+	if _, err := fixDir(l, 0); err == nil {
+		t.Errorf("fixDir followed a link")
 	}
 }

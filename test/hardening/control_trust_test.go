@@ -97,30 +97,32 @@ func TestCLIChecksServer(t *testing.T) {
 // links while tend creates it. tend refuses it with a message naming the
 // directory and what is accepted, creates nothing there, and runs on
 // without a socket; a sticky world-writable directory like /tmp is fine.
+// The socket's own directory when owned by root but writable by others (a
+// Kubernetes emptyDir is 0777) is made safe instead: tend adds the sticky
+// bit, says so, and serves.
 func TestSocketDirUntrusted(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		setup func(t *testing.T, dir string) (sockDir, bad string)
+		fixed bool // tend adds the sticky bit to sockDir
 	}{
-		{"world_writable", func(t *testing.T, dir string) (string, string) {
-			d := mkdirMode(t, filepath.Join(dir, "pub"), 0o777, 0)
-			return d, d
-		}},
-		{"group_writable", func(t *testing.T, dir string) (string, string) {
-			d := mkdirMode(t, filepath.Join(dir, "grp"), 0o770, 0)
-			return d, d
-		}},
+		{"world_writable_made_sticky", func(t *testing.T, dir string) (string, string) {
+			return mkdirMode(t, filepath.Join(dir, "pub"), 0o777, 0), ""
+		}, true},
+		{"group_writable_made_sticky", func(t *testing.T, dir string) (string, string) {
+			return mkdirMode(t, filepath.Join(dir, "grp"), 0o770, 0), ""
+		}, true},
 		{"other_owner", func(t *testing.T, dir string) (string, string) {
 			d := mkdirMode(t, filepath.Join(dir, "nobody"), 0o755, 65534)
 			return d, d
-		}},
+		}, false},
 		{"writable_parent", func(t *testing.T, dir string) (string, string) {
 			p := mkdirMode(t, filepath.Join(dir, "pub"), 0o777, 0)
 			return mkdirMode(t, filepath.Join(p, "run"), 0o755, 0), p
-		}},
+		}, false},
 		{"sticky_ok", func(t *testing.T, dir string) (string, string) {
 			return mkdirMode(t, filepath.Join(dir, "tmp"), os.ModeSticky|0o777, 0), ""
-		}},
+		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := scratch(t)
@@ -136,6 +138,13 @@ func TestSocketDirUntrusted(t *testing.T) {
 				t.Logf("served in %s: %+v", sockDir, st.Services)
 				if fi, err := os.Lstat(sock); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
 					t.Errorf("socket %s: %v %v, want a 0600 socket", sock, fi.Mode(), err)
+				}
+				if c.fixed {
+					line := r.waitStderrLine("the note", "control socket", "directory "+sockDir+" was mode", "tend added the sticky bit")
+					t.Logf("tend said: %s", line)
+					if fi, _ := os.Stat(sockDir); fi.Mode()&os.ModeSticky == 0 {
+						t.Errorf("%s: mode %v, want the sticky bit", sockDir, fi.Mode())
+					}
 				}
 			} else {
 				line := r.waitStderrLine("the refusal", "control socket", "refusing directory "+bad+":", "accepted: owned by root")
