@@ -7,8 +7,9 @@
 // A unix stream socket, by default /run/tend/control.sock (see
 // ResolveSocket). Serve refuses a socket directory that another user could
 // change (it, or a directory above it, not owned by root or tend's uid, or
-// writable by group or others without the sticky bit), creates the parent
-// directory (0755) if missing, and creates the socket 0600 without
+// writable by group or others without the sticky bit; the socket's own
+// directory, if owned by root or tend's uid, is made sticky instead),
+// creates the parent directory (0755) if missing, and creates the socket 0600 without
 // following any link (see listen), so it never exists under its real name
 // with a wider mode. An
 // existing socket is probed: if a tend answers, Serve fails naming the path;
