@@ -567,3 +567,34 @@ func TestConcurrentClients(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// `tend logs -f` whose output stalls is dropped once it falls too far
+// behind: when it reads again it prints why and exits 1.
+func TestLogsFollowDropped(t *testing.T) {
+	cfg := testConfig()
+	cfg.writeTimeout = 30 * time.Second
+	cfg.followEach = 1 << 20
+	fl := newFakeLogs()
+	_, sock := start(t, newFake(), fl, cfg)
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- RunCLI([]string{"logs", "-f", "-n", "0", "web"}, sock, pw, &errb)
+		pw.Close()
+	}()
+	<-fl.subscribed
+	line := strings.Repeat("q", 32<<10)
+	for i := range 300 { // 9.6 MB while nobody reads the command's output
+		fl.add("web", logs.Stdout, i, line)
+	}
+	go io.Copy(io.Discard, pr)
+	select {
+	case code := <-done:
+		if code != ExitFailed || !strings.HasPrefix(errb.String(), "tend: this follower fell behind and was dropped: ") {
+			t.Errorf("exit %d, stderr %q", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("tend logs -f did not end")
+	}
+}
