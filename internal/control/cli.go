@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Commands are the subcommands RunCLI implements.
@@ -31,7 +33,8 @@ const Usage = `usage: tend status [--json] [NAME...]
        tend wait-ready [--timeout DURATION] [NAME...]
 options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
 exit codes: 0 ok, 1 failed (wait-ready: not ready in time), 2 usage, 3 unknown service,
-            4 no tend running here, 5 permission denied
+            4 no tend running here, 5 permission denied (or the socket is served
+            by a user other than root and you)
 `
 
 // How long the client waits for an answer.
@@ -213,10 +216,15 @@ type client struct {
 	stdout, stderr io.Writer
 }
 
-// dial connects, turning the usual failures into one clear line.
+// dial connects, turning the usual failures into one clear line, and
+// checks who is listening before anything is sent or believed.
 func (c *client) dial() (net.Conn, *failure) {
 	conn, err := net.DialTimeout("unix", c.socket, 5*time.Second)
 	if err == nil {
+		if f := c.checkServer(conn); f != nil {
+			conn.Close()
+			return nil, f
+		}
 		return conn, nil
 	}
 	switch {
@@ -232,6 +240,42 @@ func (c *client) dial() (net.Conn, *failure) {
 		err = se.Err
 	}
 	return nil, fail(ExitNoTend, "cannot connect to tend at %s: %v", c.socket, err)
+}
+
+// checkServer reads the listening process's credentials (SO_PEERCRED: who
+// called listen on the socket) and accepts only root and our own uid. Any
+// user who can create a socket at the path (a directory it may write to, a
+// stale path) could otherwise answer "ok" to root's "tend shutdown" or feed
+// it a made-up status.
+func (c *client) checkServer(conn net.Conn) *failure {
+	cred, err := peerCred(conn)
+	if err != nil {
+		return fail(ExitPermission, "cannot tell who serves %s (SO_PEERCRED: %v); refusing to talk to it", c.socket, err)
+	}
+	if self := uint32(os.Getuid()); cred.Uid != 0 && cred.Uid != self {
+		return fail(ExitPermission, "refusing to talk to %s: it is served by uid %d (pid %d), and only a tend running as root or as uid %d (this user) is trusted", c.socket, cred.Uid, cred.Pid, self)
+	}
+	return nil
+}
+
+// peerCred returns the SO_PEERCRED credentials of a unix socket's peer.
+func peerCred(conn net.Conn) (*unix.Ucred, error) {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return nil, fmt.Errorf("not a unix socket (%T)", conn)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, cerr
 }
 
 // call sends req and reads the reply; on success the connection stays open
@@ -391,6 +435,9 @@ func (c *client) logs(o cliOpts) *failure {
 		}
 		if m.End {
 			return nil
+		}
+		if m.Error != "" {
+			return fail(ExitFailed, "%s", m.Error)
 		}
 		if m.Line == nil {
 			continue

@@ -470,8 +470,7 @@ func TestLogsFollowDisconnect(t *testing.T) {
 	}
 }
 
-// Lines recorded between Subscribe and Tail are not sent twice, and a
-// subscription ended by the source ends the stream.
+// Lines recorded between Subscribe and Tail are not sent twice.
 func TestLogsNoDuplicates(t *testing.T) {
 	fl := newFakeLogs()
 	fl.add("web", logs.Stdout, 1, "a")
@@ -484,13 +483,13 @@ func TestLogsNoDuplicates(t *testing.T) {
 		t.Fatalf("reply %+v %v", rep, err)
 	}
 	var texts []string
-	for {
+	for len(texts) < 2 {
 		var m LogMsg
 		if err := dec.Decode(&m); err != nil {
 			t.Fatal(err)
 		}
-		if m.End {
-			break
+		if m.End || m.Line == nil {
+			t.Fatalf("unexpected %+v", m)
 		}
 		texts = append(texts, m.Line.Text)
 		if len(texts) == 1 {
@@ -498,11 +497,10 @@ func TestLogsNoDuplicates(t *testing.T) {
 			// the ring before Tail: re-deliver seq 1, then a new one.
 			fl.mu.Lock()
 			for _, sub := range fl.subs {
-				sub.c <- fl.lines["web"][0]
+				sub.deliver(fl.lines["web"][0])
 			}
 			fl.mu.Unlock()
 			fl.add("web", logs.Stdout, 2, "b")
-			fl.closeAll()
 		}
 	}
 	if !slices.Equal(texts, []string{"a", "b"}) {
@@ -567,5 +565,36 @@ func TestConcurrentClients(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// `tend logs -f` whose output stalls is dropped once it falls too far
+// behind: when it reads again it prints why and exits 1.
+func TestLogsFollowDropped(t *testing.T) {
+	cfg := testConfig()
+	cfg.writeTimeout = 30 * time.Second
+	cfg.followEach = 1 << 20
+	fl := newFakeLogs()
+	_, sock := start(t, newFake(), fl, cfg)
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- RunCLI([]string{"logs", "-f", "-n", "0", "web"}, sock, pw, &errb)
+		pw.Close()
+	}()
+	<-fl.subscribed
+	line := strings.Repeat("q", 32<<10)
+	for i := range 300 { // 9.6 MB while nobody reads the command's output
+		fl.add("web", logs.Stdout, i, line)
+	}
+	go io.Copy(io.Discard, pr)
+	select {
+	case code := <-done:
+		if code != ExitFailed || !strings.HasPrefix(errb.String(), "tend: this follower fell behind and was dropped: ") {
+			t.Errorf("exit %d, stderr %q", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("tend logs -f did not end")
 	}
 }

@@ -5,9 +5,13 @@
 // # Socket
 //
 // A unix stream socket, by default /run/tend/control.sock (see
-// ResolveSocket). Serve creates the parent directory (0755) if missing,
-// binds the socket under a temporary name, makes it 0600 and links it into
-// place, so it never exists under its real name with a wider mode. An
+// ResolveSocket). Serve refuses a socket directory that another user could
+// change (it, or a directory above it, not owned by root or tend's uid, or
+// writable by group or others without the sticky bit; the socket's own
+// directory, if owned by root or tend's uid, is made sticky instead),
+// creates the parent directory (0755) if missing, and creates the socket 0600 without
+// following any link (see listen), so it never exists under its real name
+// with a wider mode. An
 // existing socket is probed: if a tend answers, Serve fails naming the path;
 // if the connection is refused (a tend died without cleaning up) the stale
 // socket is replaced. Every connection's peer credentials (SO_PEERCRED) are
@@ -32,7 +36,12 @@
 // and closes the connection, except for "logs": after an ok reply it sends
 // one {"line":{...}} object per log line (LogMsg), then {"end":true} and
 // closes; with "follow" it keeps sending lines until the client disconnects
-// or tend stops. Error codes are the Code* constants. The request must
+// or tend stops. Followers never miss a line silently: what is not yet
+// written to them is queued, at most FollowerBudget bytes per follower and
+// FollowBudget for all together; a follower that falls further behind
+// (the one furthest behind, when the global budget is full) is sent
+// {"error":"... fell behind ..."} and closed, the others go on. At most
+// MaxFollowers stream at once. Error codes are the Code* constants. The request must
 // arrive within 5 s of connecting and every reply write must complete
 // within 10 s, or the connection is closed; malformed or oversized requests
 // get an error reply (code "bad_request") and a closed connection.
@@ -193,10 +202,12 @@ type LogSource interface {
 	// Tail returns up to n recent lines of a service (all kept if n < 0),
 	// oldest first.
 	Tail(service string, n int) []logs.Line
-	// Subscribe delivers the lines of the named services (all when names
-	// is empty) recorded from now on, until cancel is called; it closes
-	// the channel when cancelled.
-	Subscribe(names []string) (lines <-chan logs.Line, cancel func())
+	// Subscribe calls deliver with every line of the named services
+	// (all when names is empty) recorded from now on, until cancel is
+	// called (deliver is not called once cancel has returned). deliver
+	// does not block; it may be called concurrently for different
+	// services; a line's Text must not be modified.
+	Subscribe(names []string, deliver func(logs.Line)) (cancel func())
 }
 
 // MuxLogs adapts a *logs.Mux to a LogSource.
@@ -206,7 +217,6 @@ type muxLogs struct{ m *logs.Mux }
 
 func (m muxLogs) Tail(service string, n int) []logs.Line { return m.m.Tail(service, n) }
 
-func (m muxLogs) Subscribe(names []string) (<-chan logs.Line, func()) {
-	sub := m.m.Subscribe(names...)
-	return sub.C, sub.Close
+func (m muxLogs) Subscribe(names []string, deliver func(logs.Line)) func() {
+	return m.m.SubscribeFunc(deliver, names...).Close
 }

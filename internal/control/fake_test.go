@@ -133,8 +133,8 @@ type fakeLogs struct {
 }
 
 type fakeSub struct {
-	c     chan logs.Line
-	names []string
+	deliver func(logs.Line)
+	names   []string
 }
 
 func newFakeLogs() *fakeLogs {
@@ -153,7 +153,7 @@ func (l *fakeLogs) add(service string, s logs.Stream, sec int, text string) {
 	l.lines[service] = append(l.lines[service], ln)
 	for _, sub := range l.subs {
 		if len(sub.names) == 0 || slices.Contains(sub.names, service) {
-			sub.c <- ln
+			sub.deliver(ln)
 		}
 	}
 }
@@ -168,35 +168,21 @@ func (l *fakeLogs) Tail(service string, n int) []logs.Line {
 	return slices.Clone(all[len(all)-n:])
 }
 
-func (l *fakeLogs) Subscribe(names []string) (<-chan logs.Line, func()) {
+func (l *fakeLogs) Subscribe(names []string, deliver func(logs.Line)) func() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	id := l.nextID
 	l.nextID++
-	sub := &fakeSub{c: make(chan logs.Line, 1000), names: names}
-	l.subs[id] = sub
+	l.subs[id] = &fakeSub{deliver: deliver, names: names}
 	l.subscribed <- struct{}{}
 	var once sync.Once
-	return sub.c, func() {
+	return func() {
 		once.Do(func() {
 			l.mu.Lock()
-			if _, ok := l.subs[id]; ok {
-				delete(l.subs, id)
-				close(sub.c)
-			}
+			delete(l.subs, id)
 			l.mu.Unlock()
 			l.cancelled <- struct{}{}
 		})
-	}
-}
-
-// closeAll ends every subscription from the source's side.
-func (l *fakeLogs) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for id, sub := range l.subs {
-		close(sub.c)
-		delete(l.subs, id)
 	}
 }
 

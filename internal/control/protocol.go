@@ -63,11 +63,12 @@ type Reply struct {
 	ShuttingDown bool            `json:"shutting_down,omitempty"`
 }
 
-// LogMsg is one message of a logs stream after the Reply: a line, or the
-// end of the stream.
+// LogMsg is one message of a logs stream after the Reply: a line, the end
+// of the stream, or an error that ends it (a follower that fell behind).
 type LogMsg struct {
-	Line *LogLine `json:"line,omitempty"`
-	End  bool     `json:"end,omitempty"`
+	Line  *LogLine `json:"line,omitempty"`
+	End   bool     `json:"end,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 // LogLine is a service's log line on the wire. Text is the line as a JSON

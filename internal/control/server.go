@@ -30,10 +30,14 @@ type config struct {
 	writeTimeout time.Duration // for each reply write
 	maxConns     int           // connections served at once; more get CodeBusy
 	allowUID     func(uid uint32) bool
+	followTotal  int // FollowBudget
+	followEach   int // FollowerBudget
+	maxFollowers int // MaxFollowers
 }
 
 func defaultConfig() config {
-	return config{readTimeout: 5 * time.Second, writeTimeout: 10 * time.Second, maxConns: 4096}
+	return config{readTimeout: 5 * time.Second, writeTimeout: 10 * time.Second, maxConns: 4096,
+		followTotal: FollowBudget, followEach: FollowerBudget, maxFollowers: MaxFollowers}
 }
 
 // Server serves the control socket. Close stops it.
@@ -53,6 +57,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*net.UnixConn]struct{}
+
+	follow *followBudget // what logs -f followers may queue
 }
 
 // Serve creates the control socket at path (see the package documentation
@@ -70,15 +76,19 @@ func serve(path string, b Backend, l LogSource, log *slog.Logger, cfg config) (*
 		self := uint32(os.Getuid())
 		cfg.allowUID = func(uid uint32) bool { return uid == 0 || uid == self }
 	}
-	ln, fi, err := listen(path)
+	ln, fi, note, err := listen(path)
 	if err != nil {
 		return nil, err
+	}
+	if note != "" {
+		log.Warn("control socket: " + note)
 	}
 	s := &Server{
 		path: path, ln: ln, fi: fi, b: b, l: l, log: log, cfg: cfg,
 		done:       make(chan struct{}),
 		acceptDone: make(chan struct{}),
 		conns:      make(map[*net.UnixConn]struct{}),
+		follow:     newFollowBudget(cfg.followTotal, cfg.followEach, cfg.maxFollowers),
 	}
 	safe.Go("control accept", s.acceptLoop)
 	return s, nil
@@ -111,42 +121,92 @@ func (s *Server) Close() error {
 }
 
 // listen binds the socket at path: 0600 from the start, replacing a stale
-// socket, refusing to replace a live one or anything that is not a socket.
-func listen(path string) (*net.UnixListener, os.FileInfo, error) {
+// socket, refusing to replace a live one or anything that is not a socket,
+// and refusing a directory other users could change (see trustDir).
+//
+// No step follows a link another user could plant: the socket is bound in
+// a fresh directory of its own (mkdtemp: 0700, unpredictable name) inside
+// the socket's directory, with mode 0600 set on the socket before bind (on
+// Linux the node bind creates takes the socket inode's mode, masked by the
+// umask, so the process-wide umask is never touched), then hard-linked
+// into place: link(2) follows neither name and fails if path was taken
+// meanwhile.
+func listen(path string) (ln *net.UnixListener, fi os.FileInfo, note string, err error) {
 	if path == "" {
-		return nil, nil, errors.New("control socket: empty path")
+		return nil, nil, "", errors.New("control socket: empty path")
 	}
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
-		return nil, nil, fmt.Errorf("control socket %s: path too long (%d bytes, at most %d)", path, len(path), len(unix.RawSockaddrUnix{}.Path)-1)
+		return nil, nil, "", fmt.Errorf("control socket %s: path too long (%d bytes, at most %d)", path, len(path), len(unix.RawSockaddrUnix{}.Path)-1)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("control socket: %w", err)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	uid := uint32(os.Getuid())
+	missing, fix, err := trustDir(dir, uid)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if missing != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, "", fmt.Errorf("control socket: %w", err)
+		}
+		if _, fix, err = trustDir(dir, uid); err != nil {
+			return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+		}
+	}
+	// The socket's own directory, owned by root or us, writable by others
+	// (a Kubernetes emptyDir is 0777): add the sticky bit rather than
+	// refuse it.
+	if fix != "" {
+		if note, err = fixDir(fix, uid); err != nil {
+			return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+		}
+		if _, fix, err = trustDir(dir, uid); err != nil || fix != "" {
+			return nil, nil, "", fmt.Errorf("control socket %s: directory %s is still writable by others: %v", path, fix, err)
+		}
 	}
 	stale, err := probe(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	// Bind under a temporary name, restrict it, then link it into place:
-	// the socket is never reachable at path with the umask's mode, and
-	// link fails (unlike rename) if another tend took path meanwhile.
-	tmp := filepath.Join(dir, ".tend-"+strconv.Itoa(os.Getpid())+".sock")
-	if len(tmp) >= len(unix.RawSockaddrUnix{}.Path) {
-		tmp = path + "~"
-	}
-	os.Remove(tmp)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	priv, err := os.MkdirTemp(dir, ".tend-")
 	if err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
-	ln.SetUnlinkOnClose(false)
-	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+	defer os.Remove(priv)
+	tmp := filepath.Join(priv, "s")
+	defer os.Remove(tmp)
+	bindPath := tmp
+	if len(bindPath) >= len(unix.RawSockaddrUnix{}.Path) {
+		// The private directory made the path too long for sun_path:
+		// reach it through an fd of its own instead.
+		d, err := os.Open(priv)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+		}
+		defer d.Close()
+		bindPath = "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/s"
+	}
+	ln, err = bindUnix(bindPath)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
+	}
+	fail := func(err error) (*net.UnixListener, os.FileInfo, string, error) {
 		ln.Close()
-		os.Remove(tmp)
-		return nil, nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
+	fi, err = os.Lstat(tmp)
+	if err != nil {
 		return fail(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		// A kernel that ignored the fchmod: nobody else can reach tmp
+		// inside priv yet, so restricting it now is still race-free.
+		if err := os.Chmod(tmp, 0o600); err != nil {
+			return fail(err)
+		}
 	}
 	if stale {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -156,17 +216,49 @@ func listen(path string) (*net.UnixListener, os.FileInfo, error) {
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			ln.Close()
-			os.Remove(tmp)
-			return nil, nil, fmt.Errorf("control socket %s: another tend is already running there", path)
+			return nil, nil, "", fmt.Errorf("control socket %s: another tend is already running there", path)
 		}
 		return fail(err)
 	}
-	os.Remove(tmp)
-	fi, err := os.Lstat(path)
+	got, err := os.Lstat(path)
 	if err != nil {
 		return fail(err)
 	}
-	return ln, fi, nil
+	if !os.SameFile(got, fi) {
+		return fail(errors.New("replaced while it was being created"))
+	}
+	return ln, got, note, nil
+}
+
+// bindUnix creates a listening unix stream socket at path with mode 0600
+// (fchmod before bind; see listen).
+func bindUnix(path string) (*net.UnixListener, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close() // FileListener has its own dup
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return nil, os.NewSyscallError("fchmod", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return nil, os.NewSyscallError("bind", err)
+	}
+	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
+		return nil, os.NewSyscallError("listen", err)
+	}
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("not a unix listener (%T)", l)
+	}
+	ul.SetUnlinkOnClose(false)
+	return ul, nil
 }
 
 // probe reports whether path holds a stale socket (one nobody listens on);
@@ -319,17 +411,7 @@ func (s *Server) do(req Request) Reply {
 
 // checkPeer allows root and tend's own uid.
 func (s *Server) checkPeer(c *net.UnixConn) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return err
-	}
+	cred, cerr := peerCred(c)
 	if cerr != nil {
 		return fmt.Errorf("permission denied: cannot read peer credentials: %v", cerr)
 	}
@@ -402,12 +484,16 @@ func (s *Server) logs(c *net.UnixConn, req Request) {
 			names = append(names, st.Name)
 		}
 	}
-	var sub <-chan logs.Line
+	var f *follower
 	if req.Follow {
 		// Subscribe before reading the tail so that no line falls in
 		// between; lines seen in the tail are skipped by Seq.
-		var cancel func()
-		sub, cancel = s.l.Subscribe(req.Names)
+		if f, err = s.follow.add(); err != nil {
+			s.reply(c, errorReply(err))
+			return
+		}
+		defer s.follow.remove(f)
+		cancel := s.l.Subscribe(req.Names, f.deliver)
 		defer cancel()
 	}
 	var tail []logs.Line
@@ -442,36 +528,29 @@ func (s *Server) logs(c *net.UnixConn, req Request) {
 	}()
 	for {
 		select {
-		case l, ok := <-sub:
-			if !ok {
-				w.put(LogMsg{End: true})
+		case <-f.wake:
+		case <-gone:
+			return
+		case <-s.done:
+			return
+		}
+		// Write what is queued, then flush once.
+		for w.err == nil {
+			l, ok, dropped := f.next()
+			if dropped != "" {
+				s.log.Warn("control: a log follower fell behind and was dropped")
+				w.put(LogMsg{Error: dropped})
 				w.flush()
 				return
+			}
+			if !ok {
+				break
 			}
 			if l.Seq > last[l.Service] {
 				w.line(l)
 			}
-			// Batch what is already queued into one flush.
-			for more := true; more && w.err == nil; {
-				select {
-				case l, ok := <-sub:
-					if !ok {
-						more = false
-						break
-					}
-					if l.Seq > last[l.Service] {
-						w.line(l)
-					}
-				default:
-					more = false
-				}
-			}
-			if w.flush() != nil {
-				return
-			}
-		case <-gone:
-			return
-		case <-s.done:
+		}
+		if w.flush() != nil {
 			return
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/internal/logs"
 )
 
 func dialRaw(t testing.TB, sock string) *net.UnixConn {
@@ -376,4 +378,103 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("lines %d", req.Lines)
 		}
 	})
+}
+
+// A follower that stops reading while lines keep coming is dropped once
+// its queue passes its budget, and told why when it reads again; a
+// follower that reads is not affected; nothing is queued for the dropped
+// one afterwards. With the global budget full, the follower furthest
+// behind is the one dropped.
+func TestFollowerBudget(t *testing.T) {
+	cfg := testConfig()
+	cfg.writeTimeout = 30 * time.Second
+	cfg.followEach = 2 << 20
+	cfg.followTotal = 3 << 20
+	fl := newFakeLogs()
+	s, sock := start(t, newFake(), fl, cfg)
+	follow := func() (*net.UnixConn, *json.Decoder) {
+		c := dialRaw(t, sock)
+		send(t, c, `{"v":1,"op":"logs","names":["web"],"follow":true,"lines":0}`)
+		<-fl.subscribed
+		dec := json.NewDecoder(c)
+		var r Reply
+		if err := dec.Decode(&r); err != nil || !r.OK {
+			t.Fatalf("reply %+v %v", r, err)
+		}
+		return c, dec
+	}
+	stuck, stuckDec := follow()
+	stuck.SetReadBuffer(4096)
+	behind, behindDec := follow()
+	behind.SetReadBuffer(4096)
+	_, goodDec := follow()
+	line := strings.Repeat("z", 32<<10)
+	got := 0
+	for i := range 400 { // 12.8 MB, far more than socket buffers hold
+		fl.add("web", logs.Stdout, i, line)
+		var m LogMsg
+		if err := goodDec.Decode(&m); err != nil || m.Line == nil || m.Line.Text != line {
+			t.Fatalf("the reading follower, line %d: %+v %v", i, m.Error, err)
+		}
+		got++
+	}
+	s.follow.mu.Lock()
+	used, n := s.follow.used, len(s.follow.fs)
+	s.follow.mu.Unlock()
+	t.Logf("reading follower got %d lines; %d followers left, %d bytes queued", got, n, used)
+	if n != 1 || used > cfg.followTotal {
+		t.Errorf("%d followers left (want the reading one), %d bytes queued", n, used)
+	}
+	for name, dec := range map[string]*json.Decoder{"stuck": stuckDec, "behind": behindDec} {
+		var last LogMsg
+		for {
+			var m LogMsg
+			if err := dec.Decode(&m); err != nil {
+				break
+			}
+			last = m
+		}
+		if !strings.Contains(last.Error, "fell behind") || !strings.Contains(last.Error, "2.0 MiB per follower") {
+			t.Errorf("%s follower's last message: %+v", name, last)
+		}
+	}
+	healthy(t, sock)
+}
+
+func TestFollowerGlobalBudget(t *testing.T) {
+	b := newFollowBudget(1000, 800, 10)
+	f1, _ := b.add()
+	f2, _ := b.add()
+	l := func(n int) logs.Line { return logs.Line{Text: make([]byte, n-lineCost)} }
+	f1.deliver(l(300))
+	f1.deliver(l(300))
+	f2.deliver(l(300))
+	if f1.dropped != "" || f2.dropped != "" || b.used != 900 {
+		t.Fatalf("dropped %q %q, used %d", f1.dropped, f2.dropped, b.used)
+	}
+	// 1200 > 1000: f1 (600 queued) is furthest behind and goes, f2 stays.
+	f2.deliver(l(300))
+	if f1.dropped == "" || f2.dropped != "" || b.used != 600 || len(b.fs) != 1 {
+		t.Fatalf("dropped %q %q, used %d, %d followers", f1.dropped, f2.dropped, b.used, len(b.fs))
+	}
+	if _, ok, why := f1.next(); ok || why == "" {
+		t.Errorf("dropped follower: next ok=%v why=%q", ok, why)
+	}
+	// f2 alone over its own budget of 800.
+	f2.next()
+	f2.deliver(l(300))
+	if f2.dropped != "" {
+		t.Fatalf("f2 dropped at 600")
+	}
+	f2.deliver(l(300))
+	if f2.dropped == "" || b.used != 0 {
+		t.Fatalf("f2 not dropped at 900 > 800 (used %d)", b.used)
+	}
+	// The follower count is bounded.
+	b = newFollowBudget(1000, 800, 2)
+	b.add()
+	b.add()
+	if _, err := b.add(); err == nil || !strings.Contains(err.Error(), "too many log followers") {
+		t.Errorf("third follower: %v", err)
+	}
 }

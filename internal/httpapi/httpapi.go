@@ -5,10 +5,13 @@
 //	GET /readyz   200 "ok" when every service is ready (oneshots: done);
 //	              503 naming those that are not, or while shutting down
 //	GET /status   the JSON of "tend status --json" (?name=web&name=db to
-//	              select; 404 for an unknown name)
+//	              select; 404 for an unknown name; 400 for an empty
+//	              name or another parameter)
 //	GET /metrics  Prometheus text exposition (see writeMetrics)
 //
 // HEAD works wherever GET does; other methods get 405, other paths 404.
+// A query string that does not parse (a bad %-escape such as ?name=%ZZ, a
+// ";" separator) gets 400 on every path: it is never silently ignored.
 // The server is a minimal HTTP/1.1 one on package net (see server.go):
 // one request per connection, "Connection: close", no request bodies.
 // A bare ":PORT" binds 127.0.0.1 only: to be reachable from outside the
@@ -18,12 +21,14 @@ package httpapi
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,19 +39,35 @@ import (
 )
 
 // Server is a running HTTP endpoint.
+//
+// It serves up to 1024 connections at once. Probes must be answered even
+// while idle peers (connections that never send a request, or send it a
+// byte at a time) try to use up that budget: a connection gets 2 s for its
+// first byte and 5 s for its whole head, and when the budget is full a new
+// connection takes the place of the oldest one still waiting for its head,
+// which is closed. Only when every connection has sent its request is a
+// new one refused. An idle connection costs a goroutine and a 1 KiB
+// buffer; the head buffer grows to 16 KiB only as a client sends it.
 type Server struct {
-	ln   net.Listener
-	b    control.Backend
-	log  *slog.Logger
-	done chan struct{} // closed when the accept loop has returned
+	ln       net.Listener
+	b        control.Backend
+	log      *slog.Logger
+	done     chan struct{} // closed when the accept loop has returned
+	maxConns int
 
 	closeLn sync.Once
 	lnErr   error
-	slots   chan struct{} // one per connection being served
 	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	conns   map[net.Conn]*conn
+	waiting list.List      // of *conn still reading their head, oldest first
 	serving sync.WaitGroup // connections being served
 	closing bool
+}
+
+// conn is a connection being served.
+type conn struct {
+	c    net.Conn
+	wait *list.Element // in Server.waiting while the head is being read
 }
 
 // ListenAddr returns the address Listen binds for addr: ":PORT" becomes
@@ -87,8 +108,8 @@ func Serve(ln net.Listener, b control.Backend, log *slog.Logger) *Server {
 	}
 	s := &Server{
 		ln: ln, b: b, log: log, done: make(chan struct{}),
-		slots: make(chan struct{}, maxConns),
-		conns: map[net.Conn]struct{}{},
+		maxConns: defaultConns,
+		conns:    map[net.Conn]*conn{},
 	}
 	safe.Go("http server", func() {
 		defer close(s.done)
@@ -112,32 +133,56 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		select {
-		case s.slots <- struct{}{}:
+		cc, ok := s.track(c)
+		switch {
+		case ok:
+			go s.serve(cc)
+		case s.isClosing():
+			c.Close()
+			return
 		default:
 			s.log.Debug("http: too many connections; closing one", "remote", c.RemoteAddr().String())
 			c.Close()
-			continue
 		}
-		if !s.track(c) {
-			c.Close()
-			<-s.slots
-			return
-		}
-		go s.serve(c)
 	}
 }
 
-// track records c as being served, unless the server is closing.
-func (s *Server) track(c net.Conn) bool {
+// track records c as being served, unless the server is closing or every
+// one of maxConns connections being served has sent its request already.
+// When the budget is full, the connection waiting longest for its request
+// head makes room: it is closed (its goroutine then finishes on its own).
+func (s *Server) track(c net.Conn) (*conn, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return nil, false
 	}
-	s.conns[c] = struct{}{}
+	if len(s.conns) >= s.maxConns {
+		oldest := s.waiting.Front()
+		if oldest == nil {
+			return nil, false
+		}
+		victim := oldest.Value.(*conn)
+		s.waiting.Remove(oldest)
+		victim.wait = nil
+		delete(s.conns, victim.c)
+		victim.c.Close()
+	}
+	cc := &conn{c: c}
+	cc.wait = s.waiting.PushBack(cc)
+	s.conns[c] = cc
 	s.serving.Add(1)
-	return true
+	return cc, true
+}
+
+// headDone takes cc off the waiting list: it may no longer be evicted.
+func (s *Server) headDone(cc *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc.wait != nil {
+		s.waiting.Remove(cc.wait)
+		cc.wait = nil
+	}
 }
 
 func (s *Server) isClosing() bool {
@@ -149,20 +194,26 @@ func (s *Server) isClosing() bool {
 // serve answers one request on c and closes it. A panic while answering
 // is logged and costs only that connection, as it did with net/http: one
 // bad scrape must not take the container down.
-func (s *Server) serve(c net.Conn) {
+func (s *Server) serve(cc *conn) {
+	c := cc.c
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error(fmt.Sprintf("http: panic serving %v: %v\n%s", c.RemoteAddr(), v, debug.Stack()))
 		}
 		c.Close()
 		s.mu.Lock()
-		delete(s.conns, c)
+		if cc.wait != nil {
+			s.waiting.Remove(cc.wait)
+			cc.wait = nil
+		}
+		if s.conns[c] == cc {
+			delete(s.conns, c)
+		}
 		s.mu.Unlock()
-		<-s.slots
 		s.serving.Done()
 	}()
 	h := handler{s.b}
-	serveConn(c, h.route)
+	serveConn(c, h.route, func() { s.headDone(cc) })
 }
 
 // stop closes the listener and marks the server closing.
@@ -263,7 +314,15 @@ func (h handler) readyz(*request) response {
 }
 
 func (h handler) status(r *request) response {
+	for k := range r.query {
+		if k != "name" {
+			return text(400, fmt.Sprintf("unknown query parameter %q (/status takes only name=SERVICE, repeatable)\n", k))
+		}
+	}
 	names := r.query["name"]
+	if slices.Contains(names, "") {
+		return text(400, "empty service name in name= (want /status?name=SERVICE)\n")
+	}
 	ss, err := h.b.Status(names)
 	if err != nil {
 		code := 500

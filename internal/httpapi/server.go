@@ -24,14 +24,16 @@ import (
 // Limits. Variables so that tests can shorten them.
 var (
 	headTimeout   = 5 * time.Second        // to receive the whole request head
+	idleTimeout   = 2 * time.Second        // to receive its first byte
 	writeTimeout  = 10 * time.Second       // to send the response
 	lingerTimeout = 500 * time.Millisecond // to drain what a client still sends
 )
 
 const (
 	maxHeadBytes = 16 << 10 // request line and headers
-	maxConns     = 64       // connections served at once; more are closed
+	firstHeadBuf = 1 << 10  // the head buffer grows from this, by doubling
 	maxDrain     = 64 << 10 // bytes read and dropped before closing
+	defaultConns = 1024     // connections served at once (see Server)
 )
 
 // request is a parsed request head.
@@ -209,7 +211,12 @@ func parseRequestLine(line string) (*request, *headError) {
 		if r.path == "" {
 			r.path = "/"
 		}
-		r.query = u.Query()
+		// url.URL.Query drops pairs it cannot decode: /status?name=%ZZ
+		// would then select every service. A query that does not parse
+		// is the client's error.
+		if r.query, err = url.ParseQuery(u.RawQuery); err != nil {
+			return nil, badRequest("malformed query string: " + err.Error() + " (want name=value pairs joined by &, with %XX escapes)")
+		}
 	default:
 		return nil, badRequest("malformed request target")
 	}
@@ -287,21 +294,37 @@ func plain(code int, body string) response {
 }
 
 // serveConn answers one request on c with h. It does not close c.
-func serveConn(c net.Conn, h func(*request) response) {
-	_ = c.SetReadDeadline(time.Now().Add(headTimeout))
-	buf := make([]byte, maxHeadBytes)
+// headDone, if not nil, is called once c's request head has been read (or
+// reading it failed): from then on c is no longer an idle peer.
+//
+// A connection that sends nothing gets idleTimeout, one that sends its
+// head slowly headTimeout in all; the head buffer starts small and grows
+// only as bytes arrive, so an idle peer costs about 1 KiB and a goroutine.
+func serveConn(c net.Conn, h func(*request) response, headDone func()) {
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(min(idleTimeout, headTimeout)))
+	buf := make([]byte, firstHeadBuf)
 	n, end := 0, -1
 	var rerr error
-	for end < 0 && n < len(buf) {
+	for end < 0 && n < maxHeadBytes {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, min(len(buf), maxHeadBytes-len(buf)))...)
+		}
 		var m int
 		m, rerr = c.Read(buf[n:])
 		if m > 0 {
+			if n == 0 {
+				_ = c.SetReadDeadline(start.Add(headTimeout))
+			}
 			end = headEnd(buf[:n+m], n)
 			n += m
 		}
 		if rerr != nil {
 			break
 		}
+	}
+	if headDone != nil {
+		headDone()
 	}
 	var resp response
 	linger := true // the client may still be sending: drain before closing
@@ -318,7 +341,7 @@ func serveConn(c net.Conn, h func(*request) response) {
 			}
 			linger = end < n || req.hasBody
 		}
-	case n == len(buf):
+	case n >= maxHeadBytes:
 		resp = plain(431, "request head larger than "+strconv.Itoa(maxHeadBytes)+" bytes\n")
 	case n > 0 && isTimeout(rerr):
 		resp, linger = plain(408, "request head not received in time\n"), false

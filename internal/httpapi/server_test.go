@@ -93,6 +93,12 @@ func TestRawRequests(t *testing.T) {
 		{"header without space", "GET /healthz HTTP/1.1\r\nHost:x\r\nX-Empty:\r\n\r\n", "HTTP/1.1 200 OK", "ok\n"},
 		{"content-length 0", "GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 200 OK", "ok\n"},
 		{"status query", "GET /status?name=nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found", "unknown service \"nope\"\n"},
+		{"status bad escape", "GET /status?name=%ZZ HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed query string: invalid URL escape \"%ZZ\" (want name=value pairs joined by &, with %XX escapes)\n"},
+		{"status bad escape in key", "GET /status?na%zme=web HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", ""},
+		{"status semicolon", "GET /status?name=web;name=db HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", ""},
+		{"status truncated escape", "GET /status?name=web% HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", ""},
+		{"healthz bad query", "GET /healthz?x=%ZZ HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", ""},
+		{"metrics bad query", "GET /metrics?%ZZ HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", ""},
 		{"not found", "GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found", "404 page not found\n"},
 		{"options star", "OPTIONS * HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found", ""},
 		{"post", "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 Method Not Allowed", "Method Not Allowed\n"},
@@ -293,44 +299,118 @@ func waitConns(t *testing.T, s *Server, n int) {
 	}
 }
 
-func TestConnectionLimit(t *testing.T) {
-	s, addr := listenServer(t, newFake(), nil)
-	var idle []net.Conn
-	for range maxConns {
+// dialN opens n connections that send nothing.
+func dialN(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var cs []net.Conn
+	for range n {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		idle = append(idle, c)
+		t.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
 	}
-	waitConns(t, s, maxConns)
-	// One more: closed at once, without an answer.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	return cs
+}
+
+// At the connection limit, a new connection takes the place of the one
+// that has waited longest for its request head; only when every
+// connection has sent its request is a new one closed unanswered.
+func TestConnectionLimit(t *testing.T) {
+	setTimeouts(t, 10*time.Second, 5*time.Second) // busy connections linger
+	oi := idleTimeout
+	idleTimeout = 10 * time.Second // only eviction closes idle peers here
+	t.Cleanup(func() { idleTimeout = oi })
+	s, addr := listenServer(t, newFake(), nil)
+	const limit = 8
+	s.mu.Lock()
+	s.maxConns = limit
+	s.mu.Unlock()
+	idle := dialN(t, addr, limit)
+	waitConns(t, s, limit)
+	// A probe at the limit is answered; the oldest idle peer is closed.
+	for i := range 3 {
+		if i > 0 { // back to the limit
+			idle = append(idle, dialN(t, addr, 1)...)
+			waitConns(t, s, limit)
+		}
+		if status, _, _ := parseResponse(t, raw(t, addr, "GET /healthz HTTP/1.1\r\n\r\n")); status != "HTTP/1.1 200 OK" {
+			t.Fatalf("probe %d at the limit: %q", i, status)
+		}
+		idle[i].SetDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(idle[i]); len(b) != 0 || (err != nil && !isReset(err)) {
+			t.Errorf("evicted idle peer %d: %q, %v", i, b, err)
+		}
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	io.WriteString(c, "GET /healthz HTTP/1.1\r\n\r\n")
-	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err)) {
-		t.Errorf("over the limit: %q, %v", b, err)
-	}
-	// The idle ones are still served when they speak.
-	if _, err := io.WriteString(idle[0], "GET /healthz HTTP/1.1\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	idle[0].SetDeadline(time.Now().Add(5 * time.Second))
-	b, _ := io.ReadAll(idle[0])
-	if !strings.HasPrefix(string(b), "HTTP/1.1 200 ") {
+	// The younger idle ones are still served when they speak.
+	last := idle[len(idle)-1]
+	io.WriteString(last, "GET /healthz HTTP/1.1\r\n\r\n")
+	last.SetDeadline(time.Now().Add(5 * time.Second))
+	if b, _ := io.ReadAll(last); !strings.HasPrefix(string(b), "HTTP/1.1 200 ") {
 		t.Errorf("idle connection got %q", b)
 	}
 	for _, c := range idle {
 		c.Close()
 	}
 	waitConns(t, s, 0)
+
+	// Every connection has sent its request (and lingers, draining a body
+	// it was refused): a new one is closed without an answer.
+	busy := dialN(t, addr, limit)
+	for _, c := range busy {
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nContent-Length: 100\r\n\r\nxx")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		n, w := len(s.conns), s.waiting.Len()
+		s.mu.Unlock()
+		if n == limit && w == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, %d waiting; want %d busy", n, w, limit)
+		}
+	}
+	c := dialN(t, addr, 1)[0]
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	io.WriteString(c, "GET /healthz HTTP/1.1\r\n\r\n")
+	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err)) {
+		t.Errorf("over the limit of busy connections: %q, %v", b, err)
+	}
+	for _, c := range busy {
+		c.Close()
+	}
+	waitConns(t, s, 0)
 	if status, _, _ := parseResponse(t, raw(t, addr, "GET /healthz HTTP/1.1\r\n\r\n")); status != "HTTP/1.1 200 OK" {
 		t.Errorf("after: %q", status)
+	}
+}
+
+// An idle connection is closed after idleTimeout, long before the head
+// deadline; one that has started its head gets the whole head deadline.
+func TestIdleFirstByte(t *testing.T) {
+	oi := idleTimeout
+	idleTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { idleTimeout = oi })
+	setTimeouts(t, 3*time.Second, lingerTimeout)
+	_, addr := listenServer(t, newFake(), nil)
+	c := dialN(t, addr, 1)[0]
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	t0 := time.Now()
+	if b, _ := io.ReadAll(c); len(b) != 0 {
+		t.Errorf("idle: %q", b)
+	}
+	if el := time.Since(t0); el > 2*time.Second {
+		t.Errorf("idle connection closed after %v, want about %v", el, idleTimeout)
+	}
+	c = dialN(t, addr, 1)[0]
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /healthz HTTP/1.1\r\n")
+	time.Sleep(500 * time.Millisecond) // past idleTimeout, within headTimeout
+	io.WriteString(c, "Host: x\r\n\r\n")
+	if b, _ := io.ReadAll(c); !strings.HasPrefix(string(b), "HTTP/1.1 200 ") {
+		t.Errorf("started head: %q", b)
 	}
 }
 
@@ -342,9 +422,13 @@ func isReset(err error) bool {
 // a closed connection, never a broken one, and the server serves on.
 func TestManyConcurrentClients(t *testing.T) {
 	s, addr := listenServer(t, newFake(), nil)
+	const limit = 64
+	s.mu.Lock()
+	s.maxConns = limit
+	s.mu.Unlock()
 	var ok, refused atomic.Int32
 	var wg sync.WaitGroup
-	for i := range 4 * maxConns {
+	for i := range 4 * limit {
 		wg.Go(func() {
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -375,7 +459,7 @@ func TestManyConcurrentClients(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d answered, %d closed at the limit", ok.Load(), refused.Load())
-	if ok.Load() < maxConns {
+	if ok.Load() < limit {
 		t.Errorf("only %d answered", ok.Load())
 	}
 	waitConns(t, s, 0)

@@ -428,6 +428,7 @@ type Subscription struct {
 	C <-chan Line
 
 	c        chan Line
+	deliver  func(Line) // SubscribeFunc's; then c is nil
 	m        *Mux
 	services []string // nil: all
 	dropped  atomic.Uint64
@@ -454,6 +455,25 @@ func (m *Mux) Subscribe(services ...string) *Subscription {
 	return sub
 }
 
+// SubscribeFunc is Subscribe without the channel: deliver is called with
+// every line of the named services (all when none is named) recorded from
+// now on, synchronously while the line is recorded, so it must not block:
+// it queues what it needs (under a budget of its own) and returns. It may
+// be called concurrently for lines of different services; the line's Text
+// is shared and must not be modified. C is nil, Dropped stays 0, and
+// deliver is not called once Close has returned.
+func (m *Mux) SubscribeFunc(deliver func(Line), services ...string) *Subscription {
+	sub := &Subscription{deliver: deliver, m: m}
+	if len(services) > 0 {
+		sub.services = slices.Clone(services)
+	}
+	m.subsMu.Lock()
+	defer m.subsMu.Unlock()
+	m.subs = append(m.subs, sub)
+	m.nsubs.Add(1)
+	return sub
+}
+
 // Dropped returns how many lines were not delivered to this subscription
 // because its buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
@@ -470,7 +490,9 @@ func (s *Subscription) Close() {
 	s.closed = true
 	m.subs = slices.DeleteFunc(m.subs, func(x *Subscription) bool { return x == s })
 	m.nsubs.Add(-1)
-	close(s.c)
+	if s.c != nil {
+		close(s.c)
+	}
 }
 
 // publish offers l, with a copy of text, to every interested subscriber
@@ -486,6 +508,10 @@ func (m *Mux) publish(l Line, text []byte) {
 		if !copied {
 			l.Text = append([]byte{}, text...)
 			copied = true
+		}
+		if sub.deliver != nil {
+			sub.deliver(l)
+			continue
 		}
 		select {
 		case sub.c <- l:

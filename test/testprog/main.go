@@ -67,6 +67,11 @@
 //	execas     --uid U --gid G [--nproc N] [--nofile N] -- PROG [ARGS]
 //	           set RLIMIT_NPROC/RLIMIT_NOFILE (soft and hard), drop
 //	           supplementary groups, setgid, setuid, exec PROG.
+//	fakectl    --socket S [--log F] [--ready R]
+//	           impersonate tend's control socket: listen on the unix socket
+//	           S (mode 0666), answer every connection with
+//	           {"v":1,"ok":true} and append what the client sent to F;
+//	           until SIGTERM/SIGINT, exit 0.
 //
 // Every --ready file is written atomically once the process is fully set up
 // and contains the process's pid (as seen in its own PID namespace).
@@ -181,6 +186,8 @@ func main() {
 		os.Exit(floodCmd(args))
 	case "execas":
 		os.Exit(execasCmd(args))
+	case "fakectl":
+		os.Exit(fakectlCmd(args))
 	default:
 		fatalf("unknown subcommand %q", sub)
 	}
@@ -652,6 +659,51 @@ func listenCmd(args []string) int {
 			c.Close()
 		}
 	}()
+	<-ch
+	ln.Close()
+	return 0
+}
+
+func fakectlCmd(args []string) int {
+	fs := flag.NewFlagSet("fakectl", flag.ExitOnError)
+	sock := fs.String("socket", "", "unix socket path (required)")
+	logf := fs.String("log", "", "append what clients send to this file")
+	readyf := fs.String("ready", "", "ready file")
+	fs.Parse(args)
+	if *sock == "" {
+		fatalf("fakectl: --socket is required")
+	}
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	ln, err := net.Listen("unix", *sock)
+	if err != nil {
+		fatalf("fakectl: %v", err)
+	}
+	os.Chmod(*sock, 0o666)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(2 * time.Second))
+				c.Write([]byte(`{"v":1,"ok":true}` + "\n"))
+				b := make([]byte, 4096)
+				n, _ := c.Read(b)
+				if *logf != "" && n > 0 {
+					if f, err := os.OpenFile(*logf, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666); err == nil {
+						f.Write(b[:n])
+						f.Close()
+					}
+				}
+			}()
+		}
+	}()
+	if *readyf != "" {
+		ready(*readyf)
+	}
 	<-ch
 	ln.Close()
 	return 0
