@@ -164,7 +164,37 @@ type Service struct {
 	// are tend's own, e.g. a terminal). "prefixed" is accepted as the
 	// default's name.
 	Log string
+
+	// Schedule (key schedule, default none) makes the service a job: it
+	// runs to completion at each time the cron spec names (package
+	// schedule: 5 fields, an optional leading seconds field, @daily...,
+	// @every 30s). A job may not be a oneshot, have restart, ready or
+	// health, or be named in another service's after. Restart is "never".
+	Schedule string
+	// Timezone (key timezone, jobs only; default: the TZ environment
+	// variable, else UTC) is the IANA zone the schedule is read in, as
+	// resolved ("UTC" when neither is given).
+	Timezone string
+	// Overlap (key overlap, jobs only; default "skip") is what happens
+	// when a run is due while the previous one still runs: "skip" it (logged
+	// and counted), or "queue" it to run as soon as the previous one
+	// ends (several due times while one runs queue one run).
+	Overlap string
+	// Timeout (key timeout, jobs only; default 0: none) bounds a run: then
+	// it gets StopSignal, and SIGKILL after StopTimeout.
+	Timeout time.Duration
+	// File is the file the service was defined in (as given).
+	File string
 }
+
+// IsJob reports whether the service is a scheduled job.
+func (s *Service) IsJob() bool { return s.Schedule != "" }
+
+// Job overlap policies.
+const (
+	OverlapSkip  = "skip"
+	OverlapQueue = "queue"
+)
 
 // Probe kinds.
 const (

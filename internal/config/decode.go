@@ -16,7 +16,7 @@ import (
 // Accepted keys, sorted, per table.
 var (
 	rootKeys        = []string{"grace", "log_format", "log_timestamps", "service"}
-	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "log", "max_restarts", "oneshot", "ready", "restart", "stop_signal", "stop_timeout", "success_codes", "user", "workdir"}
+	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "log", "max_restarts", "oneshot", "overlap", "ready", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "user", "workdir"}
 	backoffKeys     = []string{"initial", "max"}
 	maxRestartKeys  = []string{"count", "within"}
 	readyKeys       = []string{"exec", "fd", "file", "http", "interval", "tcp", "timeout"}
@@ -26,6 +26,7 @@ var (
 	logFormats      = []string{"text", "json"}
 	restartPolicies = []string{"always", "on-failure", "never"}
 	logModes        = []string{"prefixed", "inherit"}
+	overlapModes    = []string{OverlapSkip, OverlapQueue}
 )
 
 const durationForm = `a Go duration such as "500ms", "10s", "1m30s"`
@@ -35,6 +36,7 @@ type decoder struct {
 	dir        string
 	getenv     Getenv
 	afterLines map[string]int // service name -> line of its after key
+	now        time.Time      // for "never fires" checks of schedules
 }
 
 func (d *decoder) errf(line int, key, msg string) *Error {
@@ -127,10 +129,12 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		return nil, d.typeErr(sf.val, joinKey(base), "a table ([service."+quoteKey(name)+"])")
 	}
 	s := newService(name, sf.val.line)
+	s.File = d.file
 	t := sf.val.tbl
 	var (
 		fileEnv, tableEnv         []string
 		restartF, readyF, healthF *field
+		jobF                      job
 		backoffLine               int
 		fileProbe                 string
 		err                       error
@@ -170,8 +174,6 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			if err == nil && s.Ready.Kind == ProbeFile {
 				fileProbe = s.Ready.Path
 			}
-		case "oneshot":
-			s.Oneshot, err = d.boolean(f, key)
 		case "after":
 			s.After, err = d.after(f, key, name)
 			d.afterLines[name] = f.line
@@ -215,6 +217,11 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			if s.Log == "prefixed" {
 				s.Log = ""
 			}
+		case "schedule", "timezone", "overlap", "timeout":
+			err = jobF.set(d, k, f, key)
+		case "oneshot":
+			s.Oneshot, err = d.boolean(f, key)
+			jobF.oneshot = f
 		default:
 			err = d.unknown(f, append(base, k), serviceKeys)
 		}
@@ -241,6 +248,9 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		case healthF != nil:
 			return nil, d.errf(healthF.line, joinKey(append(base, "health")), "not allowed with oneshot = true")
 		}
+	}
+	if err := d.job(s, base, &jobF, restartF, readyF, healthF); err != nil {
+		return nil, err
 	}
 	if fileProbe != "" && s.Workdir != "" && !filepath.IsAbs(fileProbe) {
 		s.Ready.Path = filepath.Join(s.Workdir, fileProbe)
