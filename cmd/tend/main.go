@@ -59,7 +59,7 @@ func run(args []string) int {
 	case o.Version:
 		fmt.Println("tend", version)
 		return 0
-	case len(o.Command) == 0 && o.Config == "" && o.Procfile == "":
+	case len(o.Command) == 0 && !services(o):
 		return usageError("no command given")
 	}
 	level := tendlog.LevelFor(o.Verbose)
@@ -96,7 +96,7 @@ func run(args []string) int {
 	}
 
 	var mux *logs.Mux
-	if o.Config != "" || o.Procfile != "" {
+	if services(o) {
 		c, err := load(o)
 		if err != nil {
 			log.Error(err.Error())
@@ -204,12 +204,23 @@ func run(args []string) int {
 	return code
 }
 
-// load reads the config file or Procfile named by the options.
+// services reports whether the options name services to run (-c, -f,
+// --crontab) rather than a single command.
+func services(o opts.Options) bool {
+	return o.Config != "" || o.Procfile != "" || len(o.Crontabs) > 0
+}
+
+// load reads the config files, crontabs or Procfile named by the options.
 func load(o opts.Options) (*config.Config, error) {
 	if o.Procfile != "" {
 		return config.LoadProcfile(o.Procfile, os.LookupEnv)
 	}
-	return config.Load(o.Config, os.LookupEnv)
+	if len(o.Configs) == 1 && len(o.Crontabs) == 0 {
+		if fi, err := os.Stat(o.Config); err != nil || !fi.IsDir() {
+			return config.Load(o.Config, os.LookupEnv) // one file, as before
+		}
+	}
+	return config.LoadSet(o.Configs, o.Crontabs, os.LookupEnv)
 }
 
 // check implements `tend check -c FILE` / `tend check -f Procfile`: validate
@@ -220,11 +231,11 @@ func check(args []string) int {
 		return usageError("check: " + err.Error())
 	}
 	if o.Help {
-		fmt.Print("Usage: tend check (-c FILE | -f Procfile)\n\nValidates the file and prints the resolved plan: start order and each\nservice's effective settings. Exit 0 when valid, 2 when not.\n")
+		fmt.Print("Usage: tend check (-c FILE|DIR... [--crontab FILE] | --crontab FILE | -f Procfile)\n\nValidates the files and prints the resolved plan: start order and each\nservice's effective settings and the file:line it came from. Exit 0 when\nvalid, 2 when not.\n")
 		return 0
 	}
-	if o.Config == "" && o.Procfile == "" {
-		return usageError("check: give -c FILE or -f Procfile")
+	if !services(o) {
+		return usageError("check: give -c FILE|DIR, --crontab FILE or -f Procfile")
 	}
 	c, err := load(o)
 	if err == nil {

@@ -82,7 +82,13 @@ type Config struct {
 	// log lines with a timestamp.
 	LogTimestamps bool
 	// Services in the order they first appear in the file; at least one.
+	// Jobs read from crontab files come after the TOML services.
 	Services []*Service
+	// Files are the TOML files loaded, in order (more than one with
+	// config directories or a repeated -c; see LoadSet).
+	Files []string
+	// Crontabs are the crontab files loaded (key crontab, --crontab).
+	Crontabs []string
 }
 
 // Service is one [service.NAME] table.
@@ -281,8 +287,25 @@ func Load(path string, getenv Getenv) (*Config, error) {
 
 // Parse parses TOML configuration data. name is used in errors and for
 // Config.File; relative env_file and workdir paths are resolved against its
-// directory, made absolute.
+// directory, made absolute. A crontab key's file is read and its lines
+// become jobs.
 func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
+	p, err := parsePart(name, data, getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	return finish(p.cfg, []*part{p}, nil, getenv)
+}
+
+// part is one parsed file of a set.
+type part struct {
+	cfg        *Config
+	settings   map[string]int // top-level setting -> line
+	crontab    string
+	afterLines map[string]int
+}
+
+func parsePart(name string, data []byte, getenv Getenv, partial bool) (*part, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -294,15 +317,13 @@ func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	d := &decoder{file: name, dir: dir, getenv: getenv}
+	d := &decoder{file: name, dir: dir, getenv: getenv, partial: partial}
 	c, err := d.config(root)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkGraph(d.afterLines); err != nil {
-		return nil, err
-	}
-	return c, nil
+	c.Files = []string{name}
+	return &part{cfg: c, settings: d.settings, crontab: d.crontab, afterLines: d.afterLines}, nil
 }
 
 // fileErr describes an os error without repeating the path.

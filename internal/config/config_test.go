@@ -88,6 +88,7 @@ func TestLoadFullExample(t *testing.T) {
 		LogFormat:     "json",
 		LogTimestamps: true,
 		Services:      []*Service{db, migrate, web, worker, cron},
+		Files:         []string{"testdata/full.toml"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		for i := range max(len(c.Services), len(want.Services)) {
@@ -110,7 +111,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		File: "tend.toml", Grace: 10 * time.Second, LogFormat: "text",
+		File: "tend.toml", Grace: 10 * time.Second, LogFormat: "text", Files: []string{"tend.toml"},
 		Services: []*Service{{
 			Name: "a", Line: 1, Command: []string{"app"},
 			Restart: "on-failure", SuccessCodes: []int{0},
@@ -197,7 +198,7 @@ func TestErrors(t *testing.T) {
 		{"service not a table", "service = 1\n", `tend.toml:1: service: expected a table of services ([service.NAME]), got an integer (1)`},
 		{"array of tables", "[[service]]\ncommand = \"x\"\n", `tend.toml:1: service: expected a table of services ([service.NAME]), got an array of tables`},
 		{"service is a value", "[service]\nweb = \"x\"\n", `tend.toml:2: service.web: expected a table ([service.web]), got a string ("x")`},
-		{"unknown root key", "graec = \"1s\"\n" + svc, `tend.toml:1: graec: unknown key (did you mean grace?); accepted: grace, log_format, log_timestamps, service`},
+		{"unknown root key", "graec = \"1s\"\n" + svc, `tend.toml:1: graec: unknown key (did you mean grace?); accepted: crontab, grace, log_format, log_timestamps, service`},
 		{"unknown service key", svc + "\n\nrestrat = \"never\"\n", `tend.toml:5: service.a.restrat: unknown key (did you mean restart?); accepted: after, backoff, command, critical, env, env_file, health, log, max_restarts, oneshot, overlap, ready, restart, schedule, stop_signal, stop_timeout, success_codes, timeout, timezone, user, workdir`},
 		{"unknown key no suggestion", svc + "xyzzy = 1\n", `tend.toml:3: service.a.xyzzy: unknown key; accepted: after, backoff, command, critical, env, env_file, health, log, max_restarts, oneshot, overlap, ready, restart, schedule, stop_signal, stop_timeout, success_codes, timeout, timezone, user, workdir`},
 		{"unknown ready key", svc + "ready = { tcp = \":1\", timout = \"1s\" }\n", `tend.toml:3: service.a.ready.timout: unknown key (did you mean timeout?); accepted: exec, fd, file, http, interval, tcp, timeout`},

@@ -15,7 +15,7 @@ import (
 
 // Accepted keys, sorted, per table.
 var (
-	rootKeys        = []string{"grace", "log_format", "log_timestamps", "service"}
+	rootKeys        = []string{"crontab", "grace", "log_format", "log_timestamps", "service"}
 	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "log", "max_restarts", "oneshot", "overlap", "ready", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "user", "workdir"}
 	backoffKeys     = []string{"initial", "max"}
 	maxRestartKeys  = []string{"count", "within"}
@@ -37,6 +37,12 @@ type decoder struct {
 	getenv     Getenv
 	afterLines map[string]int // service name -> line of its after key
 	now        time.Time      // for "never fires" checks of schedules
+	// partial: a file of a set (config directories, repeated -c): it may
+	// define no services; settings records the line of each top-level
+	// setting given, crontab the crontab key's resolved path.
+	partial  bool
+	settings map[string]int
+	crontab  string
 }
 
 func (d *decoder) errf(line int, key, msg string) *Error {
@@ -50,7 +56,16 @@ func (d *decoder) config(root *table) (*Config, error) {
 	for _, k := range root.keys {
 		f := root.fields[k]
 		var err error
+		if k != "service" {
+			if d.settings == nil {
+				d.settings = map[string]int{}
+			}
+			d.settings[k] = f.line
+		}
 		switch k {
+		case "crontab":
+			d.crontab, err = d.nonEmpty(f, k, "a crontab file")
+			d.crontab = d.resolve(d.crontab)
 		case "grace":
 			c.Grace, err = d.duration(f, k)
 		case "log_format":
@@ -65,6 +80,9 @@ func (d *decoder) config(root *table) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if services == nil && (d.partial || d.crontab != "") {
+		return c, nil
 	}
 	if services == nil {
 		return nil, &Error{File: d.file, Msg: "no services; define at least one [service.NAME] table"}

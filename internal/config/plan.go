@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,9 @@ import (
 func (c *Config) Plan() string {
 	var b strings.Builder
 	file := printable(c.File)
+	if srcs := append(slices.Clone(c.Files), c.Crontabs...); len(srcs) > 1 {
+		file = printable(strings.Join(srcs, ", "))
+	}
 	b.WriteString("# " + file + ", resolved with defaults\n#\n# start order:\n")
 	for i, level := range c.StartOrder() {
 		b.WriteString("#   " + strconv.Itoa(i+1) + ". " + strings.Join(level, ", ") + "\n")
