@@ -34,10 +34,10 @@ type Options struct {
 	Config    string   // the first -c FILE|DIR (TOML)
 	Configs   []string // every -c, in order (TEND_CONFIG: one path)
 	Crontabs  []string // every --crontab FILE (TEND_CRONTAB: one path)
-	Procfile  string // -f FILE
-	GraceSet  bool   // --grace or TEND_GRACE given: wins over the config file's
-	Socket    string // --socket PATH ("" = TEND_SOCKET or the default)
-	HTTP      string // --http ADDR ("" = off)
+	Procfile  string   // -f FILE
+	GraceSet  bool     // --grace or TEND_GRACE given: wins over the config file's
+	Socket    string   // --socket PATH ("" = TEND_SOCKET or the default)
+	HTTP      string   // --http ADDR ("" = off)
 
 	Help, Version bool
 	Command       []string
