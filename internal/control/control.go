@@ -101,7 +101,7 @@ const (
 // Its JSON form is what "tend status --json" and GET /status show.
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // starting|ready|running|backoff|failed|stopping|stopped|done
+	State string `json:"state"` // starting|ready|running|backoff|failed|stopping|stopped|done|scheduled
 	PID   int    `json:"pid"`   // 0 when no process runs
 	// Since is when the service entered its current state.
 	Since time.Time `json:"since"`
