@@ -27,6 +27,9 @@ const configPathForm = "a TOML file, or a directory of *.toml files"
 //
 // Config.File is the first file loaded (or the first crontab).
 func LoadSet(configs, crontabs []string, getenv Getenv) (*Config, error) {
+	if len(configs) == 0 && len(crontabs) == 0 {
+		return nil, &Error{Msg: "nothing to load; accepted: " + configPathForm + ", or a crontab file"}
+	}
 	files, err := expandConfigs(configs)
 	if err != nil {
 		return nil, err

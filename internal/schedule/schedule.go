@@ -204,7 +204,9 @@ var locations struct {
 }
 
 // LoadLocation resolves a timezone value: an IANA name such as
-// "Europe/Berlin", "UTC" or "Local" (tend's /etc/localtime). It reads the
+// "Europe/Berlin", "UTC" or "Local" (tend's /etc/localtime), or the path of
+// a zone file ("/etc/localtime"); a leading ":" (TZ=:Europe/Berlin) is
+// ignored. It reads the
 // zone file the first time a name is asked for (call it off the event
 // loop); later calls return the same *time.Location.
 func LoadLocation(name string) (*time.Location, error) {
@@ -217,7 +219,18 @@ func LoadLocation(name string) (*time.Location, error) {
 	if loc := locations.m[name]; loc != nil {
 		return loc, nil
 	}
-	loc, err := time.LoadLocation(name)
+	var loc *time.Location
+	var err error
+	if strings.HasPrefix(name, "/") {
+		// TZ=/etc/localtime or TZ=:/usr/share/zoneinfo/Europe/Berlin: a
+		// zone file named by its path, as the C library accepts.
+		var data []byte
+		if data, err = os.ReadFile(name); err == nil {
+			loc, err = time.LoadLocationFromTZData(name, data)
+		}
+	} else {
+		loc, err = time.LoadLocation(name)
+	}
 	if err != nil {
 		msg := quote(name) + " is not a known time zone; accepted: an IANA name such as \"Europe/Berlin\" or \"UTC\""
 		if _, serr := os.Stat("/usr/share/zoneinfo"); serr != nil && os.Getenv("ZONEINFO") == "" {

@@ -129,6 +129,10 @@ func TestLocations(t *testing.T) {
 	if loc, err := DefaultLocation(env(map[string]string{"TZ": ":Europe/Berlin"})); err != nil || loc.String() != "Europe/Berlin" {
 		t.Errorf("TZ=:Europe/Berlin: %v, %v", loc, err)
 	}
+	if loc, err := DefaultLocation(env(map[string]string{"TZ": ":/usr/share/zoneinfo/Europe/Berlin"})); err != nil || loc.String() != "/usr/share/zoneinfo/Europe/Berlin" ||
+		time.Date(2026, 7, 1, 12, 0, 0, 0, loc).Format("-0700") != "+0200" {
+		t.Errorf("TZ=:/usr/share/zoneinfo/Europe/Berlin: %v, %v", loc, err)
+	}
 	if _, err := DefaultLocation(env(map[string]string{"TZ": "Nowhere/Town"})); err == nil || !strings.HasPrefix(err.Error(), `TZ="Nowhere/Town" is not a known time zone`) {
 		t.Errorf("TZ=Nowhere/Town: %v", err)
 	}
