@@ -109,9 +109,10 @@ func (r *run) waitJob(sock, name, what string, cond func(svcStatus) bool) svcSta
 	return got
 }
 
-// stamp is a shell snippet appending "KIND UNIXNANO" to file.
+// stamp is a shell snippet appending "KIND UNIXNANO" to file; nothing
+// when date is cut short by a stop signal.
 func stamp(kind, file string) string {
-	return fmt.Sprintf(`echo "%s $(date +%%s%%N)" >> %s`, kind, file)
+	return fmt.Sprintf(`t=$(date +%%s%%N) && echo "%s $t" >> %s`, kind, file)
 }
 
 type stampRec struct {
@@ -206,7 +207,12 @@ func TestJobOverlap(t *testing.T) {
 		t.Errorf("queued: %d due times skipped, want 0 with overlap = \"queue\"", q.Job.Skipped)
 	}
 	// Stop while slow runs: it gets its TERM, nothing starts after.
-	r.waitJob(sock, "slow", "running", func(s svcStatus) bool { return s.PID != 0 })
+	// ... once the current run has written its start record (a TERM
+	// during the $(date) of that record would cut it short).
+	r.waitJob(sock, "slow", "running, its start recorded", func(s svcStatus) bool {
+		lines := readLines(slow)
+		return s.PID != 0 && len(lines) > 0 && strings.HasPrefix(lines[len(lines)-1], "start ") && len(lines[len(lines)-1]) > len("start ")
+	})
 	stopAt := time.Now()
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
