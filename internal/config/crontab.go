@@ -17,22 +17,24 @@ import (
 //	# a comment
 //	MAILTO=""                     VAR=value: set for the lines after it
 //	CRON_TZ=Europe/Berlin         the time zone of the lines after it
+//	SHELL=/bin/bash               the shell of the lines after it (default /bin/sh)
 //	*/5 * * * * /app/cleanup --old
-//	0 */10 * * * * echo seconds   a leading seconds field (6 fields)
+//	*/10 * * * * * * echo secs    7 fields: seconds, the 5, year (as supercronic)
+//	0 12 * * * 2027 echo 2027     6 fields: the 5, year (as supercronic)
 //	@daily /app/report > /tmp/report.log 2>&1
 //	@every 30s /app/poll
 //
 // There is no user column. Each SPEC COMMAND line becomes a job named
 // NAME-LINE, NAME being the file's base name without its extension
 // (crontab -> crontab-4; characters other than A-Z a-z 0-9 _ . - become
-// _), whose command is run with /bin/sh -c COMMAND, so shell syntax (pipes,
+// _), whose command is run with SHELL -c COMMAND, so shell syntax (pipes,
 // redirections, $VARS) works as under cron; % is not special. A line is an
 // environment line when it starts with a letter or _ and has = before any
 // blank; a value may be quoted, which is removed, and is not expanded. The
-// sixth word is a seconds field when it has only 0-9 * / , - ? and the six
-// fields parse; otherwise the command starts there. Jobs have every
-// default of a TOML job (overlap = "skip", no timeout, time zone TZ else
-// UTC unless CRON_TZ is set). Errors name file:line.
+// schedule's fields are counted as supercronic does (see splitCronLine): in
+// a crontab a sixth field is a year, where a TOML schedule's is seconds.
+// Jobs have every default of a TOML job (overlap = "skip", no timeout, time
+// zone TZ else UTC unless CRON_TZ is set). Errors name file:line.
 func LoadCrontab(path string, getenv Getenv) ([]*Service, error) {
 	return loadCrontab(path, getenv, time.Now())
 }
@@ -56,6 +58,7 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 		env   envList
 		loc   *time.Location
 		locLn int
+		shell = "/bin/sh"
 		jobs  []*Service
 	)
 	defLoc, defErr := schedule.DefaultLocation(getenv)
@@ -84,6 +87,12 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 				loc, locLn = l, lineNo
 				continue
 			}
+			if k == "SHELL" {
+				if !filepath.IsAbs(v) {
+					return nil, errf("SHELL=" + quoteSnippet(v) + ": accepted: an absolute path such as /bin/bash")
+				}
+				shell = v
+			}
 			env.set(k, v)
 			continue
 		}
@@ -107,7 +116,7 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 		}
 		s := newService(prefix+"-"+strconv.Itoa(lineNo), lineNo)
 		s.File = name
-		s.Command = []string{"/bin/sh", "-c", cmd}
+		s.Command = []string{shell, "-c", cmd}
 		s.Env = env.list()
 		if len(s.Env) == 0 {
 			s.Env = nil
@@ -139,24 +148,44 @@ func envLine(line string) (k, v string, ok bool) {
 	return k, v, true
 }
 
-// splitCronLine splits a job line into its schedule and its command.
+// splitCronLine splits a job line into its schedule and its command. Like
+// supercronic, it tries 7 fields (seconds, 5 fields, year), then 6 (5
+// fields, year), then 5, and takes the first that parses; the schedule of a
+// 6-field line is returned in the 7-field form ("0 " + line). A spec that
+// parses but never fires is an error, not a cue to try fewer fields.
 func splitCronLine(line string, now time.Time) (spec, cmd string, err error) {
 	words := strings.Fields(line)
-	nSpec := 5
+	nSpec := 0
 	switch {
 	case strings.HasPrefix(words[0], "@every"):
-		nSpec = 2
+		nSpec, spec = 2, strings.Join(words[:min(2, len(words))], " ")
 	case strings.HasPrefix(words[0], "@"):
-		nSpec = 1
-	case len(words) >= 7 && isCronField(words[5]):
-		if _, err := schedule.Parse(strings.Join(words[:6], " "), time.UTC, now); err == nil {
-			nSpec = 6
+		nSpec, spec = 1, words[0]
+	case len(words) < 5:
+		return "", "", errorString("not a crontab line: " + quoteSnippet(line) + "; accepted: " + crontabLineForm)
+	default:
+		for _, n := range []int{7, 6} {
+			if len(words) <= n || !isCronField(words[n-1]) {
+				continue
+			}
+			try := strings.Join(words[:n], " ")
+			if n == 6 {
+				try = "0 " + try
+			}
+			_, perr := schedule.Parse(try, time.UTC, now)
+			if perr == nil {
+				nSpec, spec = n, try
+				break
+			}
+			if schedule.NeverFires(perr) {
+				return "", "", perr
+			}
+		}
+		if nSpec == 0 {
+			nSpec, spec = 5, strings.Join(words[:5], " ")
 		}
 	}
-	if len(words) < nSpec {
-		return "", "", errorString("not a crontab line: " + quoteSnippet(line) + "; accepted: " + crontabLineForm)
-	}
-	if len(words) == nSpec {
+	if len(words) <= nSpec {
 		return "", "", errorString("no command after the schedule; accepted: " + crontabLineForm)
 	}
 	// The command is the rest of the line as written (its own blanks kept).
@@ -165,7 +194,7 @@ func splitCronLine(line string, now time.Time) (spec, cmd string, err error) {
 		rest = strings.TrimLeft(rest, " \t")
 		rest = rest[strings.IndexAny(rest+" ", " \t"):]
 	}
-	return strings.Join(words[:nSpec], " "), strings.TrimSpace(rest), nil
+	return spec, strings.TrimSpace(rest), nil
 }
 
 func isCronField(w string) bool {

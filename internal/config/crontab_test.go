@@ -18,12 +18,15 @@ MAILTO = ""
 GREETING='hello world'
 
 */5 * * * *   /app/cleanup --old   2>&1 | logger
-*/10 * * * * * echo "every ten seconds, $GREETING"
+*/10 * * * * * * echo "every ten seconds, $GREETING"
 @daily  /app/report
 @every 30s /app/poll
 CRON_TZ=Europe/Berlin
 30 2 * * * backup
 0 0 * * 1 7z a x.7z /data
+SHELL=/bin/bash
+0 12 * * * 2027 echo "noon, 2027 only" | tee -a /log
+*/5 * * * * * echo every five minutes, any year
 `
 	jobs, err := parseCrontab("/etc/my.crontab", []byte(in), env("TZ", "America/New_York"), cronNow)
 	if err != nil {
@@ -34,18 +37,26 @@ CRON_TZ=Europe/Berlin
 		env                   []string
 	}
 	base := []string{"SHELL=/bin/sh", "MAILTO=", "GREETING=hello world"}
+	bash := []string{"SHELL=/bin/bash", "MAILTO=", "GREETING=hello world"}
 	want := []row{
 		{"my-6", "*/5 * * * *", "America/New_York", "/app/cleanup --old   2>&1 | logger", base},
-		{"my-7", "*/10 * * * * *", "America/New_York", `echo "every ten seconds, $GREETING"`, base},
+		{"my-7", "*/10 * * * * * *", "America/New_York", `echo "every ten seconds, $GREETING"`, base},
 		{"my-8", "@daily", "America/New_York", "/app/report", base},
 		{"my-9", "@every 30s", "America/New_York", "/app/poll", base},
 		{"my-11", "30 2 * * *", "Europe/Berlin", "backup", base},
 		// 7z has a letter: not a seconds field, the command starts there.
 		{"my-12", "0 0 * * 1", "Europe/Berlin", "7z a x.7z /data", base},
+		// 6 fields: the 5, then a year, as supercronic reads them.
+		{"my-14", "0 0 12 * * * 2027", "Europe/Berlin", `echo "noon, 2027 only" | tee -a /log`, bash},
+		{"my-15", "0 */5 * * * * *", "Europe/Berlin", "echo every five minutes, any year", bash},
 	}
 	var got []row
 	for _, j := range jobs {
-		if j.File != "/etc/my.crontab" || j.Restart != "never" || j.Overlap != OverlapSkip || !j.IsJob() || len(j.Command) != 3 || j.Command[0] != "/bin/sh" || j.Command[1] != "-c" {
+		shell := "/bin/sh"
+		if j.Line >= 14 {
+			shell = "/bin/bash"
+		}
+		if j.File != "/etc/my.crontab" || j.Restart != "never" || j.Overlap != OverlapSkip || !j.IsJob() || len(j.Command) != 3 || j.Command[0] != shell || j.Command[1] != "-c" {
 			t.Errorf("%s: %+v", j.Name, *j)
 		}
 		got = append(got, row{j.Name, j.Schedule, j.Timezone, j.Command[2], j.Env})
@@ -75,6 +86,8 @@ func TestCrontabErrors(t *testing.T) {
 		{"9X=1\n", `crontab:1: not a crontab line: "9X=1"; accepted: "SPEC COMMAND"`},
 		{"just words here\n", `crontab:1: not a crontab line: "just words here"`},
 		{"just six words here for you\n", `crontab:1: "just six words here for" is not a schedule`},
+		{"0 0 1 1 * 2020 expired\n", `crontab:1: "0 0 0 1 1 * 2020" never fires`},
+		{"SHELL=bash\n", `crontab:1: SHELL="bash": accepted: an absolute path`},
 		{"* * * * * root /bin/run\n\x00\n", `crontab:2: contains a NUL byte`},
 	}
 	for _, tt := range tests {

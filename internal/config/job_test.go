@@ -59,7 +59,7 @@ func TestJobErrors(t *testing.T) {
 	job := "[service.j]\ncommand = \"j\"\nschedule = \"*/5 * * * *\"\n" // keys go on line 4
 	tests := []struct{ name, in, want string }{
 		{"bad spec", "[service.j]\ncommand = \"j\"\nschedule = \"*/5 * * *\"\n",
-			`tend.toml:3: service.j.schedule: "*/5 * * *" is not a schedule (expected 5 to 6 fields, found 4: [*/5 * * *]); accepted: 5 fields "MIN HOUR DOM MON DOW" (optionally a leading seconds field), @yearly, @monthly, @weekly, @daily, @hourly, or "@every DURATION"`},
+			`tend.toml:3: service.j.schedule: "*/5 * * *" is not a schedule (expected 5 to 6 fields, found 4: [*/5 * * *]); accepted: 5 fields "MIN HOUR DOM MON DOW", 6 with a leading seconds field, 7 with seconds and a trailing year, @yearly, @monthly, @weekly, @daily, @hourly, or "@every DURATION"`},
 		{"never fires", "[service.j]\ncommand = \"j\"\nschedule = \"0 0 30 2 *\"\n",
 			`tend.toml:3: service.j.schedule: "0 0 30 2 *" never fires: no time matches it within 5 years (e.g. 30 February)`},
 		{"empty spec", "[service.j]\ncommand = \"j\"\nschedule = \"\"\n", `tend.toml:3: service.j.schedule: empty; accepted: 5 fields`},

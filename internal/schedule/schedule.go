@@ -6,6 +6,7 @@
 //
 //	MIN HOUR DOM MON DOW          standard 5 fields: 0-59 0-23 1-31 1-12|JAN-DEC 0-6|SUN-SAT
 //	SEC MIN HOUR DOM MON DOW      an optional leading seconds field (0-59)
+//	SEC MIN HOUR DOM MON DOW YEAR and a trailing year field (1970-2099; see ParseWithYear)
 //	@yearly @annually @monthly @weekly @daily @midnight @hourly
 //	@every DURATION               a Go duration of whole seconds, >= 1s ("30s", "1h30m")
 //
@@ -44,7 +45,7 @@ import (
 const Horizon = 5 * 365 * 24 * time.Hour
 
 // Form describes the accepted syntax, for error messages.
-const Form = `5 fields "MIN HOUR DOM MON DOW" (optionally a leading seconds field), @yearly, @monthly, @weekly, @daily, @hourly, or "@every DURATION"`
+const Form = `5 fields "MIN HOUR DOM MON DOW", 6 with a leading seconds field, 7 with seconds and a trailing year, @yearly, @monthly, @weekly, @daily, @hourly, or "@every DURATION"`
 
 var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
@@ -57,6 +58,7 @@ type Schedule struct {
 	loc   *time.Location
 	cron  *cron.SpecSchedule // nil for @every
 	every time.Duration
+	years *yearSet // nil: every year
 }
 
 // Parse parses spec and checks that it fires at least once within Horizon
@@ -83,6 +85,9 @@ func Parse(spec string, loc *time.Location, now time.Time) (*Schedule, error) {
 		s.every = d
 		return s, nil
 	}
+	if f := strings.Fields(spec); len(f) == 7 {
+		return ParseWithYear(strings.Join(f[:6], " "), f[6], loc, now)
+	}
 	parsed, err := parser.Parse(spec)
 	if err != nil {
 		return nil, errors.New(quote(spec) + " is not a schedule (" + err.Error() + "); accepted: " + Form)
@@ -94,9 +99,48 @@ func Parse(spec string, loc *time.Location, now time.Time) (*Schedule, error) {
 	cs.Location = loc
 	s.cron = cs
 	if s.Next(now).IsZero() {
-		return nil, errors.New(quote(spec) + " never fires: no time matches it within 5 years (e.g. 30 February)")
+		return nil, neverFires(quote(spec) + " never fires: no time matches it within 5 years (e.g. 30 February)")
 	}
 	return s, nil
+}
+
+// ParseWithYear is Parse with a year field (crontab files in supercronic's
+// 6- and 7-field forms): year is *, ?, or years 1970-2099 as numbers,
+// ranges, lists and steps ("2027", "2027-2030", "2027,2029", "*/2").
+// The spec shown by String includes it.
+func ParseWithYear(spec, year string, loc *time.Location, now time.Time) (*Schedule, error) {
+	ys, err := parseYears(year)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(strings.TrimSpace(spec), "@") {
+		return nil, errors.New("a year field goes with the 5 or 6 time fields, not with " + quote(spec))
+	}
+	s, err := Parse(spec, loc, now)
+	if err != nil {
+		return nil, err
+	}
+	s.spec += " " + strings.TrimSpace(year)
+	if ys != nil {
+		s.years = ys
+		if s.Next(now).IsZero() {
+			return nil, neverFires(quote(s.spec) + " never fires: no time matches it within 5 years")
+		}
+	}
+	return s, nil
+}
+
+// neverFires is the error of a valid spec that names no time within
+// Horizon; see NeverFires.
+type neverFires string
+
+func (e neverFires) Error() string { return string(e) }
+
+// NeverFires reports whether err says the spec is valid but names no time
+// within Horizon (rather than being malformed).
+func NeverFires(err error) bool {
+	_, ok := err.(neverFires)
+	return ok
 }
 
 // String is the spec as given (trimmed).
@@ -113,6 +157,28 @@ func (s *Schedule) Every() time.Duration { return s.every }
 // within Horizon. @every schedules fire every interval after after,
 // rounded to whole seconds.
 func (s *Schedule) Next(after time.Time) time.Time {
+	if s.years == nil {
+		return s.next(after)
+	}
+	limit := after.Add(Horizon)
+	t := after
+	for {
+		n := s.next(t)
+		if n.IsZero() || n.After(limit) {
+			return time.Time{}
+		}
+		if s.years.has(n.Year()) {
+			return n
+		}
+		y := s.years.after(n.Year())
+		if y == 0 {
+			return time.Time{}
+		}
+		t = time.Date(y, 1, 1, 0, 0, 0, 0, s.loc).Add(-time.Nanosecond)
+	}
+}
+
+func (s *Schedule) next(after time.Time) time.Time {
 	after = after.In(s.loc)
 	if s.cron == nil {
 		return after.Add(s.every - time.Duration(after.Nanosecond()))
@@ -266,4 +332,85 @@ func quote(s string) string {
 		s = s[:80] + "..."
 	}
 	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+}
+
+// Years a year field accepts (cronexpr's range, as supercronic).
+const minYear, maxYear = 1970, 2099
+
+type yearSet struct{ in [maxYear - minYear + 1]bool }
+
+func (ys *yearSet) has(y int) bool { return y >= minYear && y <= maxYear && ys.in[y-minYear] }
+
+// after returns the first year in the set after y, or 0.
+func (ys *yearSet) after(y int) int {
+	for x := max(y+1, minYear); x <= maxYear; x++ {
+		if ys.in[x-minYear] {
+			return x
+		}
+	}
+	return 0
+}
+
+const yearForm = "*, or years 1970-2099: 2027, 2027-2030, 2027,2029, */2"
+
+// parseYears parses a year field; nil means every year.
+func parseYears(f string) (*yearSet, error) {
+	if f == "*" || f == "?" {
+		return nil, nil
+	}
+	bad := func() (*yearSet, error) {
+		return nil, errors.New("year field " + quote(f) + " is not valid; accepted: " + yearForm)
+	}
+	ys := &yearSet{}
+	for _, item := range strings.Split(f, ",") {
+		rng, stepS, hasStep := strings.Cut(item, "/")
+		step := 1
+		if hasStep {
+			n, ok := atoi(stepS)
+			if !ok || n < 1 {
+				return bad()
+			}
+			step = n
+		}
+		lo, hi := minYear, maxYear
+		switch a, b, isRange := strings.Cut(rng, "-"); {
+		case rng == "*":
+		case isRange:
+			var ok1, ok2 bool
+			lo, ok1 = atoi(a)
+			hi, ok2 = atoi(b)
+			if !ok1 || !ok2 {
+				return bad()
+			}
+		default:
+			var ok bool
+			if lo, ok = atoi(rng); !ok {
+				return bad()
+			}
+			if !hasStep {
+				hi = lo
+			}
+		}
+		if lo < minYear || hi > maxYear || lo > hi {
+			return bad()
+		}
+		for y := lo; y <= hi; y += step {
+			ys.in[y-minYear] = true
+		}
+	}
+	return ys, nil
+}
+
+func atoi(s string) (int, bool) {
+	if s == "" || len(s) > 4 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }

@@ -107,6 +107,9 @@ func TestParseErrors(t *testing.T) {
 		{"@every 0s", "at least 1s"},
 		{"@every soon", `@every "soon": want a duration`},
 		{"TZ=Europe/Berlin * * * * *", "use the timezone key"},
+		{"0 0 0 1 1 * 2020", `"0 0 0 1 1 * 2020" never fires`},
+		{"0 0 0 1 1 * 2O27", `year field "2O27" is not valid`},
+		{"1 2 3 4 5 6 7 8", "expected 5 to 6 fields, found 8"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.spec, time.UTC, now)
@@ -135,5 +138,48 @@ func TestLocations(t *testing.T) {
 	}
 	if _, err := DefaultLocation(env(map[string]string{"TZ": "Nowhere/Town"})); err == nil || !strings.HasPrefix(err.Error(), `TZ="Nowhere/Town" is not a known time zone`) {
 		t.Errorf("TZ=Nowhere/Town: %v", err)
+	}
+}
+
+func TestYearField(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		spec, year string
+		want       []string
+	}{
+		{"0 12 1 1 *", "*", []string{"2027-01-01T12:00:00Z", "2028-01-01T12:00:00Z"}},
+		{"0 12 1 1 *", "2028", []string{"2028-01-01T12:00:00Z", "0001-01-01T00:00:00Z"}},
+		{"0 12 1 1 *", "2027-2031/2", []string{"2027-01-01T12:00:00Z", "2029-01-01T12:00:00Z", "2031-01-01T12:00:00Z", "0001-01-01T00:00:00Z"}},
+		{"*/30 * * * * *", "2026,2030", []string{"2026-12-01T00:00:30Z", "2026-12-01T00:01:00Z"}},
+		{"0 0 12 1 1 * 2028", "", []string{"2028-01-01T12:00:00Z", "0001-01-01T00:00:00Z"}}, // 7 fields to Parse
+		{"0 0 * * *", "2027/1", []string{"2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z"}},
+	}
+	for _, tt := range tests {
+		var s *Schedule
+		var err error
+		if tt.year == "" {
+			s, err = Parse(tt.spec, time.UTC, now)
+		} else {
+			s, err = ParseWithYear(tt.spec, tt.year, time.UTC, now)
+		}
+		if err != nil {
+			t.Errorf("ParseWithYear(%q, %q): %v", tt.spec, tt.year, err)
+			continue
+		}
+		if got := nexts(s, now, len(tt.want)); strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("%q year %q:\n got %v\nwant %v", tt.spec, tt.year, got, tt.want)
+		}
+	}
+	for _, tt := range []struct{ spec, year, want string }{
+		{"0 0 * * *", "2020", "never fires"},
+		{"0 0 * * *", "1969", `year field "1969" is not valid; accepted: *, or years 1970-2099`},
+		{"0 0 * * *", "20x7", "is not valid"},
+		{"0 0 * * *", "2030-2027", "is not valid"},
+		{"0 0 * * *", "*/0", "is not valid"},
+		{"@daily", "*", "a year field goes with the 5 or 6 time fields"},
+	} {
+		if _, err := ParseWithYear(tt.spec, tt.year, time.UTC, now); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseWithYear(%q, %q) = %v, want %q", tt.spec, tt.year, err, tt.want)
+		}
 	}
 }

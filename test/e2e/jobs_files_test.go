@@ -11,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Scenario: a crontab file copied from a VM runs unchanged: env lines reach
-// the commands, which run through /bin/sh -c (a seconds field, @every);
+// Scenario: a crontab file runs unchanged: env lines reach the commands,
+// which run through /bin/sh -c (supercronic's 7-field form with seconds,
+// @every);
 // jobs are named after the file and line; tend check shows file:line.
 func TestCrontabFile(t *testing.T) {
 	t.Parallel()
@@ -24,7 +25,7 @@ func TestCrontabFile(t *testing.T) {
 GREETING = "hello cron"
 OUT=%s
 
-* * * * * * echo "$GREETING from $0" >> "$OUT"
+* * * * * * * echo "$GREETING from $0" >> "$OUT"
 @every 1s   echo tick | tr a-z A-Z >> %s
 `, out, ticks))
 	stdout, stderr, code := runCheck(t, dir, "--crontab", crontab)
@@ -41,7 +42,7 @@ OUT=%s
 		t.Errorf("@every job: %q, want TICK (a shell pipeline)", got[0])
 	}
 	st := r.jobs(sock)
-	if j := st["crontab-5"].Job; j == nil || j.Schedule != "* * * * * *" {
+	if j := st["crontab-5"].Job; j == nil || j.Schedule != "* * * * * * *" {
 		t.Errorf("status of crontab-5: %+v", st["crontab-5"])
 	}
 	if j := st["crontab-6"].Job; j == nil || j.Schedule != "@every 1s" {
