@@ -291,7 +291,7 @@ func Usage() string {
        tend --crontab FILE [options]
        tend -f Procfile [options]
        tend check (-c FILE|DIR... [--crontab FILE] | --crontab FILE | -f Procfile)
-       tend status|start|stop|restart|signal|logs|shutdown|wait-ready ...  (see tend status --help)
+       tend status|start|stop|restart|run|signal|logs|shutdown|wait-ready ...  (see tend status --help)
 
 tend runs CMD as a well-behaved PID 1: it forwards signals, reaps every
 orphan, and at shutdown waits for every descendant (up to --grace) before
