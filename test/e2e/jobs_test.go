@@ -361,3 +361,30 @@ func httpGet(t *testing.T, addr, path string) string {
 	}
 	return string(b)
 }
+
+// Scenario: a job gets the container's environment plus env_file and env,
+// runs as its user, and its output lines carry its name.
+func TestJobEnvUserLogs(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	cfgWriteFile(t, filepath.Join(dir, "job.env"), "FROM_FILE=file\nBOTH=file\n")
+	script := `echo "uid=$(id -u) outer=$OUTER file=$FROM_FILE both=$BOTH"`
+	cfg := writeConfig(t, dir, shJob("who", "0 0 1 1 *", script, `user = "65534"
+env_file = "job.env"
+env = { BOTH = "table" }`))
+	sock := filepath.Join(dir, "ctl.sock")
+	r := startIn(t, dir, opts{Env: []string{"OUTER=outer"}}, "-c", cfg, "--socket", sock)
+	r.waitJob(sock, "who", "scheduled", func(s svcStatus) bool { return s.State == "scheduled" })
+	if code, _, errs := tendCtl(t, sock, "run", "who"); code != 0 {
+		t.Fatalf("tend run who: %d %s", code, errs)
+	}
+	const want = "who | uid=65534 outer=outer file=file both=table\n"
+	r.Poll("the job's output line", func() bool { return strings.Contains(r.Stdout(), want) })
+	s := r.waitJob(sock, "who", "run finished", func(s svcStatus) bool { return s.LastExit != nil })
+	if *s.LastExit != 0 {
+		t.Errorf("who exited %d", *s.LastExit)
+	}
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
+}
