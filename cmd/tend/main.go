@@ -59,7 +59,7 @@ func run(args []string) int {
 	case o.Version:
 		fmt.Println("tend", version)
 		return 0
-	case len(o.Command) == 0 && o.Config == "" && o.Procfile == "":
+	case len(o.Command) == 0 && !services(o):
 		return usageError("no command given")
 	}
 	level := tendlog.LevelFor(o.Verbose)
@@ -96,7 +96,7 @@ func run(args []string) int {
 	}
 
 	var mux *logs.Mux
-	if o.Config != "" || o.Procfile != "" {
+	if services(o) {
 		c, err := load(o)
 		if err != nil {
 			log.Error(err.Error())
@@ -204,15 +204,37 @@ func run(args []string) int {
 	return code
 }
 
-// load reads the config file or Procfile named by the options. With a
-// command (-- CMD), the file may not define a service of the main's name:
-// the main waits for every service of the file, so it would wait for
-// itself forever.
+// services reports whether the options name services to run (-c, -f,
+// --crontab) rather than a single command.
+func services(o opts.Options) bool {
+	return o.Config != "" || o.Procfile != "" || len(o.Crontabs) > 0
+}
+
+// oneFile reports whether the options name a single config file (not a
+// directory) and no crontab.
+func oneFile(o opts.Options) bool {
+	if len(o.Configs) != 1 || len(o.Crontabs) != 0 {
+		return false
+	}
+	fi, err := os.Stat(o.Config)
+	return err != nil || !fi.IsDir()
+}
+
+// load reads the config files, crontabs or Procfile named by the options.
+// With a command (-- CMD), the files may not define a service of the
+// main's name: the main waits for every service of the files, so it would
+// wait for itself forever.
 func load(o opts.Options) (*config.Config, error) {
 	if o.Procfile != "" {
 		return config.LoadProcfile(o.Procfile, os.LookupEnv)
 	}
-	c, err := config.Load(o.Config, os.LookupEnv)
+	var c *config.Config
+	var err error
+	if oneFile(o) {
+		c, err = config.Load(o.Config, os.LookupEnv) // one file, as before
+	} else {
+		c, err = config.LoadSet(o.Configs, o.Crontabs, os.LookupEnv)
+	}
 	if err == nil && len(o.Command) > 0 {
 		err = c.Reserve(supervise.MainName, "the command given after -- (the main service)")
 	}
@@ -230,11 +252,11 @@ func check(args []string) int {
 		return usageError("check: " + err.Error())
 	}
 	if o.Help {
-		fmt.Print("Usage: tend check (-c FILE [-- CMD ...] | -f Procfile)\n\nValidates the file and prints the resolved plan: start order and each\nservice's effective settings. With -- CMD, also checks that the file can\nrun with that main service (it may not define [service.main]).\nExit 0 when valid, 2 when not.\n")
+		fmt.Print("Usage: tend check (-c FILE|DIR... [--crontab FILE] [-- CMD ...] | --crontab FILE | -f Procfile)\n\nValidates the files and prints the resolved plan: start order and each\nservice's effective settings and the file:line it came from. With -- CMD,\nalso checks that the files can run with that main service (they may not\ndefine [service.main]). Exit 0 when valid, 2 when not.\n")
 		return 0
 	}
-	if o.Config == "" && o.Procfile == "" {
-		return usageError("check: give -c FILE or -f Procfile")
+	if !services(o) {
+		return usageError("check: give -c FILE|DIR, --crontab FILE or -f Procfile")
 	}
 	c, err := load(o)
 	if err == nil {

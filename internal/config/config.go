@@ -85,7 +85,13 @@ type Config struct {
 	// log lines with a timestamp.
 	LogTimestamps bool
 	// Services in the order they first appear in the file; at least one.
+	// Jobs read from crontab files come after the TOML services.
 	Services []*Service
+	// Files are the TOML files loaded, in order (more than one with
+	// config directories or a repeated -c; see LoadSet).
+	Files []string
+	// Crontabs are the crontab files loaded (key crontab, --crontab).
+	Crontabs []string
 }
 
 // Service is one [service.NAME] table.
@@ -172,7 +178,37 @@ type Service struct {
 	// are tend's own, e.g. a terminal). "prefixed" is accepted as the
 	// default's name.
 	Log string
+
+	// Schedule (key schedule, default none) makes the service a job: it
+	// runs to completion at each time the cron spec names (package
+	// schedule: 5 fields, an optional leading seconds field, @daily...,
+	// @every 30s). A job may not be a oneshot, have restart, ready or
+	// health, or be named in another service's after. Restart is "never".
+	Schedule string
+	// Timezone (key timezone, jobs only; default: the TZ environment
+	// variable, else UTC) is the IANA zone the schedule is read in, as
+	// resolved ("UTC" when neither is given).
+	Timezone string
+	// Overlap (key overlap, jobs only; default "skip") is what happens
+	// when a run is due while the previous one still runs: "skip" it (logged
+	// and counted), or "queue" it to run as soon as the previous one
+	// ends (several due times while one runs queue one run).
+	Overlap string
+	// Timeout (key timeout, jobs only; default 0: none) bounds a run: then
+	// it gets StopSignal, and SIGKILL after StopTimeout.
+	Timeout time.Duration
+	// File is the file the service was defined in (as given).
+	File string
 }
+
+// IsJob reports whether the service is a scheduled job.
+func (s *Service) IsJob() bool { return s.Schedule != "" }
+
+// Job overlap policies.
+const (
+	OverlapSkip  = "skip"
+	OverlapQueue = "queue"
+)
 
 // Probe kinds.
 const (
@@ -260,8 +296,25 @@ func Load(path string, getenv Getenv) (*Config, error) {
 
 // Parse parses TOML configuration data. name is used in errors and for
 // Config.File; relative env_file and workdir paths are resolved against its
-// directory, made absolute.
+// directory, made absolute. A crontab key's file is read and its lines
+// become jobs.
 func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
+	p, err := parsePart(name, data, getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	return finish(p.cfg, []*part{p}, nil, getenv)
+}
+
+// part is one parsed file of a set.
+type part struct {
+	cfg        *Config
+	settings   map[string]int // top-level setting -> line
+	crontab    string
+	afterLines map[string]int
+}
+
+func parsePart(name string, data []byte, getenv Getenv, partial bool) (*part, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -273,15 +326,13 @@ func Parse(name string, data []byte, getenv Getenv) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	d := &decoder{file: name, dir: dir, getenv: getenv}
+	d := &decoder{file: name, dir: dir, getenv: getenv, partial: partial}
 	c, err := d.config(root)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkGraph(d.afterLines); err != nil {
-		return nil, err
-	}
-	return c, nil
+	c.Files = []string{name}
+	return &part{cfg: c, settings: d.settings, crontab: d.crontab, afterLines: d.afterLines}, nil
 }
 
 // fileErr describes an os or readfile error without repeating the path.

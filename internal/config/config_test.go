@@ -38,7 +38,11 @@ func TestLoadFullExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := mustAbs(t, "testdata")
-	def := func(name string, line int) *Service { return newService(name, line) }
+	def := func(name string, line int) *Service {
+		s := newService(name, line)
+		s.File = "testdata/full.toml"
+		return s
+	}
 
 	db := def("db", 5)
 	db.Command = []string{"postgres", "-D", "/data"}
@@ -84,6 +88,7 @@ func TestLoadFullExample(t *testing.T) {
 		LogFormat:     "json",
 		LogTimestamps: true,
 		Services:      []*Service{db, migrate, web, worker, cron},
+		Files:         []string{"testdata/full.toml"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		for i := range max(len(c.Services), len(want.Services)) {
@@ -106,13 +111,14 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		File: "tend.toml", Grace: 10 * time.Second, LogFormat: "text",
+		File: "tend.toml", Grace: 10 * time.Second, LogFormat: "text", Files: []string{"tend.toml"},
 		Services: []*Service{{
 			Name: "a", Line: 1, Command: []string{"app"},
 			Restart: "on-failure", SuccessCodes: []int{0},
 			BackoffInitial: 100 * time.Millisecond, BackoffMax: 30 * time.Second,
 			MaxRestarts: 5, MaxRestartsWithin: time.Minute,
 			StopSignal: syscall.SIGTERM, StopTimeout: 10 * time.Second,
+			File: "tend.toml",
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -192,9 +198,9 @@ func TestErrors(t *testing.T) {
 		{"service not a table", "service = 1\n", `tend.toml:1: service: expected a table of services ([service.NAME]), got an integer (1)`},
 		{"array of tables", "[[service]]\ncommand = \"x\"\n", `tend.toml:1: service: expected a table of services ([service.NAME]), got an array of tables`},
 		{"service is a value", "[service]\nweb = \"x\"\n", `tend.toml:2: service.web: expected a table ([service.web]), got a string ("x")`},
-		{"unknown root key", "graec = \"1s\"\n" + svc, `tend.toml:1: graec: unknown key (did you mean grace?); accepted: grace, log_format, log_timestamps, service`},
-		{"unknown service key", svc + "\n\nrestrat = \"never\"\n", `tend.toml:5: service.a.restrat: unknown key (did you mean restart?); accepted: after, backoff, command, critical, env, env_file, health, log, max_restarts, oneshot, ready, restart, stop_signal, stop_timeout, success_codes, user, workdir`},
-		{"unknown key no suggestion", svc + "xyzzy = 1\n", `tend.toml:3: service.a.xyzzy: unknown key; accepted: after, backoff, command, critical, env, env_file, health, log, max_restarts, oneshot, ready, restart, stop_signal, stop_timeout, success_codes, user, workdir`},
+		{"unknown root key", "graec = \"1s\"\n" + svc, `tend.toml:1: graec: unknown key (did you mean grace?); accepted: crontab, grace, log_format, log_timestamps, service`},
+		{"unknown service key", svc + "\n\nrestrat = \"never\"\n", `tend.toml:5: service.a.restrat: unknown key (did you mean restart?); accepted: after, backoff, command, critical, env, env_file, health, log, max_restarts, oneshot, overlap, ready, restart, schedule, stop_signal, stop_timeout, success_codes, timeout, timezone, user, workdir`},
+		{"unknown key no suggestion", svc + "xyzzy = 1\n", `tend.toml:3: service.a.xyzzy: unknown key; accepted: after, backoff, command, critical, env, env_file, health, log, max_restarts, oneshot, overlap, ready, restart, schedule, stop_signal, stop_timeout, success_codes, timeout, timezone, user, workdir`},
 		{"unknown ready key", svc + "ready = { tcp = \":1\", timout = \"1s\" }\n", `tend.toml:3: service.a.ready.timout: unknown key (did you mean timeout?); accepted: exec, fd, file, http, interval, tcp, timeout`},
 		{"unknown health key", svc + "[service.a.health]\nhttp = \"http://h\"\nfailure = 2\n", `tend.toml:5: service.a.health.failure: unknown key (did you mean failures?); accepted: exec, failures, http, interval, tcp, timeout`},
 		{"failures on ready", svc + "ready = { tcp = \":1\", failures = 2 }\n", `tend.toml:3: service.a.ready.failures: unknown key; accepted: exec, fd, file, http, interval, tcp, timeout`},
@@ -422,6 +428,7 @@ func TestProcfile(t *testing.T) {
 	worker := newService("worker", 4)
 	worker.Command = []string{"./worker", "--queue", "a b"}
 	worker.Restart, worker.Critical = "never", true
+	web.File, worker.File = pf, pf
 	want := &Config{File: pf, Grace: DefaultGrace, LogFormat: "text", Services: []*Service{web, worker}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -625,6 +632,9 @@ func TestFilesNotRegular(t *testing.T) {
 	if err := syscall.Mkfifo(dotenv, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(procfile+".toml", []byte("[service.b]\ncommand = \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		load func() error
@@ -638,6 +648,9 @@ func TestFilesNotRegular(t *testing.T) {
 		{"config /dev/zero", func() error { _, err := Load("/dev/zero", env()); return err }, `/dev/zero: a character device, not a regular file` + acc},
 		{"Procfile FIFO", func() error { _, err := LoadProcfile(fifo, env()); return err }, fifo + `: a named pipe (FIFO), not a regular file` + acc},
 		{"Procfile's .env FIFO", func() error { _, err := LoadProcfile(procfile, env()); return err }, dotenv + `: a named pipe (FIFO), not a regular file` + acc},
+		{"crontab FIFO", func() error { _, err := LoadCrontab(fifo, env()); return err }, fifo + `: crontab: a named pipe (FIFO), not a regular file` + acc},
+		{"crontab /dev/zero", func() error { _, err := LoadSet(nil, []string{"/dev/zero"}, env()); return err }, `/dev/zero: crontab: a character device, not a regular file` + acc},
+		{"FIFO in a set", func() error { _, err := LoadSet([]string{procfile + ".toml", fifo}, nil, env()); return err }, fifo + `: a named pipe (FIFO), not a regular file` + acc},
 	}
 	for _, tt := range tests {
 		done := make(chan error, 1)

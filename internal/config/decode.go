@@ -15,8 +15,8 @@ import (
 
 // Accepted keys, sorted, per table.
 var (
-	rootKeys        = []string{"grace", "log_format", "log_timestamps", "service"}
-	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "log", "max_restarts", "oneshot", "ready", "restart", "stop_signal", "stop_timeout", "success_codes", "user", "workdir"}
+	rootKeys        = []string{"crontab", "grace", "log_format", "log_timestamps", "service"}
+	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "log", "max_restarts", "oneshot", "overlap", "ready", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "user", "workdir"}
 	backoffKeys     = []string{"initial", "max"}
 	maxRestartKeys  = []string{"count", "within"}
 	readyKeys       = []string{"exec", "fd", "file", "http", "interval", "tcp", "timeout"}
@@ -26,6 +26,7 @@ var (
 	logFormats      = []string{"text", "json"}
 	restartPolicies = []string{"always", "on-failure", "never"}
 	logModes        = []string{"prefixed", "inherit"}
+	overlapModes    = []string{OverlapSkip, OverlapQueue}
 )
 
 const durationForm = `a Go duration such as "500ms", "10s", "1m30s"`
@@ -35,6 +36,13 @@ type decoder struct {
 	dir        string
 	getenv     Getenv
 	afterLines map[string]int // service name -> line of its after key
+	now        time.Time      // for "never fires" checks of schedules
+	// partial: a file of a set (config directories, repeated -c): it may
+	// define no services; settings records the line of each top-level
+	// setting given, crontab the crontab key's resolved path.
+	partial  bool
+	settings map[string]int
+	crontab  string
 }
 
 func (d *decoder) errf(line int, key, msg string) *Error {
@@ -48,7 +56,16 @@ func (d *decoder) config(root *table) (*Config, error) {
 	for _, k := range root.keys {
 		f := root.fields[k]
 		var err error
+		if k != "service" {
+			if d.settings == nil {
+				d.settings = map[string]int{}
+			}
+			d.settings[k] = f.line
+		}
 		switch k {
+		case "crontab":
+			d.crontab, err = d.nonEmpty(f, k, "a crontab file")
+			d.crontab = d.resolve(d.crontab)
 		case "grace":
 			c.Grace, err = d.duration(f, k)
 		case "log_format":
@@ -63,6 +80,9 @@ func (d *decoder) config(root *table) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if services == nil && (d.partial || d.crontab != "") {
+		return c, nil
 	}
 	if services == nil {
 		return nil, &Error{File: d.file, Msg: "no services; define at least one [service.NAME] table"}
@@ -148,10 +168,12 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		return nil, d.typeErr(sf.val, joinKey(base), "a table ([service."+quoteKey(name)+"])")
 	}
 	s := newService(name, sf.val.line)
+	s.File = d.file
 	t := sf.val.tbl
 	var (
 		fileEnv, tableEnv         []string
 		restartF, readyF, healthF *field
+		jobF                      job
 		backoffLine               int
 		fileProbe                 string
 		err                       error
@@ -192,8 +214,6 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			if err == nil && s.Ready.Kind == ProbeFile {
 				fileProbe = s.Ready.Path
 			}
-		case "oneshot":
-			s.Oneshot, err = d.boolean(f, key)
 		case "after":
 			s.After, err = d.after(f, key, name)
 			d.afterLines[name] = f.line
@@ -237,6 +257,11 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			if s.Log == "prefixed" {
 				s.Log = ""
 			}
+		case "schedule", "timezone", "overlap", "timeout":
+			err = jobF.set(d, k, f, key)
+		case "oneshot":
+			s.Oneshot, err = d.boolean(f, key)
+			jobF.oneshot = f
 		default:
 			err = d.unknown(f, append(base, k), serviceKeys)
 		}
@@ -263,6 +288,9 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		case healthF != nil:
 			return nil, d.errf(healthF.line, joinKey(append(base, "health")), "not allowed with oneshot = true")
 		}
+	}
+	if err := d.job(s, base, &jobF, restartF, readyF, healthF); err != nil {
+		return nil, err
 	}
 	if fileProbe != "" && s.Workdir != "" && !filepath.IsAbs(fileProbe) {
 		s.Ready.Path = filepath.Join(s.Workdir, fileProbe)

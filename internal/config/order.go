@@ -25,17 +25,30 @@ func (c *Config) checkGraph(afterLines map[string]int) error {
 	}
 	for _, s := range c.Services {
 		for _, a := range s.After {
-			if c.service(a) == nil {
-				return &Error{File: c.File, Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
+			dep := c.service(a)
+			if dep == nil {
+				return &Error{File: c.fileOf(s), Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
 					Msg: "unknown service " + tomlQuote(a) + "; accepted: " + strings.Join(names, ", ")}
+			}
+			if dep.IsJob() {
+				return &Error{File: c.fileOf(s), Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
+					Msg: tomlQuote(a) + " is a job (it has a schedule): nothing can wait for a job; accepted: services without schedule"}
 			}
 		}
 	}
 	if cyc := c.cycle(); cyc != nil {
-		return &Error{File: c.File, Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
+		return &Error{File: c.fileOf(c.service(cyc[0])), Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
 			Msg: "dependency cycle: " + strings.Join(cyc, " -> ")}
 	}
 	return nil
+}
+
+// fileOf is the file a service was defined in.
+func (c *Config) fileOf(s *Service) string {
+	if s != nil && s.File != "" {
+		return s.File
+	}
+	return c.File
 }
 
 // cycle returns a dependency cycle as a -> b -> ... -> a, starting at the
@@ -156,5 +169,6 @@ func sameService(a, b *Service) bool {
 	x, y := *a, *b
 	x.Line, y.Line = 0, 0
 	x.UserLine, y.UserLine = 0, 0
+	x.File, y.File = "", ""
 	return reflect.DeepEqual(x, y)
 }

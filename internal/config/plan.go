@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,12 +14,10 @@ import (
 // shown resolved; env_file bytes that are not UTF-8 show as U+FFFD).
 func (c *Config) Plan() string {
 	var b strings.Builder
-	file := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, c.File)
+	file := printable(c.File)
+	if srcs := append(slices.Clone(c.Files), c.Crontabs...); len(srcs) > 1 {
+		file = printable(strings.Join(srcs, ", "))
+	}
 	b.WriteString("# " + file + ", resolved with defaults\n#\n# start order:\n")
 	for i, level := range c.StartOrder() {
 		b.WriteString("#   " + strconv.Itoa(i+1) + ". " + strings.Join(level, ", ") + "\n")
@@ -28,29 +27,47 @@ func (c *Config) Plan() string {
 	kv(&b, "log_format", str(c.LogFormat))
 	kv(&b, "log_timestamps", strconv.FormatBool(c.LogTimestamps))
 	for _, s := range c.Services {
-		b.WriteString("\n[service." + quoteKey(s.Name) + "]  # " + file + ":" + strconv.Itoa(s.Line) + "\n")
+		b.WriteString("\n[service." + quoteKey(s.Name) + "]  # " + printable(c.fileOf(s)) + ":" + strconv.Itoa(s.Line) + "\n")
 		kv(&b, "command", strs(s.Command))
 		optional(&b, "user", s.User, "tend's")
 		optional(&b, "workdir", s.Workdir, "tend's")
-		if s.Ready != nil {
+		if s.IsJob() {
+			kv(&b, "schedule", str(s.Schedule))
+			kv(&b, "timezone", str(s.Timezone))
+			kv(&b, "overlap", str(s.Overlap))
+			if s.Timeout > 0 {
+				kv(&b, "timeout", dur(s.Timeout))
+			} else {
+				b.WriteString("# timeout: none\n")
+			}
+			b.WriteString("# a job: never restarted, the next scheduled time is the retry\n")
+		} else if s.Ready != nil {
 			kv(&b, "ready", probe(s.Ready, false))
 		} else {
 			b.WriteString("# ready: none (ready as soon as started)\n")
 		}
-		kv(&b, "oneshot", strconv.FormatBool(s.Oneshot))
+		if !s.IsJob() {
+			kv(&b, "oneshot", strconv.FormatBool(s.Oneshot))
+		}
 		kv(&b, "after", strs(s.After))
-		kv(&b, "restart", str(s.Restart))
+		if !s.IsJob() {
+			kv(&b, "restart", str(s.Restart))
+		}
 		codes := make([]string, len(s.SuccessCodes))
 		for i, code := range s.SuccessCodes {
 			codes[i] = strconv.Itoa(code)
 		}
 		kv(&b, "success_codes", "["+strings.Join(codes, ", ")+"]")
-		kv(&b, "backoff", "{ initial = "+dur(s.BackoffInitial)+", max = "+dur(s.BackoffMax)+" }")
-		kv(&b, "max_restarts", "{ count = "+strconv.Itoa(s.MaxRestarts)+", within = "+dur(s.MaxRestartsWithin)+" }")
+		if !s.IsJob() {
+			kv(&b, "backoff", "{ initial = "+dur(s.BackoffInitial)+", max = "+dur(s.BackoffMax)+" }")
+			kv(&b, "max_restarts", "{ count = "+strconv.Itoa(s.MaxRestarts)+", within = "+dur(s.MaxRestartsWithin)+" }")
+		}
 		kv(&b, "critical", strconv.FormatBool(s.Critical))
 		kv(&b, "stop_signal", str(signalName(s.StopSignal)))
 		kv(&b, "stop_timeout", dur(s.StopTimeout))
-		if s.Health != nil {
+		if s.IsJob() {
+			// no health check on a job
+		} else if s.Health != nil {
 			kv(&b, "health", probe(s.Health, true))
 		} else {
 			b.WriteString("# health: none\n")
@@ -122,4 +139,15 @@ func probe(p *Probe, health bool) string {
 		parts = append(parts, "failures = "+strconv.Itoa(p.Failures))
 	}
 	return "{ " + strings.Join(parts, ", ") + " }"
+}
+
+// printable replaces control characters, so a file name cannot break a
+// comment line.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }

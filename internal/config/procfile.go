@@ -97,6 +97,7 @@ func parseProcfile(name string, data []byte, env []string, getenv Getenv) (*Conf
 			return nil, errf(svc, "the program name is empty")
 		}
 		s := newService(svc, lineNo)
+		s.File = name
 		s.Command = words
 		s.Env = append([]string(nil), env...)
 		if len(s.Env) == 0 {

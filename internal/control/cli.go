@@ -18,7 +18,7 @@ import (
 )
 
 // Commands are the subcommands RunCLI implements.
-var Commands = []string{"status", "start", "stop", "restart", "signal", "logs", "shutdown", "wait-ready"}
+var Commands = []string{"status", "start", "stop", "restart", "signal", "logs", "shutdown", "wait-ready", "run"}
 
 // IsCommand reports whether arg (tend's first argument) is a control
 // command for RunCLI.
@@ -27,6 +27,7 @@ func IsCommand(arg string) bool { return slices.Contains(Commands, arg) }
 // Usage is the control commands' usage text.
 const Usage = `usage: tend status [--json] [NAME...]
        tend start|stop|restart NAME...
+       tend run JOB                  one run of a scheduled job now
        tend signal NAME SIG
        tend logs [-f] [-n N] [NAME...]
        tend shutdown
@@ -92,7 +93,7 @@ func RunCLI(args []string, socket string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "status":
 		f = c.status(o)
-	case "start", "stop", "restart", "shutdown":
+	case "start", "stop", "restart", "shutdown", "run":
 		f = c.simple(Request{V: Version, Op: cmd, Names: o.args})
 	case "signal":
 		sig, _ := ParseSignal(o.args[1]) // checked by parseCLI
@@ -201,6 +202,10 @@ func parseCLI(cmd string, args []string) (cliOpts, error) {
 	case "shutdown":
 		if len(o.args) != 0 {
 			return o, errors.New("takes no arguments")
+		}
+	case "run":
+		if len(o.args) != 1 {
+			return o, errors.New("want exactly one JOB name")
 		}
 	}
 	for _, n := range o.args {
@@ -393,6 +398,9 @@ func WriteStatusText(w io.Writer, r StatusReport, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := writeJobsText(w, r.Services, now); err != nil {
+		return err
+	}
 	if r.ShuttingDown {
 		_, err := fmt.Fprintln(w, "tend is shutting down")
 		return err
@@ -508,4 +516,50 @@ func (c *client) waitReady(o cliOpts) *failure {
 			time.Sleep(pollEvery)
 		}
 	}
+}
+
+// writeJobsText writes the jobs' table below the services', when there are
+// jobs: schedule, last run (start, duration, exit code), next run, counts.
+func writeJobsText(w io.Writer, ss []ServiceStatus, now time.Time) error {
+	var jobs []ServiceStatus
+	for _, s := range ss {
+		if s.Job != nil {
+			jobs = append(jobs, s)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tSCHEDULE\tLAST RUN\tDURATION\tEXIT\tNEXT RUN\tOK/FAILED/TIMEOUT/SKIPPED")
+	stamp := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.Format(time.RFC3339)
+	}
+	for _, s := range jobs {
+		j := s.Job
+		dur, exit, next := "-", "-", "-"
+		switch {
+		case s.PID != 0 && j.LastStart != nil:
+			dur = "running " + humanDuration(now.Sub(*j.LastStart))
+		case j.LastDurationSeconds != nil:
+			dur = (time.Duration(*j.LastDurationSeconds * float64(time.Second))).Round(time.Millisecond).String()
+		}
+		if s.LastExit != nil && s.PID == 0 {
+			exit = strconv.Itoa(*s.LastExit)
+		}
+		if j.Next != nil {
+			next = stamp(j.Next) + " (in " + humanDuration(j.Next.Sub(now)) + ")"
+		}
+		sched := j.Schedule
+		if j.Timezone != "" && j.Timezone != "UTC" {
+			sched += " " + j.Timezone
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d/%d/%d\n", s.Name, sched, stamp(j.LastStart), dur, exit, next,
+			j.Runs["success"], j.Runs["failure"], j.Runs["timeout"], j.Skipped)
+	}
+	return tw.Flush()
 }

@@ -27,6 +27,7 @@
 //	{"v":1,"op":"signal","names":["web"],"signal":"HUP"}
 //	{"v":1,"op":"logs","names":["web"],"lines":100,"follow":true}
 //	{"v":1,"op":"shutdown"}
+//	{"v":1,"op":"run","names":["backup"]}     (a scheduled job: one run now)
 //
 // The server answers with one line:
 //
@@ -109,7 +110,7 @@ const (
 // Its JSON form is what "tend status --json" and GET /status show.
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // starting|ready|running|backoff|failed|stopping|stopped|done
+	State string `json:"state"` // starting|ready|running|backoff|failed|stopping|stopped|done|scheduled
 	PID   int    `json:"pid"`   // 0 when no process runs
 	// Since is when the service entered its current state.
 	Since time.Time `json:"since"`
@@ -121,6 +122,39 @@ type ServiceStatus struct {
 	Ready    bool      `json:"ready"`
 	Health   string    `json:"health"` // ""|healthy|unhealthy
 	Oneshot  bool      `json:"oneshot"`
+	// Job is set for scheduled jobs (State "scheduled" between runs).
+	Job *JobStatus `json:"job,omitempty"`
+}
+
+// StateScheduled is a job waiting for its next run.
+const StateScheduled = "scheduled"
+
+// JobStatus is the job part of a ServiceStatus: its schedule, its last and
+// next runs and its counters. The last run's exit code is the service's
+// LastExit.
+type JobStatus struct {
+	Schedule string `json:"schedule"`
+	Timezone string `json:"timezone"`
+	// Next is the next due time; nil when the job is stopped.
+	Next *time.Time `json:"next,omitempty"`
+	// LastStart is when the current or last run started.
+	LastStart *time.Time `json:"last_start,omitempty"`
+	// LastDurationSeconds is how long the last finished run took.
+	LastDurationSeconds *float64 `json:"last_duration_seconds,omitempty"`
+	// LastSuccess is when the last successful run ended.
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	// Runs counts finished runs by result: success, failure, timeout.
+	Runs map[string]uint64 `json:"runs"`
+	// Skipped counts due times skipped because a run was still going.
+	Skipped uint64 `json:"skipped"`
+	// Queued: a run is queued behind the current one (overlap = "queue").
+	Queued bool `json:"queued,omitempty"`
+}
+
+// JobRunner is implemented by backends that run scheduled jobs: RunJob
+// starts one run of the named job now ("tend run NAME").
+type JobRunner interface {
+	RunJob(name string) error
 }
 
 // Satisfied reports whether the service counts as ready for wait-ready and

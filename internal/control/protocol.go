@@ -32,6 +32,7 @@ const (
 	OpSignal   = "signal"
 	OpLogs     = "logs"
 	OpShutdown = "shutdown"
+	OpRun      = "run" // start one run of a scheduled job now
 )
 
 // Error codes of a failed Reply.
@@ -125,6 +126,10 @@ func Decode(line []byte) (Request, error) {
 	case OpStart, OpStop, OpRestart:
 		if len(req.Names) == 0 {
 			return req, badRequest("%s needs at least one service name", req.Op)
+		}
+	case OpRun:
+		if len(req.Names) != 1 {
+			return req, badRequest("run needs exactly one job name")
 		}
 	case OpSignal:
 		if len(req.Names) != 1 {

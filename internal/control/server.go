@@ -402,6 +402,12 @@ func (s *Server) do(req Request) Reply {
 		err = s.b.Signal(req.Names[0], sig)
 	case OpShutdown:
 		err = s.b.Shutdown()
+	case OpRun:
+		if r, ok := s.b.(JobRunner); ok {
+			err = r.RunJob(req.Names[0])
+		} else {
+			err = errors.New("this tend runs no jobs")
+		}
 	}
 	if err != nil {
 		return errorReply(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tend-sh/tend/internal/control"
@@ -69,6 +70,7 @@ func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarde
 		}
 		return strconv.FormatFloat(float64(s.Started.UnixNano())/1e9, 'f', 3, 64), true
 	})
+	writeJobMetrics(b, ss)
 	header(b, mOrphans)
 	b.WriteString(mOrphans.name + " " + strconv.FormatUint(orphans, 10) + "\n")
 	header(b, mSignals)
@@ -96,6 +98,67 @@ func escapeLabel(b *bytes.Buffer, v string) {
 			b.WriteString(`\n`)
 		default:
 			b.WriteByte(c)
+		}
+	}
+}
+
+var (
+	mJobRuns     = metric{"tend_job_runs_total", "counter", "Finished runs of a scheduled job, by result (success, failure, timeout)."}
+	mJobSkipped  = metric{"tend_job_skipped_runs_total", "counter", "Due times of a scheduled job skipped because its previous run was still going."}
+	mJobSuccess  = metric{"tend_job_last_success_time_seconds", "gauge", "When the job's last successful run ended, in seconds since the Unix epoch; absent until one has."}
+	mJobDuration = metric{"tend_job_last_duration_seconds", "gauge", "How long the job's last finished run took; absent until one has finished."}
+	mJobNext     = metric{"tend_job_next_run_time_seconds", "gauge", "The job's next due time, in seconds since the Unix epoch; absent while it is stopped."}
+)
+
+// jobResults are the values of the result label, in exposition order.
+var jobResults = []string{"success", "failure", "timeout"}
+
+// writeJobMetrics writes the job families, only when there are jobs.
+func writeJobMetrics(b *bytes.Buffer, ss []control.ServiceStatus) {
+	var jobs []control.ServiceStatus
+	for _, s := range ss {
+		if s.Job != nil {
+			jobs = append(jobs, s)
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	sample := func(m metric, s control.ServiceStatus, extra, v string) {
+		b.WriteString(m.name)
+		b.WriteString(`{service="`)
+		escapeLabel(b, s.Name)
+		b.WriteString(`"` + extra + `} ` + v + "\n")
+	}
+	seconds := func(t *time.Time) string {
+		return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)
+	}
+	header(b, mJobRuns)
+	for _, s := range jobs {
+		for _, r := range jobResults {
+			sample(mJobRuns, s, `,result="`+r+`"`, strconv.FormatUint(s.Job.Runs[r], 10))
+		}
+	}
+	header(b, mJobSkipped)
+	for _, s := range jobs {
+		sample(mJobSkipped, s, "", strconv.FormatUint(s.Job.Skipped, 10))
+	}
+	header(b, mJobSuccess)
+	for _, s := range jobs {
+		if s.Job.LastSuccess != nil {
+			sample(mJobSuccess, s, "", seconds(s.Job.LastSuccess))
+		}
+	}
+	header(b, mJobDuration)
+	for _, s := range jobs {
+		if d := s.Job.LastDurationSeconds; d != nil {
+			sample(mJobDuration, s, "", strconv.FormatFloat(*d, 'f', 3, 64))
+		}
+	}
+	header(b, mJobNext)
+	for _, s := range jobs {
+		if s.Job.Next != nil {
+			sample(mJobNext, s, "", seconds(s.Job.Next))
 		}
 	}
 }

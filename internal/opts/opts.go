@@ -31,11 +31,13 @@ type Options struct {
 	Hold      bool
 	User      string
 	Verbose   int
-	Config    string // -c FILE (TOML)
-	Procfile  string // -f FILE
-	GraceSet  bool   // --grace or TEND_GRACE given: wins over the config file's
-	Socket    string // --socket PATH ("" = TEND_SOCKET or the default)
-	HTTP      string // --http ADDR ("" = off)
+	Config    string   // the first -c FILE|DIR (TOML)
+	Configs   []string // every -c, in order (TEND_CONFIG: one path)
+	Crontabs  []string // every --crontab FILE (TEND_CRONTAB: one path)
+	Procfile  string   // -f FILE
+	GraceSet  bool     // --grace or TEND_GRACE given: wins over the config file's
+	Socket    string   // --socket PATH ("" = TEND_SOCKET or the default)
+	HTTP      string   // --http ADDR ("" = off)
 
 	Help, Version bool
 	Command       []string
@@ -69,7 +71,8 @@ type option struct {
 
 // Table is the list of options, in the order --help shows them.
 var table = []option{
-	{long: "config", short: "c", env: "TEND_CONFIG", form: "FILE", help: "run the services in this TOML file (see README)", set: func(o *Options, v string) error { o.Config = v; return nil }},
+	{long: "config", short: "c", env: "TEND_CONFIG", form: "FILE|DIR", help: "run the services of this TOML file, or of every *.toml in DIR (lexical order); repeatable", set: addConfig, reset: func(o *Options) { o.Config, o.Configs = "", nil }},
+	{long: "crontab", env: "TEND_CRONTAB", form: "FILE", help: "run each line of this crontab (SPEC COMMAND, no user column) as a job; repeatable", set: addCrontab, reset: func(o *Options) { o.Crontabs = nil }},
 	{long: "procfile", short: "f", env: "TEND_PROCFILE", form: "FILE", help: "run the processes of this Procfile; any exit stops all", set: func(o *Options, v string) error { o.Procfile = v; return nil }},
 	{long: "forward", env: "TEND_FORWARD", form: "group|child", help: "forward signals to the main process group (default) or the main process only", set: setForward},
 	{long: "rewrite", env: "TEND_REWRITE", repeat: true, form: "FROM:TO", help: "forward signal FROM as TO (names or numbers; TO=0 drops it); repeatable", set: setRewrite, reset: func(o *Options) { o.Rewrite = nil }},
@@ -171,6 +174,9 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 	if o.Config != "" && o.Procfile != "" {
 		return o, usagef("--config and --procfile cannot be used together")
 	}
+	if len(o.Crontabs) > 0 && o.Procfile != "" {
+		return o, usagef("--crontab and --procfile cannot be used together")
+	}
 	if o.Procfile != "" && len(o.Command) > 0 {
 		return o, usagef("--procfile runs the Procfile's processes; it takes no command")
 	}
@@ -210,6 +216,25 @@ func setUser(o *Options, v string) error {
 		return errEmptyUser
 	}
 	o.User = v
+	return nil
+}
+
+func addConfig(o *Options, v string) error {
+	if v == "" {
+		return errors.New("empty path")
+	}
+	if o.Config == "" {
+		o.Config = v
+	}
+	o.Configs = append(o.Configs, v)
+	return nil
+}
+
+func addCrontab(o *Options, v string) error {
+	if v == "" {
+		return errors.New("empty path")
+	}
+	o.Crontabs = append(o.Crontabs, v)
 	return nil
 }
 
@@ -278,10 +303,11 @@ func exitCode(s string) (int, error) {
 func Usage() string {
 	var b strings.Builder
 	b.WriteString(`Usage: tend [options] [--] CMD [ARGS...]
-       tend -c FILE [options] [-- CMD [ARGS...]]
+       tend -c FILE|DIR [-c ...] [--crontab FILE] [options] [-- CMD [ARGS...]]
+       tend --crontab FILE [options]
        tend -f Procfile [options]
-       tend check (-c FILE [-- CMD ...] | -f Procfile)
-       tend status|start|stop|restart|signal|logs|shutdown|wait-ready ...  (see tend status --help)
+       tend check (-c FILE|DIR... [--crontab FILE] [-- CMD ...] | --crontab FILE | -f Procfile)
+       tend status|start|stop|restart|run|signal|logs|shutdown|wait-ready ...  (see tend status --help)
 
 tend runs CMD as a well-behaved PID 1: it forwards signals, reaps every
 orphan, and at shutdown waits for every descendant (up to --grace) before

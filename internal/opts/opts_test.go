@@ -31,7 +31,13 @@ func TestParseValid(t *testing.T) {
 			o.Grace, o.Forward, o.Hold, o.User, o.Verbose, o.PreStop, o.Command = 3*time.Second, ForwardChild, true, "app:staff", 1, "drain now", []string{"x"}
 			o.GraceSet = true
 		}},
-		{"config", []string{"-c", "t.toml", "--", "x"}, env(), func(o *Options) { o.Config, o.Command = "t.toml", []string{"x"} }},
+		{"config", []string{"-c", "t.toml", "--", "x"}, env(), func(o *Options) { o.Config, o.Configs, o.Command = "t.toml", []string{"t.toml"}, []string{"x"} }},
+		{"config repeated, crontab", []string{"-c", "base.toml", "--config=conf.d", "--crontab", "crontab"}, env("TEND_CONFIG", "env.toml", "TEND_CRONTAB", "env crontab"), func(o *Options) {
+			o.Config, o.Configs, o.Crontabs = "base.toml", []string{"base.toml", "conf.d"}, []string{"crontab"}
+		}},
+		{"config and crontab from env", nil, env("TEND_CONFIG", "my dir", "TEND_CRONTAB", "a,b"), func(o *Options) {
+			o.Config, o.Configs, o.Crontabs = "my dir", []string{"my dir"}, []string{"a,b"}
+		}},
 		{"procfile env", nil, env("TEND_PROCFILE", "Procfile"), func(o *Options) { o.Procfile = "Procfile" }},
 		{"TEND_VERBOSE=2", []string{"x"}, env("TEND_VERBOSE", "2"), func(o *Options) { o.Verbose, o.Command = 2, []string{"x"} }},
 		{"-vv", []string{"-vv", "x"}, env(), func(o *Options) { o.Verbose, o.Command = 2, []string{"x"} }},

@@ -62,7 +62,7 @@ func (s *Supervisor) Status(names []string) ([]control.ServiceStatus, error) {
 			out = append(out, control.ServiceStatus{
 				Name: v.Name, State: string(v.state), PID: v.pid, Since: v.since, Started: v.started,
 				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
-				Health: v.health, Oneshot: v.Oneshot,
+				Health: v.health, Oneshot: v.Oneshot, Job: v.jobStatus(),
 			})
 		}
 		return err

@@ -3,8 +3,10 @@ package supervise
 import (
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/schedule"
 	"github.com/tend-sh/tend/internal/spawn"
 	"github.com/tend-sh/tend/internal/sysuser"
 )
@@ -51,6 +53,10 @@ func FromConfig(c *config.Config, base []string) ([]*Service, error) {
 			env = SetEnv(env, k, v)
 		}
 		var cred *syscall.Credential
+		file := cs.File
+		if file == "" {
+			file = c.File
+		}
 		if cs.User != "" {
 			var err error
 			if cred, env, err = Identity(cs.User, env); err != nil {
@@ -58,8 +64,12 @@ func FromConfig(c *config.Config, base []string) ([]*Service, error) {
 				if line == 0 {
 					line = cs.Line
 				}
-				return nil, &config.Error{File: c.File, Line: line, Key: "service." + cs.Name + ".user", Msg: err.Error()}
+				return nil, &config.Error{File: file, Line: line, Key: "service." + cs.Name + ".user", Msg: err.Error()}
 			}
+		}
+		job, err := jobOf(cs)
+		if err != nil {
+			return nil, &config.Error{File: file, Line: cs.Line, Key: "service." + cs.Name + ".schedule", Msg: err.Error()}
 		}
 		out = append(out, &Service{
 			Name:              cs.Name,
@@ -78,9 +88,27 @@ func FromConfig(c *config.Config, base []string) ([]*Service, error) {
 			Ready:             cs.Ready,
 			Health:            cs.Health,
 			Inherit:           cs.Log == "inherit",
+			Job:               job,
 		})
 	}
 	return out, nil
+}
+
+// jobOf parses a job's schedule (validated by config already; the zone is
+// cached, so this reads no file again), or returns nil for a service.
+func jobOf(cs *config.Service) (*Job, error) {
+	if !cs.IsJob() {
+		return nil, nil
+	}
+	loc, err := schedule.LoadLocation(cs.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := schedule.Parse(cs.Schedule, loc, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &Job{Schedule: sched, Overlap: cs.Overlap, Timeout: cs.Timeout}, nil
 }
 
 // Names lists the services' names.

@@ -130,7 +130,9 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 		s.log.Info("reload: changed; restarting", "service", def.Name)
 		if v.alive() {
 			v.next = def
-			s.signalStop(v, v.StopSignal)
+			if v.Job == nil { // a job's run finishes; the new definition applies after it
+				s.signalStop(v, v.StopSignal)
+			}
 			continue
 		}
 		v.Service = def

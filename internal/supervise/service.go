@@ -44,6 +44,8 @@ type Service struct {
 	// Inherit gives the service tend's own stdin, stdout and stderr (and
 	// the terminal, when tend has one) instead of prefixed log lines.
 	Inherit bool
+	// Job, when set, makes the service a scheduled job (job.go).
+	Job *Job
 }
 
 // Restart policies.
@@ -94,6 +96,8 @@ type svc struct {
 	readyTimer *time.Timer
 	probeTimer *time.Timer
 	readyFD    *os.File // read end of the fd readiness pipe
+
+	job *jobState // scheduled jobs only (job.go)
 }
 
 func (v *svc) setState(s State) {
@@ -107,6 +111,9 @@ func (v *svc) alive() bool { return v.pid != 0 }
 
 // satisfied reports whether services listing v in `after` may start.
 func (v *svc) satisfied() bool {
+	if v.Job != nil {
+		return v.state != Starting // nothing waits for a job; the main's after lists it
+	}
 	if v.Oneshot {
 		return v.state == Done
 	}
@@ -182,6 +189,9 @@ func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) *time.Timer 
 }
 
 func (s *Supervisor) onTimer(ev timerEvent) {
+	if s.onJobTimer(ev) {
+		return
+	}
 	v := ev.v
 	if ev.kind == tGroupKill { // outlives the run that armed it
 		s.killGroup(v.Name, ev.pgid)
@@ -372,6 +382,9 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	v.lastExit = &code
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
 	ran := time.Since(v.started)
+	if v.Job != nil {
+		s.jobRunEnded(v, success)
+	}
 
 	if v.Main {
 		s.mainCode, s.mainDone = code, true
@@ -403,6 +416,9 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 
 	// It ended on its own while tend is running.
 	switch {
+	case v.Job != nil:
+		s.jobExited(v, code, success)
+		return
 	case v.Main:
 		v.setState(Stopped)
 		if code != 0 {
@@ -514,7 +530,9 @@ func (s *Supervisor) schedule() {
 		if v.state != Starting || v.alive() { // only those waiting to start
 			continue
 		}
-		if s.depsSatisfied(v) {
+		if s.depsSatisfied(v) && v.Job != nil {
+			s.armJob(v)
+		} else if s.depsSatisfied(v) {
 			s.start(v)
 		}
 	}
@@ -552,7 +570,7 @@ func (s *Supervisor) stop(v *svc, sig syscall.Signal) {
 // deciding what happens after the exit.
 func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 	if !v.alive() {
-		if v.state == Backoff || v.state == Starting {
+		if v.state == Backoff || v.state == Starting || v.state == Scheduled {
 			v.invalidate()
 			v.setState(Stopped)
 		}
