@@ -215,11 +215,19 @@ func (s *Supervisor) Run() int {
 	// those inherit them; one that arrives meanwhile is ignored, as whoever
 	// started tend asked.
 	var kept []syscall.Signal
+	early, late := signals.Caught()
 	if !s.cfg.ResetSignals {
 		kept = signals.InheritedIgnored()
+	} else {
+		// A late signal (SIGCONT) inherited as ignored is caught before the
+		// first fork too, so that the children get its default action.
+		for _, sig := range signals.InheritedIgnored() {
+			if slices.Contains(late, os.Signal(sig)) {
+				early = append(early, sig)
+			}
+		}
 	}
 	signal.Notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept)...)
-	early, late := signals.Caught()
 	signal.Notify(s.sigCh, without(early, kept)...)
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
