@@ -373,7 +373,7 @@ func TestParentDeathSignal(t *testing.T) {
 // know them; dumb-init starts its child with none blocked and none ignored.
 func TestInheritedSignals(t *testing.T) {
 	const (
-		block  = "USR1,ALRM,40"          // signals the runtime leaves blocked
+		block  = "USR1,ALRM,40"           // signals the runtime leaves blocked
 		ignore = "HUP,INT,TSTP,TTOU,CONT" // signals the runtime leaves ignored
 	)
 	bit := func(sigs ...int) uint64 {
