@@ -112,7 +112,7 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		Rewrite:   o.Rewrite,
 		RemapExit: o.RemapExit,
 		Hold:      o.Hold,
-		Terminal:  !o.NoTerminal && !o.SingleChild && isTerminal(0) && spawn.ControllingTerminal(0),
+		Terminal:  !o.SingleChild && (!o.NoTerminal || sessionLeader()) && isTerminal(0) && spawn.ControllingTerminal(0),
 		Log:       log,
 
 		WarnReaped:   o.WarnReaped,
@@ -290,6 +290,13 @@ func logFormat(f string) logs.Format {
 func usageError(msg string) int {
 	fmt.Fprintf(os.Stderr, "tend: %s\n\n%s", msg, opts.Usage())
 	return codeUsage
+}
+
+// sessionLeader reports whether tend leads its session (docker run -it
+// makes the container's first process one).
+func sessionLeader() bool {
+	sid, err := unix.Getsid(0)
+	return err == nil && sid == os.Getpid()
 }
 
 func isTerminal(fd int) bool {

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -447,4 +448,166 @@ func statusMasks(t *testing.T, out string) (blk, ign uint64) {
 		}
 	}
 	return blk, ign
+}
+
+// TestJobControl: Ctrl-Z in an interactive shell stops a dumb-init job as
+// a whole, and fg resumes it. tend is the job (the terminal's foreground
+// group); it gets SIGTSTP, stops the child (in a session of its own: with
+// SIGSTOP, dumb-init's default rewrite; in single-child mode the child is in
+// tend's group and got the SIGTSTP too, and tend forwards it) and then
+// stops itself, so the shell sees the job stop and takes the terminal back.
+// fg's SIGCONT resumes tend, which passes it on. Not as PID 1: the kernel
+// does not let a namespace's init stop itself.
+func TestJobControl(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		child    []string
+		wantOut  []string // what the child (sigprint) reports
+		wantCode int
+	}{
+		{"setsid", nil, []string{"sigprint"}, []string{"got SIGCONT", "got SIGTERM"}, 0},
+		{"single-child", []string{"-c"}, []string{"sleep", "1h"}, nil, 143},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			master, pts := openPTY(t)
+			var mu sync.Mutex
+			var screen strings.Builder
+			go func() { // drain the terminal so that nothing blocks on it
+				buf := make([]byte, 4096)
+				for {
+					n, err := master.Read(buf)
+					mu.Lock()
+					screen.Write(buf[:n])
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+			dir := t.TempDir()
+			out, ready := dir+"/out", dir+"/ready"
+			sh := *env
+			sh.Tend = "/bin/sh"
+			r := sh.Start(t, dir, harness.Opts{Direct: true, TTY: pts}, "-i")
+			pts.Close()
+			fg := func() int { pg, _ := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPGRP); return pg }
+			r.Poll("the shell to own the terminal", func() bool { return fg() == r.TendPID })
+			child := append(append([]string{testprog}, tt.child...), "--out", out, "--ready", ready)
+			if tt.child[0] == "sleep" {
+				child = append([]string{testprog}, tt.child...)
+			}
+			cmdline := filepath.Join(links, "dumb-init") + " " + strings.Join(append(tt.args, child...), " ")
+			if tt.child[0] == "sleep" {
+				cmdline = "touch " + ready + "; " + cmdline
+			}
+			if _, err := master.Write([]byte(cmdline + "\n")); err != nil {
+				t.Fatal(err)
+			}
+			r.WaitFile(ready)
+			var tendPID, childPID int
+			r.Poll("dumb-init and its child", func() bool {
+				for _, k := range harness.TaskChildren(r.TendPID) {
+					if p, err := procfs.Read("/proc", k); err == nil && p.Comm == "dumb-init" {
+						tendPID = k
+					}
+				}
+				if tendPID != 0 {
+					if kids := harness.TaskChildren(tendPID); len(kids) == 1 {
+						childPID = kids[0]
+					}
+				}
+				return childPID != 0 && fg() == tendPID
+			})
+			state := func(pid int) byte { p, _ := procfs.Read("/proc", pid); return p.State }
+			if _, err := master.Write([]byte{0x1a}); err != nil { // ^Z
+				t.Fatal(err)
+			}
+			r.Poll("tend and its child to stop, and the shell to take the terminal back", func() bool {
+				return state(tendPID) == 'T' && state(childPID) == 'T' && fg() == r.TendPID
+			})
+			if _, err := master.Write([]byte("fg\n")); err != nil {
+				t.Fatal(err)
+			}
+			r.Poll("tend and its child to run again after fg", func() bool {
+				return state(tendPID) != 'T' && state(childPID) != 'T' && fg() == tendPID
+			})
+			if len(tt.wantOut) > 0 {
+				r.WaitLines(out, len(tt.wantOut)-1)
+			}
+			if err := unix.Kill(tendPID, unix.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			r.Poll("dumb-init to exit", func() bool { return fg() == r.TendPID })
+			if _, err := master.Write([]byte("exit $?\n")); err != nil {
+				t.Fatal(err)
+			}
+			r.ExpectExit(tt.wantCode)
+			if got := harness.ReadLines(out); !reflect.DeepEqual(got, tt.wantOut) {
+				t.Errorf("the child got %q, want %q", got, tt.wantOut)
+			}
+			mu.Lock()
+			t.Logf("terminal: %q", screen.String())
+			mu.Unlock()
+		})
+	}
+}
+
+// openPTY opens a pseudo-terminal pair (master, slave).
+func openPTY(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	master := os.NewFile(uintptr(fd), "/dev/ptmx")
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("TIOCSPTLCK: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("TIOCGPTN: %v", err)
+	}
+	name := fmt.Sprintf("/dev/pts/%d", n)
+	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	pts := os.NewFile(uintptr(sfd), name)
+	t.Cleanup(func() { pts.Close() })
+	return master, pts
+}
+
+// TestTerminalOwner: when tend leads the terminal's session (docker run
+// -it), dumb-init's child gets the terminal: it is the foreground process
+// group, so Ctrl-C reaches it directly.
+func TestTerminalOwner(t *testing.T) {
+	master, pts := openPTY(t)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := master.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	dir := t.TempDir()
+	out, ready := dir+"/out", dir+"/ready"
+	r := as("dumb-init").Start(t, dir, harness.Opts{Direct: true, TTY: pts}, testprog, "sigprint", "--out", out, "--ready", ready)
+	pts.Close()
+	child := r.WaitPID(ready)
+	r.Poll("the child to be the terminal's foreground group", func() bool {
+		pg, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPGRP)
+		return err == nil && pg == child
+	})
+	if _, err := master.Write([]byte{0x03}); err != nil { // ^C
+		t.Fatal(err)
+	}
+	r.WaitLines(out, 1)
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
+	if got, want := harness.ReadLines(out), []string{"got SIGINT", "got SIGTERM"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the child got %q, want %q", got, want)
+	}
 }
