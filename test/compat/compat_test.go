@@ -611,3 +611,38 @@ func TestTerminalOwner(t *testing.T) {
 		t.Errorf("the child got %q, want %q", got, want)
 	}
 }
+
+// TestSingleChildGrace: in single-child mode only the child is tend's to
+// stop: one that ignores SIGTERM is SIGKILLed at tend's grace (TEND_GRACE),
+// and a process it left in the background is not touched.
+func TestSingleChildGrace(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			script := fmt.Sprintf(`%[1]s sigprint --out %[2]s/bg.out --ready %[2]s/bg.ready &
+exec %[1]s ignoreterm --ready %[2]s/main.ready`, testprog, dir)
+			r := as("dumb-init").Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=1s"}}, "-c", "sh", "-c", script)
+			r.WaitFile(dir + "/main.ready")
+			bg := r.WaitPID(dir + "/bg.ready")
+			r.Signal(unix.SIGTERM)
+			took := r.WaitExit(15 * time.Second)
+			r.ExpectCode(137)
+			if took < 900*time.Millisecond {
+				t.Errorf("tend exited %v after SIGTERM, before its 1s grace", took)
+			}
+			if got := harness.ReadLines(dir + "/bg.out"); len(got) != 0 {
+				t.Errorf("the background process got %q, want nothing", got)
+			}
+			if !strings.Contains(r.Stderr(), "killed 1 process(es)") {
+				t.Errorf("stderr does not report the one kill:\n%s", r.Stderr())
+			}
+			if m.direct {
+				if unix.Kill(bg, 0) != nil {
+					t.Errorf("the background process %d is gone, want it left alone", bg)
+				} else {
+					unix.Kill(bg, unix.SIGKILL)
+				}
+			}
+		})
+	}
+}
