@@ -50,6 +50,7 @@ var (
 	imageTag   string // its per-run tag, tend-e2e:<random>
 	runID      string // random per run; also a label on every container
 	tendHelp   string // output of `tend --help` (feature detection)
+	tendBin    string // the static tend put in the image (host path, for bind mounts)
 	hasInit    bool   // dockerd has an init binary (docker run --init works)
 )
 
@@ -229,6 +230,7 @@ CMD ["sh"]
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
+	tendBin = filepath.Join(ctxDir, "tend")
 	help, err := exec.Command(filepath.Join(ctxDir, "tend"), "--help").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("tend --help: %v\n%s", err, help)
