@@ -369,6 +369,38 @@ func TestParentDeathSignal(t *testing.T) {
 	}
 }
 
+// TestParentDeathSignalPID1: as PID 1 of a namespace, tend's parent is
+// unshare, whose --kill-child asks the kernel to SIGKILL tend when unshare
+// dies. tini's -p SIGTERM replaces that with SIGTERM, so the child's cleanup
+// still runs; without -p the SIGKILL cuts it (the control case).
+func TestParentDeathSignalPID1(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		cleanup bool
+	}{
+		{"-p SIGTERM", []string{"-p", "SIGTERM"}, true},
+		{"no -p", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			done := dir + "/cleanup"
+			args := append(append([]string(nil), tt.args...), "--", testprog, "trapterm", "--file", done, "--delay", "200ms", "--ready", dir+"/ready")
+			r := as("tini").Start(t, dir, harness.Opts{}, args...)
+			r.WaitFile(dir + "/ready")
+			tendPID := r.TendPID
+			if err := r.Cmd.Process.Kill(); err != nil { // unshare
+				t.Fatal(err)
+			}
+			<-r.Done()
+			r.Poll("tend to be gone", func() bool { return unix.Kill(tendPID, 0) != nil })
+			if _, err := os.Stat(done); (err == nil) != tt.cleanup {
+				t.Errorf("cleanup done: %v, want %v\n%s", err == nil, tt.cleanup, r.Diag())
+			}
+		})
+	}
+}
+
 // TestInheritedSignals: tini hands its child the signal mask and ignored
 // signals it was given; tend does the same as far as the Go runtime lets it
 // know them; dumb-init starts its child with none blocked and none ignored.
