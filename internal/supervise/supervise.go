@@ -227,8 +227,8 @@ func (s *Supervisor) Run() int {
 			}
 		}
 	}
-	signal.Notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept)...)
-	signal.Notify(s.sigCh, without(early, kept)...)
+	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
+	notify(s.sigCh, without(early, kept))
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
 
@@ -253,6 +253,14 @@ func (s *Supervisor) Run() int {
 	// as it would most likely kill a child not yet set up to handle it.
 	go signal.Notify(s.sigCh, late...)
 	return s.loop()
+}
+
+// notify is signal.Notify for a list that may be empty (signal.Notify
+// with no signals would relay every signal).
+func notify(c chan<- os.Signal, sigs []os.Signal) {
+	if len(sigs) > 0 {
+		signal.Notify(c, sigs...)
+	}
 }
 
 // without returns sigs minus those in drop.
