@@ -606,8 +606,12 @@ func (s *Supervisor) onGraceExpired() {
 	if s.cfg.SingleChild {
 		// Only what tend started is tend's to kill.
 		for _, pid := range []int{s.preStopPID, s.mainPID()} {
-			if pid != 0 && unix.Kill(pid, unix.SIGKILL) == nil {
-				killed = append(killed, strconv.Itoa(pid)+" ("+proc.Cmdline(pid)+")")
+			if pid == 0 {
+				continue
+			}
+			what := proc.Cmdline(pid) // read first: once killed it is gone
+			if unix.Kill(pid, unix.SIGKILL) == nil {
+				killed = append(killed, strconv.Itoa(pid)+" ("+what+")")
 			}
 		}
 	} else if s.pid1 && !proc.OwnNamespace() {
