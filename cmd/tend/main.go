@@ -16,12 +16,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/compat"
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/httpapi"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/shellwords"
+	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
 	"github.com/tend-sh/tend/internal/supervise"
 	"github.com/tend-sh/tend/internal/tendlog"
@@ -38,7 +40,24 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(face(os.Args[0], os.Args[1:]))
+}
+
+// face is the one place that decides which program tend is from the name
+// it was invoked as: tini or dumb-init (internal/compat reads their command
+// lines into tend's options), else tend itself.
+func face(argv0 string, args []string) int {
+	if f := compat.FaceOf(argv0); f != compat.Tend {
+		inv, err := compat.Parse(f, args, os.LookupEnv)
+		if err != nil {
+			return compat.Fail(f, err, version, os.Stderr)
+		}
+		if inv.Action != compat.Run {
+			return compat.Answer(inv, version, os.Stdout, os.Stderr)
+		}
+		return runOptions(inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
+	}
+	return run(args)
 }
 
 func run(args []string) int {
@@ -62,10 +81,24 @@ func run(args []string) int {
 	case len(o.Command) == 0 && !services(o):
 		return usageError("no command given")
 	}
+	return runOptions(o, usageError)
+}
+
+// runOptions runs tend as the options say; usage reports an invalid value
+// the way the face reports usage errors.
+func runOptions(o opts.Options, usage func(msg string) int) int {
+	if o.Pdeathsig != 0 {
+		// Any thread of tend's does: when the parent dies, the kernel
+		// signals the whole process for each thread that asked.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(o.Pdeathsig), 0, 0, 0); err != nil {
+			return usage(fmt.Sprintf("parent-death signal %s: %v", signals.Name(o.Pdeathsig), err))
+		}
+	}
 	level := tendlog.LevelFor(o.Verbose)
 	log := tendlog.New(os.Stderr, level)
 
 	env := os.Environ()
+	var err error
 	var cred *syscall.Credential
 	if o.User != "" {
 		if cred, env, err = supervise.Identity(o.User, env); err != nil {
@@ -79,8 +112,14 @@ func run(args []string) int {
 		Rewrite:   o.Rewrite,
 		RemapExit: o.RemapExit,
 		Hold:      o.Hold,
-		Terminal:  isTerminal(0) && spawn.ControllingTerminal(0),
+		Terminal:  !o.SingleChild && (!o.NoTerminal || sessionLeader()) && isTerminal(0) && spawn.ControllingTerminal(0),
 		Log:       log,
+
+		WarnReaped:   o.WarnReaped,
+		SingleChild:  o.SingleChild,
+		JobControl:   o.JobControl,
+		ResetSignals: o.ResetSignals,
+		ChdirRoot:    o.ChdirRoot,
 	}
 	if o.PreStop != "" {
 		argv, err := shellwords.Split(o.PreStop)
@@ -88,11 +127,14 @@ func run(args []string) int {
 			err = errors.New("empty command")
 		}
 		if err != nil {
-			return usageError(fmt.Sprintf("invalid --pre-stop %q: %v", o.PreStop, err))
+			return usage(fmt.Sprintf("invalid --pre-stop %q: %v", o.PreStop, err))
 		}
 		// The pre-stop runs in the container's context, as the main does,
 		// but in a session of its own: signals to the main group skip it.
 		cfg.PreStop = &spawn.Spec{Argv: argv, Env: env, Cred: cred, Files: []uintptr{0, 1, 2}}
+		if o.ChdirRoot {
+			cfg.PreStop.Dir, _ = os.Getwd() // tend itself moves to / after the start
+		}
 	}
 
 	var mux *logs.Mux
@@ -150,7 +192,7 @@ func run(args []string) int {
 	var web *httpapi.Server
 	if o.HTTP != "" {
 		if _, err := httpapi.ListenAddr(o.HTTP); err != nil {
-			return usageError(err.Error())
+			return usage(err.Error())
 		}
 		if web, err = httpapi.Listen(o.HTTP, sup, log); err != nil {
 			log.Error(err.Error())
@@ -280,6 +322,13 @@ func logFormat(f string) logs.Format {
 func usageError(msg string) int {
 	fmt.Fprintf(os.Stderr, "tend: %s\nsee 'tend --help'\n", msg)
 	return codeUsage
+}
+
+// sessionLeader reports whether tend leads its session (docker run -it
+// makes the container's first process one).
+func sessionLeader() bool {
+	sid, err := unix.Getsid(0)
+	return err == nil && sid == os.Getpid()
 }
 
 func isTerminal(fd int) bool {

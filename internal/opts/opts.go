@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tend-sh/tend/internal/signals"
@@ -38,6 +39,33 @@ type Options struct {
 	GraceSet  bool     // --grace or TEND_GRACE given: wins over the config file's
 	Socket    string   // --socket PATH ("" = TEND_SOCKET or the default)
 	HTTP      string   // --http ADDR ("" = off)
+
+	// tini's single-letter flags, accepted by tend too (-s, -g, -e, -p,
+	// -w), and what the tini and dumb-init faces (internal/compat) set.
+	Pdeathsig  syscall.Signal // -p SIGNAL: the signal tend gets when its parent dies
+	WarnReaped bool           // -w: warn for every reaped process that is not the main
+	Subreaper  bool           // -s: asked for; tend is a subreaper whenever it is not PID 1
+	// SingleChild is dumb-init's single-child mode: the main stays in
+	// tend's session and process group, signals go to it alone, and once it
+	// has exited tend exits without touching any other process.
+	SingleChild bool
+	// JobControl is dumb-init's: after forwarding SIGTSTP, SIGTTIN or
+	// SIGTTOU tend stops itself (SIGSTOP), so the shell that started it
+	// sees the job stop.
+	JobControl bool
+	// NoTerminal keeps the main in a session of its own even when stdin
+	// is tend's controlling terminal, unless tend leads that terminal's
+	// session (docker run -it): then, as dumb-init gives its child the
+	// terminal, the main becomes the terminal's foreground group.
+	NoTerminal bool
+	// ResetSignals starts the main with an empty signal mask and every
+	// signal at its default action (dumb-init); otherwise the main gets the
+	// signals tend inherited as ignored or blocked, as far as Go lets tend
+	// know them (tini; README "Signals tend inherited").
+	ResetSignals bool
+	// ChdirRoot: once the main has started, tend moves its own working
+	// directory to "/" so that it keeps no directory busy (dumb-init's).
+	ChdirRoot bool
 
 	Help, Version bool
 	Command       []string
@@ -83,6 +111,21 @@ var table = []option{
 	{long: "user", env: "TEND_USER", noEmpty: true, form: "USER[:GROUP]", help: "run the command as this user (name or number)", set: setUser},
 	{long: "socket", env: "TEND_SOCKET", form: "PATH", help: "control socket for tend status/start/stop/... (default /run/tend/control.sock)", set: func(o *Options, v string) error { o.Socket = v; return nil }},
 	{long: "http", env: "TEND_HTTP", form: "ADDR", help: "serve /healthz, /readyz, /status, /metrics on ADDR (:PORT binds 127.0.0.1 only)", set: func(o *Options, v string) error { o.HTTP = v; return nil }},
+	{short: "s", boolean: true, help: "be a child subreaper (tend always is when not PID 1)", set: func(o *Options, v string) error { b, err := parseBool(v); o.Subreaper = b; return err }},
+	{short: "g", boolean: true, help: "forward signals to the main's process group (tend's default)", set: func(o *Options, v string) error { o.Forward = ForwardGroup; return nil }},
+	{short: "e", repeat: true, form: "CODE", help: "exit 0 when the main exits with CODE (0-255); repeatable, as --remap-exit CODE:0", set: func(o *Options, v string) error {
+		n, err := exitCode(v)
+		if err == nil {
+			err = setRemap(o, strconv.Itoa(n)+":0")
+		}
+		return err
+	}},
+	{short: "p", form: "SIGNAL", help: "the signal tend gets when its parent dies (PR_SET_PDEATHSIG)", set: func(o *Options, v string) error {
+		sig, err := signals.Parse(v, false)
+		o.Pdeathsig = sig
+		return err
+	}},
+	{short: "w", boolean: true, help: "warn for every reaped process that is not the main", set: func(o *Options, v string) error { b, err := parseBool(v); o.WarnReaped = b; return err }},
 	{long: "verbose", short: "v", env: "TEND_VERBOSE", boolean: true, form: "1|0|true|false|2", help: "log lifecycle detail (-vv or TEND_VERBOSE=2: also every signal and reaped process)", set: func(o *Options, v string) error {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 3 {
 			o.Verbose += n
@@ -108,6 +151,9 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 	o := Defaults()
 	for i := range table {
 		opt := &table[i]
+		if opt.env == "" {
+			continue
+		}
 		v, ok := getenv(opt.env)
 		if !ok || (v == "" && !opt.noEmpty) {
 			continue
@@ -145,6 +191,15 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 			o.Verbose += len(a) - 1
 			continue
 		}
+		if !strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "=") {
+			// Grouped short flags as tini's command lines write them:
+			// -sg, -e3, -gse 3. A letter that takes a value ends the group.
+			var err error
+			if i, err = shortGroup(&o, args, i); err != nil {
+				return o, err
+			}
+			continue
+		}
 		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		opt := lookup(a, name)
 		if opt == nil {
@@ -163,12 +218,12 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 		}
 		// A repeatable flag given on the command line replaces its
 		// environment twin's list instead of adding to it.
-		if opt.reset != nil && !flagged[opt.long] {
+		if opt.reset != nil && !flagged[opt.name()] {
 			opt.reset(&o)
 		}
-		flagged[opt.long] = true
+		flagged[opt.name()] = true
 		if err := opt.set(&o, val); err != nil {
-			return o, usagef("invalid --%s %q: %v; want %s", opt.long, val, err, opt.form)
+			return o, usagef("invalid %s %q: %v; want %s", opt.name(), val, err, opt.form)
 		}
 	}
 	if o.Config != "" && o.Procfile != "" {
@@ -183,10 +238,45 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 	return o, nil
 }
 
+// shortGroup applies the grouped short flags of args[i] and returns the
+// index of the last argument it used.
+func shortGroup(o *Options, args []string, i int) (int, error) {
+	a := args[i]
+	for j := 1; j < len(a); j++ {
+		opt := lookup("-", a[j:j+1])
+		if opt == nil {
+			return i, usagef("unknown flag -%c in %s", a[j], a)
+		}
+		val := "true"
+		if !opt.boolean {
+			if val = a[j+1:]; val == "" {
+				if i+1 >= len(args) {
+					return i, usagef("flag -%s needs a value: %s", opt.short, opt.form)
+				}
+				i++
+				val = args[i]
+			}
+			j = len(a)
+		}
+		if err := opt.set(o, val); err != nil {
+			return i, usagef("invalid -%s %q: %v; want %s", opt.short, val, err, opt.form)
+		}
+	}
+	return i, nil
+}
+
+// name is how errors call the flag: --long, or -s for a short-only one.
+func (o *option) name() string {
+	if o.long == "" {
+		return "-" + o.short
+	}
+	return "--" + o.long
+}
+
 func lookup(arg, name string) *option {
 	for i := range table {
 		o := &table[i]
-		if (strings.HasPrefix(arg, "--") && name == o.long) || (!strings.HasPrefix(arg, "--") && o.short != "" && name == o.short) {
+		if (strings.HasPrefix(arg, "--") && o.long != "" && name == o.long) || (!strings.HasPrefix(arg, "--") && o.short != "" && name == o.short) {
 			return o
 		}
 	}
@@ -315,7 +405,12 @@ exiting with CMD's exit code.
 
 Options (each also read from its environment variable; a flag wins):
 `)
+	var tini []option
 	for _, o := range table {
+		if o.long == "" {
+			tini = append(tini, o)
+			continue
+		}
 		flag := "--" + o.long
 		if o.short != "" {
 			flag = "-" + o.short + ", " + flag
@@ -327,6 +422,19 @@ Options (each also read from its environment variable; a flag wins):
 	}
 	b.WriteString(`  -h, --help                 show this help
       --version              print the version
+
+tini's flags, accepted so that "tend -g --" works (-c stays tend's --config):
+`)
+	for _, o := range tini {
+		flag := "-" + o.short
+		if !o.boolean {
+			flag += " " + o.form
+		}
+		fmt.Fprintf(&b, "  %-26s %s\n", flag, o.help)
+	}
+	b.WriteString(`
+Run as tini, tini-static, docker-init or dumb-init (a symlink or a renamed
+copy), tend takes that program's command line and variables instead.
 
 Exit codes: CMD's code, or 128+N if it died of signal N (after --remap-exit);
 2 usage or configuration error; 125 CMD could not be started; 126 CMD is not

@@ -58,6 +58,18 @@ func TestParseValid(t *testing.T) {
 			o.Rewrite = signals.Rewrite{syscall.SIGINT: syscall.SIGTERM}
 		}},
 		{"empty env is unset", []string{"x"}, env("TEND_GRACE", ""), func(o *Options) { o.Command = []string{"x"} }},
+		{"tini's flags", []string{"-s", "-g", "-e", "143", "-e3", "-p", "SIGKILL", "-w", "--", "x"}, env(), func(o *Options) {
+			o.Subreaper, o.WarnReaped, o.Pdeathsig, o.Command = true, true, syscall.SIGKILL, []string{"x"}
+			o.RemapExit = map[int]int{143: 0, 3: 0}
+		}},
+		{"-g after --forward child", []string{"--forward", "child", "-g", "x"}, env(), func(o *Options) { o.Command = []string{"x"} }},
+		{"-e beside --remap-exit", []string{"--remap-exit", "1:2", "-e", "3", "x"}, env(), func(o *Options) { o.RemapExit, o.Command = map[int]int{1: 2, 3: 0}, []string{"x"} }},
+		{"grouped", []string{"-sgw", "-gse", "7", "-vp15", "x"}, env(), func(o *Options) {
+			o.Subreaper, o.WarnReaped, o.Verbose, o.Pdeathsig, o.Command = true, true, 1, syscall.SIGTERM, []string{"x"}
+			o.RemapExit = map[int]int{7: 0}
+		}},
+		{"-p by number", []string{"-p", "15", "x"}, env(), func(o *Options) { o.Pdeathsig, o.Command = syscall.SIGTERM, []string{"x"} }},
+		{"-c is still tend's config", []string{"-c", "t.toml"}, env(), func(o *Options) { o.Config = "t.toml" }},
 		{"help", []string{"--help", "--bogus"}, env(), func(o *Options) { o.Help = true }},
 		{"version", []string{"--version"}, env(), func(o *Options) { o.Version = true }},
 	}
@@ -99,6 +111,16 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--rewrite", "TERM:99", "x"}, env(), `invalid --rewrite "TERM:99": signal number 99 out of range 1-64; want FROM:TO`},
 		{[]string{"--remap-exit", "143", "x"}, env(), `invalid --remap-exit "143": missing ':'; want FROM:TO`},
 		{[]string{"--remap-exit", "300:0", "x"}, env(), `invalid --remap-exit "300:0": "300" is not an exit code 0-255; want FROM:TO`},
+		{[]string{"-e"}, env(), "flag -e needs a value: CODE"},
+		{[]string{"-e", "256", "x"}, env(), `invalid -e "256": "256" is not an exit code 0-255; want CODE`},
+		{[]string{"-e", "3:5", "x"}, env(), `invalid -e "3:5": "3:5" is not an exit code 0-255; want CODE`},
+		{[]string{"-p", "SIGFOO", "x"}, env(), `invalid -p "SIGFOO": unknown signal "SIGFOO" (want a name such as TERM or SIGTERM, or a number 1-64); want SIGNAL`},
+		{[]string{"-p"}, env(), "flag -p needs a value: SIGNAL"},
+		{[]string{"--s", "x"}, env(), "unknown flag --s"},
+		{[]string{"-l", "x"}, env(), "unknown flag -l"},
+		{[]string{"-sx", "x"}, env(), "unknown flag -x in -sx"},
+		{[]string{"-se"}, env(), "flag -e needs a value: CODE"},
+		{[]string{"-se300", "x"}, env(), `invalid -e "300": "300" is not an exit code 0-255; want CODE`},
 		{[]string{"x"}, env("TEND_REMAP_EXIT", "1:2,x:3"), `invalid TEND_REMAP_EXIT="1:2,x:3": "x" is not an exit code 0-255; want FROM:TO`},
 	}
 	for _, tt := range tests {

@@ -172,3 +172,40 @@ func IgnoreReserved() error {
 	}
 	return nil
 }
+
+// InheritedIgnored lists the signals whose disposition is SIG_IGN right
+// now. Called before tend installs its handlers, these are the signals tend
+// was started with ignored that the Go runtime left as they were: SIGHUP
+// and SIGINT (the runtime keeps an inherited SIG_IGN for them), SIGCONT,
+// SIGTSTP, SIGTTIN, SIGTTOU (the runtime does not touch them until they
+// are caught). For every other signal the runtime installs its own handler
+// at start-up and keeps the inherited disposition where no Go API can read
+// it, so an ignored SIGUSR1 or SIGTERM, say, cannot be handed on.
+func InheritedIgnored() []syscall.Signal {
+	var out []syscall.Signal
+	for sig := syscall.Signal(1); sig <= Max; sig++ {
+		if sig == unix.SIGKILL || sig == unix.SIGSTOP || slicesContains(Reserved, sig) {
+			continue
+		}
+		var old struct {
+			handler  uintptr
+			flags    uint64
+			restorer uintptr
+			mask     uint64
+		}
+		_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if errno == 0 && old.handler == 1 { // SIG_IGN
+			out = append(out, sig)
+		}
+	}
+	return out
+}
+
+func slicesContains(list []syscall.Signal, sig syscall.Signal) bool {
+	for _, s := range list {
+		if s == sig {
+			return true
+		}
+	}
+	return false
+}

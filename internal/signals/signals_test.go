@@ -2,6 +2,7 @@ package signals
 
 import (
 	"os"
+	"os/signal"
 	"slices"
 	"syscall"
 	"testing"
@@ -94,6 +95,25 @@ func TestNeedsCont(t *testing.T) {
 	} {
 		if got := NeedsCont(sig); got != want {
 			t.Errorf("NeedsCont(%v) = %v, want %v", sig, got, want)
+		}
+	}
+}
+
+// InheritedIgnored sees the dispositions the runtime leaves alone: here
+// set with signal.Ignore, as an inherited SIG_IGN would be.
+func TestInheritedIgnored(t *testing.T) {
+	if got := InheritedIgnored(); slices.Contains(got, syscall.SIGTTIN) || slices.Contains(got, syscall.SIGHUP) {
+		t.Fatalf("before: %v", got)
+	}
+	signal.Ignore(syscall.SIGTTIN, syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGTTIN, syscall.SIGHUP)
+	got := InheritedIgnored()
+	if !slices.Contains(got, syscall.SIGTTIN) || !slices.Contains(got, syscall.SIGHUP) {
+		t.Errorf("after signal.Ignore(TTIN, HUP): %v", got)
+	}
+	for _, sig := range got {
+		if sig == syscall.SIGKILL || sig == syscall.SIGSTOP || slices.Contains(Reserved, sig) {
+			t.Errorf("lists %v", sig)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -38,6 +39,13 @@ type Spec struct {
 	// foreground group of the terminal on fd 0 (tend's controlling
 	// terminal). Otherwise the child starts a new session.
 	Foreground bool
+	// SameGroup keeps the child in tend's session and process group
+	// (dumb-init's single-child mode); Foreground is then ignored.
+	SameGroup bool
+	// ClearMask starts the child with no signal blocked. Otherwise it gets
+	// the signal mask of the forking thread: the one tend inherited, minus
+	// the signals the Go runtime unblocks for itself.
+	ClearMask bool
 }
 
 // Error is a failure to start a command. Code is the exit code tend uses.
@@ -136,14 +144,16 @@ func Start(s *Spec) (int, error) {
 		Files: s.Files,
 		Sys:   &syscall.SysProcAttr{Credential: s.Cred},
 	}
-	if s.Foreground {
+	switch {
+	case s.SameGroup:
+	case s.Foreground:
 		attr.Sys.Setpgid = true
 		attr.Sys.Foreground = true
 		attr.Sys.Ctty = 0
-	} else {
+	default:
 		attr.Sys.Setsid = true
 	}
-	pid, err := syscall.ForkExec(bin, s.Argv, attr)
+	pid, err := forkExec(bin, s.Argv, attr, s.ClearMask)
 	if err != nil {
 		if s.Dir != "" && errors.Is(err, unix.ENOENT) {
 			if _, serr := os.Stat(s.Dir); serr != nil {
@@ -153,6 +163,23 @@ func Start(s *Spec) (int, error) {
 		return 0, startError(s.Argv[0], err)
 	}
 	return pid, nil
+}
+
+// forkExec is syscall.ForkExec, from a thread with an empty signal mask
+// when clearMask is set: the runtime gives the child the forking thread's
+// mask (it saves it before the fork and restores it in the child).
+func forkExec(bin string, argv []string, attr *syscall.ProcAttr, clearMask bool) (int, error) {
+	if !clearMask {
+		return syscall.ForkExec(bin, argv, attr)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var empty, old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old); err != nil {
+		return syscall.ForkExec(bin, argv, attr)
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return syscall.ForkExec(bin, argv, attr)
 }
 
 // ControllingTerminal reports whether fd is a terminal that is tend's

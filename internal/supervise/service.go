@@ -232,6 +232,7 @@ func (s *Supervisor) start(v *svc) {
 	if v.Inherit {
 		spec.Files = []uintptr{0, 1, 2}
 		spec.Foreground = v.Main && s.cfg.Terminal
+		spec.SameGroup = v.Main && s.cfg.SingleChild
 	} else {
 		outR, outW, err1 := os.Pipe()
 		errR, errW, err2 := os.Pipe()
@@ -260,6 +261,7 @@ func (s *Supervisor) start(v *svc) {
 			closeAfter = append(closeAfter, w)
 		}
 	}
+	spec.ClearMask = s.cfg.ResetSignals
 	pid, err := spawn.Start(&spec)
 	for _, f := range closeAfter {
 		f.Close()
@@ -271,7 +273,7 @@ func (s *Supervisor) start(v *svc) {
 	s.childless = false
 	v.pid, v.started = pid, time.Now()
 	s.byPID[pid] = v
-	if v.Main {
+	if v.Main && !spec.SameGroup {
 		s.mainPGID = pid
 	}
 	s.log.Info("started", "service", v.Name, "pid", pid, "cmd", strings.Join(v.Spec.Argv, " "))

@@ -60,6 +60,28 @@ type Config struct {
 	// and within ReloadTimeout; without it SIGHUP is forwarded like any
 	// other signal.
 	Reload func() (*Reloaded, error)
+
+	// WarnReaped logs a warning for every reaped process that is not a
+	// service (tini -w).
+	WarnReaped bool
+	// SingleChild is dumb-init's single-child mode: the main stays in
+	// tend's session and process group (set ToChild too), and once it has
+	// exited tend exits without signalling or waiting for anything else;
+	// at the grace only the main is killed.
+	SingleChild bool
+	// JobControl: after forwarding SIGTSTP, SIGTTIN or SIGTTOU, tend stops
+	// itself with SIGSTOP, so that the shell that started it sees the job
+	// stop (dumb-init). A PID 1 cannot stop itself; the kernel drops it.
+	JobControl bool
+	// ResetSignals starts the processes with an empty signal mask and
+	// default dispositions (dumb-init). Otherwise the processes started at
+	// startup keep the signals tend inherited as ignored, as far as the Go
+	// runtime left them visible (signals.InheritedIgnored), and the
+	// inherited mask minus what the runtime unblocks.
+	ResetSignals bool
+	// ChdirRoot moves tend's working directory to "/" once the services of
+	// the startup were started, so tend keeps no directory busy (dumb-init).
+	ChdirRoot bool
 }
 
 // Reloaded is a re-read configuration.
@@ -191,13 +213,41 @@ func (s *Supervisor) Run() int {
 	// arrives meanwhile is queued, not lost and not fatal to tend.
 	s.termCh = make(chan os.Signal, 16)
 	s.sigCh = make(chan os.Signal, 128)
-	signal.Notify(s.termCh, unix.SIGTERM, unix.SIGINT)
+	// Signals tend was started with ignored, and which it can still see as
+	// ignored, stay so until the first processes are started, so that
+	// those inherit them; one that arrives meanwhile is ignored, as whoever
+	// started tend asked.
+	var kept []syscall.Signal
 	early, late := signals.Caught()
-	signal.Notify(s.sigCh, early...)
+	if !s.cfg.ResetSignals {
+		kept = signals.InheritedIgnored()
+	} else {
+		// A late signal (SIGCONT) inherited as ignored is caught before the
+		// first fork too, so that the children get its default action.
+		for _, sig := range signals.InheritedIgnored() {
+			if slices.Contains(late, os.Signal(sig)) {
+				early = append(early, sig)
+			}
+		}
+	}
+	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
+	notify(s.sigCh, without(early, kept))
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
 
 	s.schedule()
+	for _, sig := range kept {
+		if signals.IsShutdown(sig) {
+			signal.Notify(s.termCh, sig)
+		} else if signals.Forwardable(sig) && slices.Contains(early, os.Signal(sig)) {
+			signal.Notify(s.sigCh, sig)
+		}
+	}
+	if s.cfg.ChdirRoot {
+		if err := os.Chdir("/"); err != nil {
+			s.log.Warn("cannot change tend's working directory to /", "err", err)
+		}
+	}
 	if s.mainStartFailed && !s.anyAlive() {
 		return s.mainCode // the main could not even be started: nothing to supervise
 	}
@@ -206,6 +256,28 @@ func (s *Supervisor) Run() int {
 	// as it would most likely kill a child not yet set up to handle it.
 	go signal.Notify(s.sigCh, late...)
 	return s.loop()
+}
+
+// notify is signal.Notify for a list that may be empty (signal.Notify
+// with no signals would relay every signal).
+func notify(c chan<- os.Signal, sigs []os.Signal) {
+	if len(sigs) > 0 {
+		signal.Notify(c, sigs...)
+	}
+}
+
+// without returns sigs minus those in drop.
+func without(sigs []os.Signal, drop []syscall.Signal) []os.Signal {
+	if len(drop) == 0 {
+		return sigs
+	}
+	out := make([]os.Signal, 0, len(sigs))
+	for _, sig := range sigs {
+		if !slices.Contains(drop, sig.(syscall.Signal)) {
+			out = append(out, sig)
+		}
+	}
+	return out
 }
 
 func (s *Supervisor) loop() int {
@@ -269,7 +341,11 @@ func (s *Supervisor) onBatch(b reap.Batch) {
 			s.onProbeExit(e.PID, e.Status)
 		default:
 			s.stats.OrphansReaped++
-			s.log.Debug("reaped", "pid", e.PID, "code", reap.Code(e.Status))
+			if s.cfg.WarnReaped {
+				s.log.Warn("reaped a process that was not the main", "pid", e.PID, "code", reap.Code(e.Status))
+			} else {
+				s.log.Debug("reaped", "pid", e.PID, "code", reap.Code(e.Status))
+			}
 		}
 	}
 }
@@ -308,6 +384,10 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 		return
 	}
 	s.forward(sig, false)
+	if s.cfg.JobControl && (sig == unix.SIGTSTP || sig == unix.SIGTTIN || sig == unix.SIGTTOU) {
+		s.log.Debug("stopping tend itself after a terminal stop signal", "signal", signals.Name(sig))
+		_ = unix.Kill(s.self, unix.SIGSTOP)
+	}
 }
 
 // forward sends sig, after rewriting, to the main process group (or the
@@ -410,7 +490,9 @@ func (s *Supervisor) advance() {
 	}
 	if !s.swept && !s.anyAlive() {
 		s.swept = true
-		if !s.childless { // no children means no descendants: nothing to sweep
+		// No children means no descendants: nothing to sweep. In
+		// single-child mode the others are left alone.
+		if !s.childless && !s.cfg.SingleChild {
 			s.sweep()
 		}
 	}
@@ -461,9 +543,9 @@ func (s *Supervisor) anyAlive() bool {
 func (s *Supervisor) finished() bool {
 	switch s.phase {
 	case stopping:
-		return s.preStopDone && s.swept && s.childless
+		return s.preStopDone && s.swept && (s.childless || s.cfg.SingleChild)
 	case killing:
-		return !s.anyAlive() && s.childless
+		return !s.anyAlive() && (s.childless || s.cfg.SingleChild)
 	}
 	return false
 }
@@ -573,7 +655,18 @@ func (s *Supervisor) onGraceExpired() {
 	s.final = time.NewTimer(killWait)
 	var killed []string
 	rest := ""
-	if s.pid1 && !proc.OwnNamespace() {
+	if s.cfg.SingleChild {
+		// Only what tend started is tend's to kill.
+		for _, pid := range []int{s.preStopPID, s.mainPID()} {
+			if pid == 0 {
+				continue
+			}
+			what := proc.Cmdline(pid) // read first: once killed it is gone
+			if unix.Kill(pid, unix.SIGKILL) == nil {
+				killed = append(killed, strconv.Itoa(pid)+" ("+what+")")
+			}
+		}
+	} else if s.pid1 && !proc.OwnNamespace() {
 		_ = unix.Kill(-1, unix.SIGKILL)
 		killed = append(killed, "all")
 	} else {
@@ -629,6 +722,14 @@ func (s *Supervisor) killLeft() (killed []string, all bool) {
 		}
 	}
 	return killed, false
+}
+
+// mainPID is the main's pid while it runs, else 0.
+func (s *Supervisor) mainPID() int {
+	if s.main != nil {
+		return s.main.pid
+	}
+	return 0
 }
 
 // reclaimTerminal makes tend's own group the terminal's foreground again

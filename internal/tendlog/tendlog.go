@@ -13,9 +13,12 @@ import (
 )
 
 // LevelFor maps the number of -v flags to the lowest level shown: errors
-// and warnings by default, lifecycle detail (Info) with -v, Debug with -vv.
+// and warnings by default, lifecycle detail (Info) with -v, Debug with -vv;
+// errors only below zero (tini's TINI_VERBOSITY=0).
 func LevelFor(verbose int) slog.Level {
 	switch {
+	case verbose < 0:
+		return slog.LevelError
 	case verbose >= 2:
 		return slog.LevelDebug
 	case verbose == 1:

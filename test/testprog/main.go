@@ -64,6 +64,11 @@
 //	           endless line of SpewPayload(0, ...) bytes, never a newline;
 //	           badutf8: "SEQ " + FloodBad lines; close: ten lines "closing I",
 //	           then close stdout and stderr and keep running.
+//	sigexec    [--block LIST] [--ignore LIST] -- PROG [ARGS]
+//	           block the signals of LIST (comma-separated names or
+//	           numbers) and set those of --ignore to SIG_IGN, then exec
+//	           PROG: it starts with that mask and those dispositions, as
+//	           from a parent that set them (a shell's trap '' SIG).
 //	execas     --uid U --gid G [--nproc N] [--nofile N] -- PROG [ARGS]
 //	           set RLIMIT_NPROC/RLIMIT_NOFILE (soft and hard), drop
 //	           supplementary groups, setgid, setuid, exec PROG.
@@ -84,11 +89,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -188,6 +195,8 @@ func main() {
 		os.Exit(execasCmd(args))
 	case "fakectl":
 		os.Exit(fakectlCmd(args))
+	case "sigexec":
+		os.Exit(sigexecCmd(args))
 	default:
 		fatalf("unknown subcommand %q", sub)
 	}
@@ -930,5 +939,64 @@ func execasCmd(args []string) int {
 	}
 	err = syscall.Exec(prog, fs.Args(), os.Environ())
 	fatalf("execas: exec %s: %v", prog, err)
+	return 99
+}
+
+// sigexecCmd blocks and ignores signals, then execs the rest of the
+// command line. The exec runs on the thread whose mask was set, so the new
+// program starts with exactly that mask.
+func sigexecCmd(args []string) int {
+	fs := flag.NewFlagSet("sigexec", flag.ExitOnError)
+	block := fs.String("block", "", "signals to block")
+	ignore := fs.String("ignore", "", "signals to set to SIG_IGN")
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		fatalf("usage: testprog sigexec [--block LIST] [--ignore LIST] -- PROG [ARGS]")
+	}
+	parse := func(list string) []unix.Signal {
+		var out []unix.Signal
+		for _, f := range strings.Split(list, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, unix.Signal(n))
+				continue
+			}
+			sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(f), "SIG"))
+			if sig == 0 {
+				fatalf("sigexec: unknown signal %q", f)
+			}
+			out = append(out, sig)
+		}
+		return out
+	}
+	runtime.LockOSThread()
+	for _, sig := range parse(*ignore) {
+		// struct kernel_sigaction { handler; flags; restorer; mask }
+		act := struct {
+			handler  uintptr
+			flags    uint64
+			restorer uintptr
+			mask     uint64
+		}{handler: 1} // SIG_IGN
+		if _, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); errno != 0 {
+			fatalf("sigexec: ignore %v: %v", sig, errno)
+		}
+	}
+	var set unix.Sigset_t
+	for _, sig := range parse(*block) {
+		set.Val[(sig-1)/64] |= 1 << ((uint(sig) - 1) % 64)
+	}
+	// Raw, so that the runtime does not put back what it unblocks.
+	if _, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0); errno != 0 {
+		fatalf("sigexec: block: %v", errno)
+	}
+	prog, err := exec.LookPath(fs.Arg(0))
+	if err != nil {
+		fatalf("sigexec: %v", err)
+	}
+	err = syscall.Exec(prog, fs.Args(), os.Environ())
+	fatalf("sigexec: exec %s: %v", prog, err)
 	return 99
 }
