@@ -88,9 +88,9 @@ type svc struct {
 	next      *Service
 	removed   bool // removed by a reload: forget it once it has exited
 
-	stopTimer  *time.Timer
-	readyTimer *time.Timer
-	probeTimer *time.Timer
+	stopTimer  timer
+	readyTimer timer
+	probeTimer timer
 	readyFD    *os.File // read end of the fd readiness pipe
 }
 
@@ -102,6 +102,20 @@ func (v *svc) setState(s State) {
 
 // alive reports whether the service has a process.
 func (v *svc) alive() bool { return v.pid != 0 }
+
+// probing reports whether v's ready checks (health false) or health checks
+// are still wanted: its process runs, nobody asked it to stop, and it is
+// still in the state the check is for ("starting" for ready checks, ready
+// or running for health checks).
+func (v *svc) probing(health bool) bool {
+	if !v.alive() || v.stopAsked || v.again || v.next != nil || v.unhealthy {
+		return false
+	}
+	if health {
+		return v.Health != nil && (v.state == Ready || v.state == Running)
+	}
+	return v.Ready != nil && v.state == Starting
+}
 
 // satisfied reports whether services listing v in `after` may start.
 func (v *svc) satisfied() bool {
@@ -138,7 +152,7 @@ func (v *svc) fresh() {
 }
 
 func (v *svc) cancelTimers() {
-	for _, t := range []*time.Timer{v.stopTimer, v.readyTimer, v.probeTimer} {
+	for _, t := range []timer{v.stopTimer, v.readyTimer, v.probeTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -157,7 +171,8 @@ const (
 	tBackoff timerKind = iota
 	tStopKill
 	tReadyTimeout
-	tProbe
+	tReadyProbe  // the next ready check, while starting
+	tHealthProbe // the next health check, once ready or running
 )
 
 type timerEvent struct {
@@ -167,9 +182,9 @@ type timerEvent struct {
 }
 
 // after arms a timer whose firing the loop receives on s.timers.
-func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) *time.Timer {
+func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) timer {
 	ev := timerEvent{v: v, gen: v.gen, kind: kind}
-	return time.AfterFunc(d, func() {
+	return s.sys.afterFunc(d, func() {
 		select {
 		case s.timers <- ev:
 		case <-s.done:
@@ -190,7 +205,7 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 	case tStopKill:
 		if v.alive() {
 			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
-			_ = unix.Kill(-v.pid, unix.SIGKILL)
+			_ = s.sys.kill(-v.pid, unix.SIGKILL)
 		}
 	case tReadyTimeout:
 		if v.alive() && v.state == Starting {
@@ -198,8 +213,13 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 			s.fail(v, 1, "not ready within "+v.Ready.Timeout.String())
 			s.stop(v, v.StopSignal)
 		}
-	case tProbe:
-		s.probe(v)
+	case tReadyProbe, tHealthProbe:
+		// A probe's timer is bound to the state it was armed in: the
+		// service may have left "starting" (ready timeout, stop, restart,
+		// reload) or "ready" since, without a new run.
+		if health := ev.kind == tHealthProbe; v.probing(health) {
+			s.probe(v, health)
+		}
 	}
 }
 
@@ -241,7 +261,7 @@ func (s *Supervisor) start(v *svc) {
 			closeAfter = append(closeAfter, w)
 		}
 	}
-	pid, err := spawn.Start(&spec)
+	pid, err := s.sys.start(&spec)
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -250,7 +270,7 @@ func (s *Supervisor) start(v *svc) {
 		return
 	}
 	s.childless = false
-	v.pid, v.started = pid, time.Now()
+	v.pid, v.started = pid, s.sys.now()
 	s.byPID[pid] = v
 	if v.Main {
 		s.mainPGID = pid
@@ -296,7 +316,7 @@ func (s *Supervisor) startFailed(v *svc, err error) {
 	if se, ok := err.(*spawn.Error); ok {
 		code = se.Code
 	}
-	v.started = time.Now()
+	v.started = s.sys.now()
 	if v.Main {
 		// As a shell would: say why and exit with 127/126/125 at once,
 		// without holding or restarting.
@@ -323,7 +343,7 @@ func (s *Supervisor) becameReady(v *svc, st State) {
 		s.log.Info("ready", "service", v.Name)
 	}
 	if v.Health != nil {
-		v.probeTimer = s.after(v.Health.Interval, v, tProbe)
+		v.probeTimer = s.after(v.Health.Interval, v, tHealthProbe)
 	}
 	s.schedule()
 }
@@ -351,7 +371,7 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	v.lastExit = &code
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
-	ran := time.Since(v.started)
+	ran := s.sys.now().Sub(v.started)
 
 	if v.Main {
 		s.mainCode, s.mainDone = code, true
@@ -413,7 +433,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		s.schedule()
 		return
 	}
-	now := time.Now()
+	now := s.sys.now()
 	v.recent = slices.DeleteFunc(v.recent, func(t time.Time) bool { return now.Sub(t) > v.MaxRestartsWithin })
 	if len(v.recent) >= v.MaxRestarts {
 		s.fail(v, code, "exited with code "+strconv.Itoa(code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
@@ -546,7 +566,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 		if v.Main && s.cfg.ToChild {
 			target = v.pid
 		}
-		if err := unix.Kill(target, sig); err == nil {
+		if err := s.sys.kill(target, sig); err == nil {
 			if target < 0 {
 				s.signalledPGIDs[v.pid] = true
 			}

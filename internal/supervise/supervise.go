@@ -135,6 +135,14 @@ type Supervisor struct {
 
 	grace, final *time.Timer
 	stats        Stats
+	// stopOrderWork counts the steps spent deciding the stop order (a
+	// test checks it stays linear in services + edges).
+	stopOrderWork int
+
+	sys system // processes and clock; a fake in the unit tests
+	// inline: call runs its function at once, on the caller's goroutine
+	// (the unit tests drive the loop's handlers themselves).
+	inline bool
 }
 
 // New prepares a supervisor. Call Run to start it.
@@ -143,7 +151,7 @@ func New(cfg Config) *Supervisor {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Supervisor{
-		cfg: cfg, log: cfg.Log, self: os.Getpid(),
+		cfg: cfg, log: cfg.Log, self: os.Getpid(), sys: realSystem{},
 		byName: map[string]*svc{}, byPID: map[int]*svc{}, probePIDs: map[int]probeRef{},
 		signalledPGIDs: map[int]bool{},
 		timers:         make(chan timerEvent, 16),
@@ -215,6 +223,7 @@ func (s *Supervisor) loop() int {
 			finalC = s.final.C
 		}
 		var handle func()
+		where := "event loop" // a panic's place: see onFault
 		select {
 		case sig := <-s.termCh:
 			handle = func() { s.onStopSignal(sig.(syscall.Signal)) }
@@ -223,13 +232,15 @@ func (s *Supervisor) loop() int {
 		case b := <-s.events:
 			handle = func() { s.onBatch(b) }
 		case ev := <-s.timers:
+			where = serviceWhere(ev.v.Name)
 			handle = func() { s.onTimer(ev) }
 		case r := <-s.probes:
+			where = serviceWhere(r.v.Name)
 			handle = func() { s.onProbe(r) }
 		case req := <-s.reqs:
 			handle = req
-		case where := <-s.faults:
-			handle = func() { s.containerStop(0, CodeInternal, true, "internal error in "+where) }
+		case at := <-s.faults:
+			handle = func() { s.onFault(at) }
 		case <-graceC:
 			s.grace = nil
 			handle = s.onGraceExpired
@@ -239,10 +250,9 @@ func (s *Supervisor) loop() int {
 		}
 		// A panic in a handler is reported (onPanic) and becomes an
 		// orderly shutdown on the next turn; the loop itself goes on.
-		safe.Run("event loop", func() {
-			handle()
-			s.advance()
-		})
+		if safe.Run(where, handle) {
+			safe.Run("event loop", s.advance)
+		}
 		if s.finished() {
 			s.log.Info("all processes exited", "code", s.code())
 			return s.code()
@@ -261,9 +271,12 @@ func (s *Supervisor) onBatch(b reap.Batch) {
 			s.preStopDone = true
 			s.log.Info("pre-stop exited", "pid", e.PID, "code", reap.Code(e.Status))
 		case s.byPID[e.PID] != nil:
-			s.onServiceExit(s.byPID[e.PID], e.Status)
+			// A panic handling one exit concerns that service (onFault);
+			// the batch's other exits are still handled.
+			v := s.byPID[e.PID]
+			safe.Run(serviceWhere(v.Name), func() { s.onServiceExit(v, e.Status) })
 		case s.probePIDs[e.PID].v != nil:
-			s.onProbeExit(e.PID, e.Status)
+			safe.Run(serviceWhere(s.probePIDs[e.PID].v.Name), func() { s.onProbeExit(e.PID, e.Status) })
 		default:
 			s.stats.OrphansReaped++
 			s.log.Debug("reaped", "pid", e.PID, "code", reap.Code(e.Status))
@@ -279,6 +292,37 @@ func (s *Supervisor) onPanic(where string, v any, stack []byte) {
 	case s.faults <- where:
 	default: // one queued fault is enough to shut down
 	}
+}
+
+// serviceWhere names the place of a panic that concerns one service only.
+func serviceWhere(name string) string { return "service " + name }
+
+// servicePlaces are the prefixes of the places (safe.Go, safe.Run) whose
+// panics concern the one service named after them.
+var servicePlaces = []string{"service ", "probe ", "ready fd ", "log reader "}
+
+// onFault handles a recovered panic (onPanic). One that concerns a single
+// service that is neither critical nor the main fails that service alone:
+// it is stopped and not restarted (until started again), and the
+// container goes on. Any other starts the shutdown with CodeInternal.
+func (s *Supervisor) onFault(where string) {
+	var v *svc
+	for _, p := range servicePlaces {
+		if name, ok := strings.CutPrefix(where, p); ok {
+			v = s.byName[name]
+			break
+		}
+	}
+	if v == nil || v.Critical || v.Main {
+		s.containerStop(0, CodeInternal, true, "internal error in "+where)
+		return
+	}
+	if s.phase != running {
+		return // the shutdown under way stops it
+	}
+	s.fail(v, CodeInternal, "internal error in tend (see the panic above); the other services go on")
+	s.stop(v, v.StopSignal)
+	s.schedule()
 }
 
 // onStopSignal handles SIGTERM and SIGINT sent to tend.
@@ -339,7 +383,7 @@ func (s *Supervisor) forward(sig syscall.Signal) {
 		}
 	}
 	for _, t := range targets {
-		err := unix.Kill(t, to)
+		err := s.sys.kill(t, to)
 		s.log.Debug("forwarded", "signal", signals.Name(sig), "as", signals.Name(to), "to", t, "err", err)
 		if err == nil {
 			s.stats.SignalsForwarded++
@@ -372,7 +416,7 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
 	s.preStopDone = true
 	if s.cfg.PreStop != nil {
-		pid, err := spawn.Start(s.cfg.PreStop)
+		pid, err := s.sys.start(s.cfg.PreStop)
 		if err != nil {
 			s.log.Error("pre-stop: " + err.Error())
 		} else {
@@ -427,6 +471,7 @@ func (s *Supervisor) dependentsAlive(v *svc) bool {
 		name := queue[0]
 		queue = queue[1:]
 		for _, d := range s.order {
+			s.stopOrderWork += 1 + len(d.After)
 			if seen[d.Name] || !slices.Contains(d.After, name) {
 				continue
 			}
@@ -498,7 +543,7 @@ func (s *Supervisor) sweep() {
 
 // others lists live processes tend is responsible for, zombies excluded.
 func (s *Supervisor) others() []proc.Process {
-	all, err := proc.List()
+	all, err := s.sys.processes()
 	if err != nil {
 		s.log.Warn("cannot list processes", "err", err)
 		return nil
