@@ -88,6 +88,10 @@ type svc struct {
 	next      *Service
 	removed   bool // removed by a reload: forget it once it has exited
 
+	// The shutdown's stop order (stoporder.go).
+	blockers int  // services with v in after that are not yet cleared
+	cleared  bool // no process, and nothing that depends on it has one
+
 	stopTimer  timer
 	readyTimer timer
 	probeTimer timer
@@ -354,6 +358,9 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 	delete(s.byPID, pid)
 	v.pid = 0
 	v.cancelTimers()
+	if s.phase >= stopping && v.blockers == 0 {
+		s.clear(v)
+	}
 	code := reap.Code(status)
 	if v.Main {
 		raw := code

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,8 +134,10 @@ type Supervisor struct {
 
 	grace, final *time.Timer
 	stats        Stats
-	// stopOrderWork counts the steps spent deciding the stop order (a
-	// test checks it stays linear in services + edges).
+	// stopNext: services the shutdown may stop now (stoporder.go);
+	// stopOrderWork counts the steps spent deciding that order (a test
+	// checks it stays linear in services + edges).
+	stopNext      []*svc
 	stopOrderWork int
 
 	sys system // processes and clock; a fake in the unit tests
@@ -411,6 +412,7 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 		return
 	}
 	s.phase = stopping
+	s.planStops()
 	s.trigger = trigger
 	s.grace = time.NewTimer(s.cfg.Grace)
 	s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
@@ -427,18 +429,20 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 }
 
 // advance takes the shutdown as far as it can go now: once the pre-stop is
-// done, stop every service none of whose dependents is still alive (the
-// main first, with the signal tend received); once no service is left, one
-// SIGTERM to every other process still alive.
+// done, stop every service nothing depending on which is still alive
+// (stopNext, see stoporder.go; the main first, with the signal tend
+// received); once no service is left, one SIGTERM to every other process
+// still alive.
 func (s *Supervisor) advance() {
 	if s.phase != stopping || !s.preStopDone {
 		return
 	}
-	for _, v := range s.order {
-		if v.stopAsked || s.dependentsAlive(v) {
-			continue
+	for len(s.stopNext) > 0 {
+		v := s.stopNext[0]
+		s.stopNext = s.stopNext[1:]
+		if !v.stopAsked {
+			s.stop(v, s.stopSignal(v))
 		}
-		s.stop(v, s.stopSignal(v))
 	}
 	if !s.swept && !s.anyAlive() {
 		s.swept = true
@@ -461,32 +465,10 @@ func (s *Supervisor) stopSignal(v *svc) syscall.Signal {
 	return s.cfg.Rewrite.Apply(trigger)
 }
 
-// dependentsAlive reports whether any service that depends on v, directly
-// or through others (web → migrate → db), still has a process: v must
-// outlive them all.
-func (s *Supervisor) dependentsAlive(v *svc) bool {
-	seen := map[string]bool{v.Name: true}
-	queue := []string{v.Name}
-	for len(queue) > 0 {
-		name := queue[0]
-		queue = queue[1:]
-		for _, d := range s.order {
-			s.stopOrderWork += 1 + len(d.After)
-			if seen[d.Name] || !slices.Contains(d.After, name) {
-				continue
-			}
-			if d.alive() {
-				return true
-			}
-			seen[d.Name] = true
-			queue = append(queue, d.Name)
-		}
-	}
-	return false
-}
-
+// anyAlive reports whether any service has a process (byPID holds
+// exactly the services' live pids).
 func (s *Supervisor) anyAlive() bool {
-	return slices.ContainsFunc(s.order, (*svc).alive)
+	return len(s.byPID) > 0
 }
 
 // finished reports whether tend may exit now: the shutdown ran its course
