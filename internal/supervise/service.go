@@ -503,9 +503,11 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 		s.containerStop(0, code, true, v.Name+" failed")
 		return
 	}
+	// They fail with v's code: for a critical one, a startup oneshot or
+	// the main, the container's exit code is that of what actually failed.
 	for _, d := range s.order {
 		if d.state == Starting && !d.alive() && slices.Contains(d.After, v.Name) {
-			s.fail(d, 1, "dependency "+v.Name+" failed")
+			s.fail(d, code, "not started: its dependency "+v.Name+" failed")
 		}
 	}
 }

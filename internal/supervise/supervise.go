@@ -415,7 +415,16 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	s.planStops()
 	s.trigger = trigger
 	s.grace = time.NewTimer(s.cfg.Grace)
-	s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
+	switch {
+	case failure && (s.main == nil || s.main.started.IsZero()):
+		// Said at the default level: why the container stops, with which
+		// code (a main that runs decides the code itself).
+		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", s.cfg.Grace)
+	case failure:
+		s.log.Error("shutting down", "reason", why, "grace", s.cfg.Grace)
+	default:
+		s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
+	}
 	s.preStopDone = true
 	if s.cfg.PreStop != nil {
 		pid, err := s.sys.start(s.cfg.PreStop)
@@ -484,15 +493,27 @@ func (s *Supervisor) finished() bool {
 }
 
 // code is the container's exit code: the main's (after remap; what SIGKILL
-// gives while it is still being killed), else the failure's, else 0.
+// gives while it is still being killed), else the failure's, else 0. A
+// main that never started (it waited for services that failed, or the
+// shutdown began first) was not killed: the code is then the failure's
+// (a startup oneshot's, a dependency's), else 128+N for the stop signal N
+// (after remap), as if the main had died of it.
 func (s *Supervisor) code() int {
-	if s.main != nil {
-		if s.mainDone {
-			return s.mainCode
-		}
+	switch {
+	case s.main == nil:
+		return s.exitCode
+	case s.mainDone:
+		return s.mainCode
+	case !s.main.started.IsZero():
 		return 128 + int(unix.SIGKILL)
+	case s.exitSet || s.trigger == 0:
+		return s.exitCode
 	}
-	return s.exitCode
+	code := 128 + int(s.trigger)
+	if to, ok := s.cfg.RemapExit[code]; ok {
+		code = to
+	}
+	return code
 }
 
 // sweep sends SIGTERM once to every live process other than tend that did
