@@ -163,7 +163,10 @@ func defaults(v *Service) {
 		v.BackoffInitial, v.BackoffMax = 100*time.Millisecond, 30*time.Second
 	}
 	if v.MaxRestarts == 0 {
-		v.MaxRestarts, v.MaxRestartsWithin = 5, time.Minute
+		v.MaxRestarts = 5
+	}
+	if v.MaxRestartsWithin == 0 {
+		v.MaxRestartsWithin = time.Minute
 	}
 	if v.StopSignal == 0 {
 		v.StopSignal = unix.SIGTERM

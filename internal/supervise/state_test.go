@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/spawn"
 )
 
 const ms = time.Millisecond
@@ -408,5 +409,140 @@ func TestFaultContainment(t *testing.T) {
 				t.Errorf("%s got %v, want [SIGTERM]", tt.victim, got)
 			}
 		})
+	}
+}
+
+// SIGHUP: added services start, removed ones stop and are forgotten,
+// changed ones restart with the new definition, unchanged ones are not
+// touched.
+func TestReload(t *testing.T) {
+	r := newRig(t, Config{}, &Service{Name: "same"}, &Service{Name: "changed"}, &Service{Name: "removed"})
+	same, changed, removed := r.pid("same"), r.pid("changed"), r.pid("removed")
+	defs := []*Service{{Name: "same"}, {Name: "changed", Spec: spawnArgv("changed", "--new")}, {Name: "added"}}
+	for _, d := range defs {
+		defaults(d)
+	}
+	r.s.cfg.Reload = func() (*Reloaded, error) { return &Reloaded{Services: defs, Grace: time.Minute}, nil }
+	r.signal(unix.SIGHUP)
+	r.wantStates("same=running changed=stopping removed=stopping added=running")
+	if len(r.sent(same)) != 0 {
+		t.Errorf("unchanged service signalled: %v", r.sent(same))
+	}
+	r.exitPID(changed, 0, unix.SIGTERM)
+	r.exitPID(removed, 0, unix.SIGTERM)
+	if r.s.byName["removed"] != nil {
+		t.Error("removed service not forgotten after its exit")
+	}
+	if v := r.svc("changed"); !v.alive() || !slices.Equal(r.fs.argv[v.pid], []string{"changed", "--new"}) {
+		t.Errorf("changed service not restarted with its new argv: %v", r.fs.argv[v.pid])
+	}
+	if r.s.cfg.Grace != time.Minute {
+		t.Errorf("grace %v after reload, want 1m", r.s.cfg.Grace)
+	}
+	// An invalid file keeps everything.
+	r.s.cfg.Reload = func() (*Reloaded, error) { return nil, fmt.Errorf("tend.toml:3: bad") }
+	before := r.states()
+	r.signal(unix.SIGHUP)
+	if got := r.states(); got != before {
+		t.Errorf("a failed reload changed %q to %q", before, got)
+	}
+}
+
+func spawnArgv(argv ...string) spawn.Spec { return spawn.Spec{Argv: argv} }
+
+// --hold: the main failing keeps tend (and the other services) running
+// until SIGTERM; the code is still the main's.
+func TestHold(t *testing.T) {
+	r := newRig(t, Config{Hold: true}, &Service{Name: "side"}, Main([]string{"app"}, nil, nil, nil))
+	r.exit("main", 3)
+	if r.s.phase != holding {
+		t.Fatalf("phase %d, want holding", r.s.phase)
+	}
+	if done, _ := r.finished(); done || len(r.sent(r.pid("side"))) != 0 {
+		t.Fatal("holding, yet finishing or stopping the other services")
+	}
+	r.signal(unix.SIGTERM)
+	r.drainStops()
+	r.wantExit(3)
+}
+
+// --pre-stop runs first; the services are stopped once it has exited.
+func TestPreStopFirst(t *testing.T) {
+	r := newRig(t, Config{PreStop: &spawn.Spec{Argv: []string{"pre-stop"}}}, Main([]string{"app"}, nil, nil, nil))
+	r.signal(unix.SIGTERM)
+	var pre int
+	for pid, argv := range r.fs.argv {
+		if argv[0] == "pre-stop" {
+			pre = pid
+		}
+	}
+	if pre == 0 {
+		t.Fatal("pre-stop not started")
+	}
+	if got := r.sent(r.pid("main")); len(got) != 0 {
+		t.Fatalf("main signalled %v before the pre-stop ended", got)
+	}
+	r.exitPID(pre, 0, 0)
+	if got := r.sent(r.pid("main")); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+		t.Fatalf("after the pre-stop: main got %v, want [SIGTERM]", got)
+	}
+	r.killed("main", unix.SIGTERM)
+	r.wantExit(143)
+}
+
+// A service that cannot be started (not found) exits as 127 would and
+// follows its restart policy; tend goes on.
+func TestServiceStartFails(t *testing.T) {
+	fs := newFakeSystem()
+	fs.fail["missing"] = errNotFound
+	r := newRigWith(t, fs, Config{}, &Service{Name: "missing", MaxRestarts: 2}, &Service{Name: "ok"})
+	r.wantStates("missing=backoff ok=running")
+	r.advance(time.Minute)
+	r.wantStates("missing=failed ok=running")
+	if v := r.svc("missing"); v.lastExit == nil || *v.lastExit != 127 {
+		t.Errorf("last exit %v, want 127", v.lastExit)
+	}
+	if r.s.phase != running {
+		t.Error("a non-critical service that cannot start stopped the container")
+	}
+}
+
+// A critical service not ready in time stops the container with 1; a
+// oneshot failing after startup does not stop it.
+func TestCriticalAndLateOneshot(t *testing.T) {
+	r := newRig(t, Config{}, &Service{Name: "db", Critical: true, Ready: execReady(time.Second)}, &Service{Name: "x"})
+	r.advance(2 * time.Second)
+	if r.s.phase != stopping {
+		t.Fatalf("critical service not ready in time: phase %d, want stopping", r.s.phase)
+	}
+	r.drainStops()
+	r.wantExit(1)
+
+	r = newRig(t, Config{}, &Service{Name: "x"})
+	r.do(func() {
+		def := &Service{Name: "job", Oneshot: true, Restart: RestartNever}
+		defaults(def)
+		r.s.add(def)
+		r.s.schedule()
+	})
+	r.exit("job", 4)
+	r.wantStates("job=failed x=running")
+	if r.s.phase != running {
+		t.Error("a oneshot failing after startup stopped the container")
+	}
+}
+
+// A second SIGTERM during the shutdown is forwarded again to the main's
+// group; the grace is not extended.
+func TestSecondStopSignal(t *testing.T) {
+	r := newRig(t, Config{}, Main([]string{"app"}, nil, nil, nil))
+	r.signal(unix.SIGTERM)
+	grace := r.s.grace
+	r.signal(unix.SIGTERM)
+	if got := r.sent(r.pid("main")); !slices.Equal(got, []syscall.Signal{unix.SIGTERM, unix.SIGTERM}) {
+		t.Errorf("main got %v, want [SIGTERM SIGTERM]", got)
+	}
+	if r.s.grace != grace {
+		t.Error("the second SIGTERM re-armed the grace")
 	}
 }
