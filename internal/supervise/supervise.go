@@ -415,14 +415,11 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	s.planStops()
 	s.trigger = trigger
 	s.grace = time.NewTimer(s.cfg.Grace)
-	switch {
-	case failure && (s.main == nil || s.main.started.IsZero()):
+	if failure && (s.main == nil || s.main.started.IsZero()) {
 		// Said at the default level: why the container stops, with which
-		// code (a main that runs decides the code itself).
+		// code (a main that ran decides the code, and says why itself).
 		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", s.cfg.Grace)
-	case failure:
-		s.log.Error("shutting down", "reason", why, "grace", s.cfg.Grace)
-	default:
+	} else {
 		s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
 	}
 	s.preStopDone = true
