@@ -390,7 +390,7 @@ func TestFaultContainment(t *testing.T) {
 		{"service crit", true, ""},
 		{"service main", true, ""},
 		{"event loop", true, ""},
-		{"service gone", true, ""},
+		{"service gone", false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.where, func(t *testing.T) {
@@ -402,6 +402,10 @@ func TestFaultContainment(t *testing.T) {
 			if tt.stops {
 				r.drainStops()
 				r.wantExit(128 + int(unix.SIGTERM)) // the main's code
+				return
+			}
+			if tt.victim == "" {
+				r.wantStates("a=running crit=running main=running")
 				return
 			}
 			r.wantStates(tt.victim + "=failed crit=running main=running")

@@ -249,8 +249,9 @@ func (s *Supervisor) loop() int {
 			s.log.Warn("processes still present after SIGKILL; exiting anyway", "waited", killWait)
 			return s.code()
 		}
-		// A panic in a handler is reported (onPanic) and becomes an
-		// orderly shutdown on the next turn; the loop itself goes on.
+		// A panic in a handler is reported (onPanic) and handled on the
+		// next turn (onFault: the one service it concerns fails, or an
+		// orderly shutdown); the loop itself goes on.
 		if safe.Run(where, handle) {
 			safe.Run("event loop", s.advance)
 		}
@@ -310,7 +311,10 @@ func (s *Supervisor) onFault(where string) {
 	var v *svc
 	for _, p := range servicePlaces {
 		if name, ok := strings.CutPrefix(where, p); ok {
-			v = s.byName[name]
+			if v = s.byName[name]; v == nil {
+				s.log.Warn("internal error concerned a service that is gone (removed by a reload); going on", "service", name)
+				return
+			}
 			break
 		}
 	}
