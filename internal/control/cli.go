@@ -33,7 +33,7 @@ const Usage = `usage: tend status [--json] [NAME...]
        tend shutdown
        tend wait-ready [--timeout DURATION] [NAME...]
 options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
-exit codes: 0 ok, 1 failed (wait-ready: not ready in time), 2 usage, 3 unknown service,
+exit codes: 0 ok, 1 failed (wait-ready: not ready in time, or a service failed), 2 usage, 3 unknown service,
             4 no tend running here, 5 permission denied (or the socket is served
             by a user other than root and you)
 `
@@ -476,6 +476,23 @@ func (c *client) logs(o cliOpts) *failure {
 	}
 }
 
+// failedForGood describes the services in state failed, as "name (last
+// exit N)".
+func failedForGood(ss []ServiceStatus) []string {
+	var out []string
+	for _, s := range ss {
+		if s.State != StateFailed {
+			continue
+		}
+		d := s.Name
+		if s.LastExit != nil {
+			d += " (last exit " + strconv.Itoa(*s.LastExit) + ")"
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func (c *client) waitReady(o cliOpts) *failure {
 	start := time.Now()
 	var deadline time.Time
@@ -499,6 +516,11 @@ func (c *client) waitReady(o cliOpts) *failure {
 			nr := NotReady(rep.Services)
 			if len(nr) == 0 {
 				return nil
+			}
+			// A service that failed for good will not become ready unless
+			// someone starts it again: waiting out the timeout helps no one.
+			if failed := failedForGood(rep.Services); len(failed) > 0 {
+				return fail(ExitFailed, "failed, will not become ready (until `tend start`): %s", strings.Join(failed, ", "))
 			}
 			last = fail(ExitFailed, "not ready after %v: %s", o.timeout, strings.Join(nr, ", "))
 		case f.code == ExitNoTend || f.code == ExitFailed:

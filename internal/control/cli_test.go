@@ -236,6 +236,26 @@ func TestWaitReady(t *testing.T) {
 			t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
 		}
 	})
+	// Issue 10: a service failed for good ends the wait at once, named.
+	t.Run("failed for good", func(t *testing.T) {
+		for _, names := range [][]string{nil, {"web"}} {
+			b := newFake()
+			three := 3
+			b.set("web", func(s *ServiceStatus) { s.Ready, s.State, s.LastExit = false, StateFailed, &three })
+			_, sock := start(t, b, nil, testConfig())
+			began := time.Now()
+			code, _, stderr := cli(sock, append([]string{"wait-ready", "--timeout", "60s"}, names...)...)
+			if took := time.Since(began); took > 20*time.Second {
+				t.Errorf("wait-ready %v: took %v: it waited for a failed service", names, took)
+			}
+			if want := "tend: failed, will not become ready (until `tend start`): web (last exit 3)\n"; code != ExitFailed || stderr != want {
+				t.Errorf("wait-ready %v: exit %d, stderr %q, want %q", names, code, stderr, want)
+			}
+			if b.statuses != 1 {
+				t.Errorf("wait-ready %v: %d polls, want 1", names, b.statuses)
+			}
+		}
+	})
 	t.Run("no tend", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "none.sock")
 		code, _, stderr := cli(sock, "wait-ready", "--timeout", "200ms")

@@ -19,6 +19,9 @@ var errExiting = errors.New("tend is exiting")
 
 // call runs f on the event loop and returns its error.
 func (s *Supervisor) call(f func() error) error {
+	if s.inline {
+		return f()
+	}
 	errc := make(chan error, 1)
 	select {
 	case s.reqs <- func() { errc <- f() }:
@@ -132,7 +135,7 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		if !v.alive() {
 			return errors.New(name + " is not running")
 		}
-		return unix.Kill(-v.pid, sig)
+		return s.sys.kill(-v.pid, sig)
 	})
 }
 

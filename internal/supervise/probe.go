@@ -11,7 +11,6 @@ import (
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/httpget"
-	"github.com/tend-sh/tend/internal/spawn"
 
 	"github.com/tend-sh/tend/internal/safe"
 )
@@ -27,7 +26,7 @@ type probeRef struct {
 	v      *svc
 	gen    int
 	health bool
-	kill   *time.Timer
+	kill   timer
 }
 
 type probeResult struct {
@@ -62,17 +61,13 @@ func (s *Supervisor) startReadyProbe(v *svc) {
 		})
 		return
 	}
-	s.probe(v)
+	s.probe(v, false)
 }
 
-// probe runs one check of v: its ready probe while starting, else its
-// health check.
-func (s *Supervisor) probe(v *svc) {
+// probe runs one check of v: its ready probe, or its health check when
+// health is set. The caller checked v.probing(health).
+func (s *Supervisor) probe(v *svc, health bool) {
 	v.probeTimer = nil
-	if !v.alive() {
-		return
-	}
-	health := v.state != Starting
 	p, timeout := v.Ready, attemptTimeout
 	if health {
 		p, timeout = v.Health, v.Health.Timeout
@@ -87,7 +82,7 @@ func (s *Supervisor) probe(v *svc) {
 		spec := v.Spec
 		spec.Argv = p.Exec
 		spec.Files = []uintptr{s.devNull(), s.devNull(), s.devNull()}
-		pid, err := spawn.Start(&spec)
+		pid, err := s.sys.start(&spec)
 		if err != nil {
 			res.err = err.Error()
 			s.onProbe(res)
@@ -95,7 +90,7 @@ func (s *Supervisor) probe(v *svc) {
 		}
 		s.childless = false
 		ref := probeRef{v: v, gen: v.gen, health: health}
-		ref.kill = time.AfterFunc(timeout, func() { _ = unix.Kill(-pid, unix.SIGKILL) })
+		ref.kill = s.sys.afterFunc(timeout, func() { _ = s.sys.kill(-pid, unix.SIGKILL) })
 		s.probePIDs[pid] = ref
 	default:
 		safe.Go("probe "+v.Name, func() {
@@ -146,20 +141,17 @@ func (s *Supervisor) onProbeExit(pid int, status unix.WaitStatus) {
 // onProbe acts on one check's result.
 func (s *Supervisor) onProbe(r probeResult) {
 	v := r.v
-	if r.gen != v.gen || !v.alive() || v.stopAsked {
-		return
+	if r.gen != v.gen || !v.probing(r.health) {
+		return // from an earlier run, or the service left the state it was for
 	}
 	if !r.health {
-		if v.state != Starting {
-			return
-		}
 		if r.ok {
 			s.becameReady(v, Ready)
 			return
 		}
 		s.log.Debug("not ready yet", "service", v.Name, "err", r.err)
 		if v.Ready.Kind != config.ProbeFD {
-			v.probeTimer = s.after(v.Ready.Interval, v, tProbe)
+			v.probeTimer = s.after(v.Ready.Interval, v, tReadyProbe)
 		}
 		return
 	}
@@ -178,5 +170,5 @@ func (s *Supervisor) onProbe(r probeResult) {
 			return
 		}
 	}
-	v.probeTimer = s.after(v.Health.Interval, v, tProbe)
+	v.probeTimer = s.after(v.Health.Interval, v, tHealthProbe)
 }

@@ -91,10 +91,14 @@ type svc struct {
 	next      *Service
 	removed   bool // removed by a reload: forget it once it has exited
 
-	stopTimer  *time.Timer
+	// The shutdown's stop order (stoporder.go).
+	blockers int  // services with v in after that are not yet cleared
+	cleared  bool // no process, and nothing that depends on it has one
+
+	stopTimer  timer
 	stopBy     time.Time // when stopTimer fires
-	readyTimer *time.Timer
-	probeTimer *time.Timer
+	readyTimer timer
+	probeTimer timer
 	readyFD    *os.File // read end of the fd readiness pipe
 
 	job *jobState // scheduled jobs only (job.go)
@@ -108,6 +112,20 @@ func (v *svc) setState(s State) {
 
 // alive reports whether the service has a process.
 func (v *svc) alive() bool { return v.pid != 0 }
+
+// probing reports whether v's ready checks (health false) or health checks
+// are still wanted: its process runs, nobody asked it to stop, and it is
+// still in the state the check is for ("starting" for ready checks, ready
+// or running for health checks).
+func (v *svc) probing(health bool) bool {
+	if !v.alive() || v.stopAsked || v.again || v.next != nil || v.unhealthy {
+		return false
+	}
+	if health {
+		return v.Health != nil && (v.state == Ready || v.state == Running)
+	}
+	return v.Ready != nil && v.state == Starting
+}
 
 // satisfied reports whether services listing v in `after` may start.
 func (v *svc) satisfied() bool {
@@ -147,7 +165,7 @@ func (v *svc) fresh() {
 }
 
 func (v *svc) cancelTimers() {
-	for _, t := range []*time.Timer{v.stopTimer, v.readyTimer, v.probeTimer} {
+	for _, t := range []timer{v.stopTimer, v.readyTimer, v.probeTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -166,8 +184,9 @@ const (
 	tBackoff timerKind = iota
 	tStopKill
 	tReadyTimeout
-	tProbe
-	tGroupKill // stop_timeout of a group whose leader has exited: pgid
+	tReadyProbe  // the next ready check, while starting
+	tHealthProbe // the next health check, once ready or running
+	tGroupKill   // stop_timeout of a group whose leader has exited: pgid
 )
 
 type timerEvent struct {
@@ -178,9 +197,9 @@ type timerEvent struct {
 }
 
 // after arms a timer whose firing the loop receives on s.timers.
-func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) *time.Timer {
+func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) timer {
 	ev := timerEvent{v: v, gen: v.gen, kind: kind}
-	return time.AfterFunc(d, func() {
+	return s.sys.afterFunc(d, func() {
 		select {
 		case s.timers <- ev:
 		case <-s.done:
@@ -208,7 +227,7 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 	case tStopKill:
 		if v.alive() {
 			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
-			_ = unix.Kill(-v.pid, unix.SIGKILL)
+			_ = s.sys.kill(-v.pid, unix.SIGKILL)
 			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
@@ -217,8 +236,13 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 			s.fail(v, 1, "not ready within "+v.Ready.Timeout.String())
 			s.stop(v, v.StopSignal)
 		}
-	case tProbe:
-		s.probe(v)
+	case tReadyProbe, tHealthProbe:
+		// A probe's timer is bound to the state it was armed in: the
+		// service may have left "starting" (ready timeout, stop, restart,
+		// reload) or "ready" since, without a new run.
+		if health := ev.kind == tHealthProbe; v.probing(health) {
+			s.probe(v, health)
+		}
 	}
 }
 
@@ -262,7 +286,7 @@ func (s *Supervisor) start(v *svc) {
 		}
 	}
 	spec.ClearMask = s.cfg.ResetSignals
-	pid, err := spawn.Start(&spec)
+	pid, err := s.sys.start(&spec)
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -271,7 +295,7 @@ func (s *Supervisor) start(v *svc) {
 		return
 	}
 	s.childless = false
-	v.pid, v.started = pid, time.Now()
+	v.pid, v.started = pid, s.sys.now()
 	s.byPID[pid] = v
 	if v.Main && !spec.SameGroup {
 		s.mainPGID = pid
@@ -317,7 +341,7 @@ func (s *Supervisor) startFailed(v *svc, err error) {
 	if se, ok := err.(*spawn.Error); ok {
 		code = se.Code
 	}
-	v.started = time.Now()
+	v.started = s.sys.now()
 	if v.Main {
 		// As a shell would: say why and exit with 127/126/125 at once,
 		// without holding or restarting.
@@ -344,7 +368,7 @@ func (s *Supervisor) becameReady(v *svc, st State) {
 		s.log.Info("ready", "service", v.Name)
 	}
 	if v.Health != nil {
-		v.probeTimer = s.after(v.Health.Interval, v, tProbe)
+		v.probeTimer = s.after(v.Health.Interval, v, tHealthProbe)
 	}
 	s.schedule()
 }
@@ -354,11 +378,11 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 	pid := v.pid
 	delete(s.byPID, pid)
 	v.pid = 0
-	if v.stopTimer != nil && unix.Kill(-pid, 0) == nil {
+	if v.stopTimer != nil && s.sys.kill(-pid, 0) == nil {
 		// Stopped, and its group outlives the leader: the stop_timeout
 		// still applies to what is left of the group.
 		ev := timerEvent{v: v, kind: tGroupKill, pgid: pid}
-		time.AfterFunc(time.Until(v.stopBy), func() {
+		s.sys.afterFunc(v.stopBy.Sub(s.sys.now()), func() {
 			select {
 			case s.timers <- ev:
 			case <-s.done:
@@ -366,6 +390,9 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 		})
 	}
 	v.cancelTimers()
+	if s.phase >= stopping && v.blockers == 0 {
+		s.clear(v)
+	}
 	code := reap.Code(status)
 	if v.Main {
 		raw := code
@@ -383,7 +410,7 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	v.lastExit = &code
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
-	ran := time.Since(v.started)
+	ran := s.sys.now().Sub(v.started)
 	if v.Job != nil {
 		s.jobRunEnded(v, success)
 	}
@@ -451,7 +478,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		s.schedule()
 		return
 	}
-	now := time.Now()
+	now := s.sys.now()
 	v.recent = slices.DeleteFunc(v.recent, func(t time.Time) bool { return now.Sub(t) > v.MaxRestartsWithin })
 	if len(v.recent) >= v.MaxRestarts {
 		s.fail(v, code, "exited with code "+strconv.Itoa(code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
@@ -514,9 +541,11 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 		s.containerStop(0, code, true, v.Name+" failed")
 		return
 	}
+	// They fail with v's code: for a critical one, a startup oneshot or
+	// the main, the container's exit code is that of what actually failed.
 	for _, d := range s.order {
 		if d.state == Starting && !d.alive() && slices.Contains(d.After, v.Name) {
-			s.fail(d, 1, "dependency "+v.Name+" failed")
+			s.fail(d, code, "not started: its dependency "+v.Name+" failed")
 		}
 	}
 }
@@ -586,7 +615,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 		if v.Main && s.cfg.ToChild {
 			target = v.pid
 		}
-		if err := killCont(target, sig); err == nil {
+		if err := s.killCont(target, sig); err == nil {
 			if target < 0 && s.phase >= stopping {
 				s.signalledPGIDs[v.pid] = true // the sweep skips it
 			}
@@ -595,7 +624,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 	}
 	if v.stopTimer == nil && v.StopTimeout > 0 {
 		v.stopTimer = s.after(v.StopTimeout, v, tStopKill)
-		v.stopBy = time.Now().Add(v.StopTimeout)
+		v.stopBy = s.sys.now().Add(v.StopTimeout)
 	}
 }
 
@@ -610,7 +639,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 func (s *Supervisor) killGroup(name string, pgid int) {
 	n := 0
 	if proc.OwnNamespace() {
-		all, err := proc.List()
+		all, err := s.sys.processes()
 		if err != nil {
 			s.log.Warn("cannot list processes", "err", err)
 			return
@@ -627,7 +656,7 @@ func (s *Supervisor) killGroup(name string, pgid int) {
 			return
 		}
 	}
-	if unix.Kill(-pgid, unix.SIGKILL) == nil {
+	if s.sys.kill(-pgid, unix.SIGKILL) == nil {
 		s.log.Warn("service's process group did not stop in time; sending SIGKILL", "service", name, "pgid", pgid, "processes", n)
 	}
 }

@@ -160,6 +160,17 @@ type Supervisor struct {
 	grace, final *time.Timer
 	stats        Stats
 	rl           reloader // SIGHUP reloads (reload.go)
+
+	// stopNext: services the shutdown may stop now (stoporder.go);
+	// stopOrderWork counts the steps spent deciding that order (a test
+	// checks it stays linear in services + edges).
+	stopNext      []*svc
+	stopOrderWork int
+
+	sys system // processes and clock; a fake in the unit tests
+	// inline: call runs its function at once, on the caller's goroutine
+	// (the unit tests drive the loop's handlers themselves).
+	inline bool
 }
 
 // New prepares a supervisor. Call Run to start it.
@@ -168,7 +179,7 @@ func New(cfg Config) *Supervisor {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Supervisor{
-		cfg: cfg, log: cfg.Log, self: os.Getpid(),
+		cfg: cfg, log: cfg.Log, self: os.Getpid(), sys: realSystem{},
 		byName: map[string]*svc{}, byPID: map[int]*svc{}, probePIDs: map[int]probeRef{},
 		signalledPGIDs: map[int]bool{},
 		timers:         make(chan timerEvent, 16),
@@ -290,6 +301,7 @@ func (s *Supervisor) loop() int {
 			finalC = s.final.C
 		}
 		var handle func()
+		where := "event loop" // a panic's place: see onFault
 		select {
 		case sig := <-s.termCh:
 			handle = func() { s.onStopSignal(sig.(syscall.Signal)) }
@@ -298,13 +310,15 @@ func (s *Supervisor) loop() int {
 		case b := <-s.events:
 			handle = func() { s.onBatch(b) }
 		case ev := <-s.timers:
+			where = serviceWhere(ev.v.Name)
 			handle = func() { s.onTimer(ev) }
 		case r := <-s.probes:
+			where = serviceWhere(r.v.Name)
 			handle = func() { s.onProbe(r) }
 		case req := <-s.reqs:
 			handle = req
-		case where := <-s.faults:
-			handle = func() { s.containerStop(0, CodeInternal, true, "internal error in "+where) }
+		case at := <-s.faults:
+			handle = func() { s.onFault(at) }
 		case <-graceC:
 			s.grace = nil
 			handle = s.onGraceExpired
@@ -312,12 +326,12 @@ func (s *Supervisor) loop() int {
 			s.log.Warn("processes still present after SIGKILL; exiting anyway", "waited", killWait)
 			return s.code()
 		}
-		// A panic in a handler is reported (onPanic) and becomes an
-		// orderly shutdown on the next turn; the loop itself goes on.
-		safe.Run("event loop", func() {
-			handle()
-			s.advance()
-		})
+		// A panic in a handler is reported (onPanic) and handled on the
+		// next turn (onFault: the one service it concerns fails, or an
+		// orderly shutdown); the loop itself goes on.
+		if safe.Run(where, handle) {
+			safe.Run("event loop", s.advance)
+		}
 		if s.finished() {
 			s.log.Info("all processes exited", "code", s.code())
 			return s.code()
@@ -336,9 +350,12 @@ func (s *Supervisor) onBatch(b reap.Batch) {
 			s.preStopDone = true
 			s.log.Info("pre-stop exited", "pid", e.PID, "code", reap.Code(e.Status))
 		case s.byPID[e.PID] != nil:
-			s.onServiceExit(s.byPID[e.PID], e.Status)
+			// A panic handling one exit concerns that service (onFault);
+			// the batch's other exits are still handled.
+			v := s.byPID[e.PID]
+			safe.Run(serviceWhere(v.Name), func() { s.onServiceExit(v, e.Status) })
 		case s.probePIDs[e.PID].v != nil:
-			s.onProbeExit(e.PID, e.Status)
+			safe.Run(serviceWhere(s.probePIDs[e.PID].v.Name), func() { s.onProbeExit(e.PID, e.Status) })
 		default:
 			s.stats.OrphansReaped++
 			if s.cfg.WarnReaped {
@@ -358,6 +375,40 @@ func (s *Supervisor) onPanic(where string, v any, stack []byte) {
 	case s.faults <- where:
 	default: // one queued fault is enough to shut down
 	}
+}
+
+// serviceWhere names the place of a panic that concerns one service only.
+func serviceWhere(name string) string { return "service " + name }
+
+// servicePlaces are the prefixes of the places (safe.Go, safe.Run) whose
+// panics concern the one service named after them.
+var servicePlaces = []string{"service ", "probe ", "ready fd ", "log reader "}
+
+// onFault handles a recovered panic (onPanic). One that concerns a single
+// service that is neither critical nor the main fails that service alone:
+// it is stopped and not restarted (until started again), and the
+// container goes on. Any other starts the shutdown with CodeInternal.
+func (s *Supervisor) onFault(where string) {
+	var v *svc
+	for _, p := range servicePlaces {
+		if name, ok := strings.CutPrefix(where, p); ok {
+			if v = s.byName[name]; v == nil {
+				s.log.Warn("internal error concerned a service that is gone (removed by a reload); going on", "service", name)
+				return
+			}
+			break
+		}
+	}
+	if v == nil || v.Critical || v.Main {
+		s.containerStop(0, CodeInternal, true, "internal error in "+where)
+		return
+	}
+	if s.phase != running {
+		return // the shutdown under way stops it
+	}
+	s.fail(v, CodeInternal, "internal error in tend (see the panic above); the other services go on")
+	s.stop(v, v.StopSignal)
+	s.schedule()
 }
 
 // onStopSignal handles SIGTERM and SIGINT sent to tend.
@@ -424,9 +475,9 @@ func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 	for _, t := range targets {
 		var err error
 		if cont {
-			err = killCont(t, to)
+			err = s.killCont(t, to)
 		} else {
-			err = unix.Kill(t, to)
+			err = s.sys.kill(t, to)
 		}
 		s.log.Debug("forwarded", "signal", signals.Name(sig), "as", signals.Name(to), "to", t, "err", err)
 		if err == nil {
@@ -455,16 +506,23 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 		return
 	}
 	s.phase = stopping
+	s.planStops()
 	s.trigger = trigger
 	// "Already signalled" is about this shutdown only: a group signalled
 	// by an earlier `tend stop` is long gone, and its number may now be
 	// another group's (PID reuse).
 	clear(s.signalledPGIDs)
 	s.grace = time.NewTimer(s.cfg.Grace)
-	s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
+	if failure && (s.main == nil || s.main.started.IsZero()) {
+		// Said at the default level: why the container stops, with which
+		// code (a main that ran decides the code, and says why itself).
+		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", s.cfg.Grace)
+	} else {
+		s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
+	}
 	s.preStopDone = true
 	if s.cfg.PreStop != nil {
-		pid, err := spawn.Start(s.cfg.PreStop)
+		pid, err := s.sys.start(s.cfg.PreStop)
 		if err != nil {
 			s.log.Error("pre-stop: " + err.Error())
 		} else {
@@ -475,18 +533,20 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 }
 
 // advance takes the shutdown as far as it can go now: once the pre-stop is
-// done, stop every service none of whose dependents is still alive (the
-// main first, with the signal tend received); once no service is left, one
-// SIGTERM to every other process still alive.
+// done, stop every service nothing depending on which is still alive
+// (stopNext, see stoporder.go; the main first, with the signal tend
+// received); once no service is left, one SIGTERM to every other process
+// still alive.
 func (s *Supervisor) advance() {
 	if s.phase != stopping || !s.preStopDone {
 		return
 	}
-	for _, v := range s.order {
-		if v.stopAsked || s.dependentsAlive(v) {
-			continue
+	for len(s.stopNext) > 0 {
+		v := s.stopNext[0]
+		s.stopNext = s.stopNext[1:]
+		if !v.stopAsked {
+			s.stop(v, s.stopSignal(v))
 		}
-		s.stop(v, s.stopSignal(v))
 	}
 	if !s.swept && !s.anyAlive() {
 		s.swept = true
@@ -511,31 +571,10 @@ func (s *Supervisor) stopSignal(v *svc) syscall.Signal {
 	return s.cfg.Rewrite.Apply(trigger)
 }
 
-// dependentsAlive reports whether any service that depends on v, directly
-// or through others (web → migrate → db), still has a process: v must
-// outlive them all.
-func (s *Supervisor) dependentsAlive(v *svc) bool {
-	seen := map[string]bool{v.Name: true}
-	queue := []string{v.Name}
-	for len(queue) > 0 {
-		name := queue[0]
-		queue = queue[1:]
-		for _, d := range s.order {
-			if seen[d.Name] || !slices.Contains(d.After, name) {
-				continue
-			}
-			if d.alive() {
-				return true
-			}
-			seen[d.Name] = true
-			queue = append(queue, d.Name)
-		}
-	}
-	return false
-}
-
+// anyAlive reports whether any service has a process (byPID holds
+// exactly the services' live pids).
 func (s *Supervisor) anyAlive() bool {
-	return slices.ContainsFunc(s.order, (*svc).alive)
+	return len(s.byPID) > 0
 }
 
 // finished reports whether tend may exit now: the shutdown ran its course
@@ -551,15 +590,27 @@ func (s *Supervisor) finished() bool {
 }
 
 // code is the container's exit code: the main's (after remap; what SIGKILL
-// gives while it is still being killed), else the failure's, else 0.
+// gives while it is still being killed), else the failure's, else 0. A
+// main that never started (it waited for services that failed, or the
+// shutdown began first) was not killed: the code is then the failure's
+// (a startup oneshot's, a dependency's), else 128+N for the stop signal N
+// (after remap), as if the main had died of it.
 func (s *Supervisor) code() int {
-	if s.main != nil {
-		if s.mainDone {
-			return s.mainCode
-		}
+	switch {
+	case s.main == nil:
+		return s.exitCode
+	case s.mainDone:
+		return s.mainCode
+	case !s.main.started.IsZero():
 		return 128 + int(unix.SIGKILL)
+	case s.exitSet || s.trigger == 0:
+		return s.exitCode
 	}
-	return s.exitCode
+	code := 128 + int(s.trigger)
+	if to, ok := s.cfg.RemapExit[code]; ok {
+		code = to
+	}
+	return code
 }
 
 // sweep sends SIGTERM (and SIGCONT) once to every live process other than
@@ -576,7 +627,7 @@ func (s *Supervisor) sweep() {
 	}
 	n := 0
 	for _, p := range sweepTargets(s.mine(), s.signalledPGIDs) {
-		if killCont(p.PID, unix.SIGTERM) == nil {
+		if s.killCont(p.PID, unix.SIGTERM) == nil {
 			n++
 		}
 	}
@@ -615,10 +666,10 @@ func sweepTargets(procs []proc.Process, signalled map[int]bool) []proc.Process {
 // careful init does: a stopped process acts on sig only once it runs again
 // (until then it would just wait for the grace's SIGKILL). SIGCONT does not
 // follow a signal that itself stops (signals.NeedsCont).
-func killCont(target int, sig syscall.Signal) error {
-	err := unix.Kill(target, sig)
+func (s *Supervisor) killCont(target int, sig syscall.Signal) error {
+	err := s.sys.kill(target, sig)
 	if err == nil && signals.NeedsCont(sig) {
-		_ = unix.Kill(target, unix.SIGCONT)
+		_ = s.sys.kill(target, unix.SIGCONT)
 	}
 	return err
 }
@@ -638,7 +689,7 @@ func (s *Supervisor) others() []proc.Process {
 // mine lists the processes tend is responsible for (zombies included):
 // every other process of the namespace as PID 1, its descendants otherwise.
 func (s *Supervisor) mine() []proc.Process {
-	all, err := proc.List()
+	all, err := s.sys.processes()
 	if err != nil {
 		s.log.Warn("cannot list processes", "err", err)
 		return nil

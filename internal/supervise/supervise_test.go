@@ -36,27 +36,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// A service outlives every service that depends on it, directly or
-// through others, while any of them still has a process.
-func TestDependentsAlive(t *testing.T) {
-	s := New(Config{Services: []*Service{
-		{Name: "db"},
-		{Name: "migrate", After: []string{"db"}, Oneshot: true},
-		{Name: "web", After: []string{"migrate"}},
-		{Name: "cron"},
-	}})
-	s.byName["web"].pid = 42 // web runs; migrate is done (no process)
-	for name, want := range map[string]bool{"db": true, "migrate": true, "web": false, "cron": false} {
-		if got := s.dependentsAlive(s.byName[name]); got != want {
-			t.Errorf("dependentsAlive(%s) = %v, want %v", name, got, want)
-		}
-	}
-	s.byName["web"].pid = 0
-	if s.dependentsAlive(s.byName["db"]) {
-		t.Error("db held back although nothing depending on it runs")
-	}
-}
-
 func TestSetEnv(t *testing.T) {
 	got := SetEnv([]string{"A=1", "HOME=/root", "HOMEDIR=x", "B=2"}, "HOME", "/home/u")
 	want := []string{"A=1", "HOMEDIR=x", "B=2", "HOME=/home/u"}

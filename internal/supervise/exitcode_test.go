@@ -1,0 +1,76 @@
+package supervise
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Item 13 and the skipped oneshot: the container's exit code is that of
+// what actually failed, or 128+N for the stop signal N, never 137 for a
+// main that was never started.
+func TestExitCode(t *testing.T) {
+	main := func(after ...string) *Service { return Main([]string{"app"}, nil, nil, after) }
+	tests := []struct {
+		name string
+		svcs []*Service
+		cfg  Config
+		act  func(r *rig)
+		want int
+	}{
+		{"main exits 3", []*Service{main()}, Config{}, func(r *rig) { r.exit("main", 3) }, 3},
+		{"main killed by SIGTERM", []*Service{main()}, Config{}, func(r *rig) { r.killed("main", unix.SIGTERM) }, 143},
+		{"main exit remapped", []*Service{main()}, Config{RemapExit: map[int]int{143: 0}}, func(r *rig) { r.killed("main", unix.SIGTERM) }, 0},
+		{"SIGTERM, main exits 0", []*Service{main()}, Config{}, func(r *rig) { r.signal(unix.SIGTERM); r.exit("main", 0) }, 0},
+		{"main not found", []*Service{main()}, Config{}, nil, 127},
+		{"startup oneshot fails with 9, main never started",
+			[]*Service{{Name: "init", Oneshot: true, Restart: RestartNever}, main("init")}, Config{},
+			func(r *rig) { r.exit("init", 9) }, 9},
+		{"SIGTERM while the main waits to start",
+			[]*Service{{Name: "db", Ready: execReady(time.Minute)}, main("db")}, Config{},
+			func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 143},
+		{"SIGINT while the main waits to start",
+			[]*Service{{Name: "db", Ready: execReady(time.Minute)}, main("db")}, Config{},
+			func(r *rig) { r.signal(unix.SIGINT); r.drainStops() }, 130},
+		{"SIGTERM while the main waits to start, 143 remapped", []*Service{{Name: "db", Ready: execReady(time.Minute)}, main("db")},
+			Config{RemapExit: map[int]int{143: 0}}, func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 0},
+		{"SIGTERM, the main killed at the grace", []*Service{main()}, Config{},
+			func(r *rig) { r.signal(unix.SIGTERM); r.do(r.s.onGraceExpired); r.killed("main", unix.SIGKILL) }, 137},
+		{"internal error, no main", []*Service{{Name: "a"}}, Config{},
+			func(r *rig) { r.do(func() { r.s.onFault("event loop") }); r.drainStops() }, CodeInternal},
+		{"dependency of the main fails for good",
+			[]*Service{{Name: "db", Restart: RestartNever, Ready: execReady(time.Minute)}, main("db")}, Config{},
+			func(r *rig) { r.exit("db", 4); r.drainStops() }, 4},
+		{"dependency of the main not ready in time",
+			[]*Service{{Name: "db", Ready: execReady(time.Second)}, main("db")}, Config{},
+			func(r *rig) { r.advance(2 * time.Second); r.drainStops() }, 1},
+		{"critical service fails", []*Service{{Name: "db", Critical: true, Restart: RestartNever}, {Name: "x"}}, Config{},
+			func(r *rig) { r.exit("db", 5); r.drainStops() }, 5},
+		{"non-critical service fails, then SIGTERM", []*Service{{Name: "db", Restart: RestartNever}, {Name: "x"}}, Config{},
+			func(r *rig) { r.exit("db", 5); r.signal(unix.SIGTERM); r.drainStops() }, 0},
+		{"startup oneshot fails", []*Service{{Name: "init", Oneshot: true, Restart: RestartNever}, {Name: "x", After: []string{"init"}}}, Config{},
+			func(r *rig) { r.exit("init", 6); r.drainStops() }, 6},
+		{"oneshot skipped: its dependency failed", []*Service{
+			{Name: "db", Restart: RestartNever, Ready: execReady(time.Minute)},
+			{Name: "migrate", Oneshot: true, After: []string{"db"}}, {Name: "x"}}, Config{},
+			func(r *rig) { r.exit("db", 7); r.drainStops() }, 7},
+		{"Procfile: first exit decides", []*Service{{Name: "a"}, {Name: "b"}}, Config{AnyExitStops: true},
+			func(r *rig) { r.exit("b", 2); r.drainStops() }, 2},
+		{"no main, SIGTERM", []*Service{{Name: "a"}}, Config{}, func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r *rig
+			if tt.act == nil { // the main cannot be started
+				fs := newFakeSystem()
+				fs.fail["app"] = errNotFound
+				r = newRigWith(t, fs, tt.cfg, tt.svcs...)
+			} else {
+				r = newRig(t, tt.cfg, tt.svcs...)
+				tt.act(r)
+			}
+			r.wantExit(tt.want)
+		})
+	}
+}
