@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/httpapi"
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/shellwords"
 	"github.com/tend-sh/tend/internal/spawn"
@@ -38,7 +40,21 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(face(os.Args))
+}
+
+// face decides, from the name tend was invoked under (argv[0]), which
+// program it is: tend itself, or tend-runc (an OCI runtime wrapper,
+// internal/ociruntime). A symlink to the one binary picks the face.
+func face(args []string) int {
+	if len(args) == 0 {
+		return run(nil)
+	}
+	switch filepath.Base(args[0]) {
+	case "tend-runc":
+		return ociruntime.Main(args)
+	}
+	return run(args[1:])
 }
 
 func run(args []string) int {
