@@ -122,11 +122,12 @@ func readConfig(file string) (fileConfig, error) {
 		var de *toml.DecodeError
 		var se *toml.StrictMissingError
 		switch {
+		case errors.As(err, &se) && len(se.Errors) > 0:
+			row, _ := se.Errors[0].Position()
+			return c, fmt.Errorf("%s:%d: unknown key %s; the only key is runtime = \"NAME or /path\"", file, row, strings.Join(se.Errors[0].Key(), "."))
 		case errors.As(err, &de):
 			row, col := de.Position()
 			return c, fmt.Errorf("%s:%d:%d: %v; want runtime = \"NAME or /path\"", file, row, col, de)
-		case errors.As(err, &se):
-			return c, fmt.Errorf("%s: unknown key; the only key is runtime = \"NAME or /path\": %s", file, se.String())
 		}
 		return c, fmt.Errorf("%s: %v", file, err)
 	}
