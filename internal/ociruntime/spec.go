@@ -234,8 +234,12 @@ func jsonError(data []byte, err error) error {
 	default:
 		return fmt.Errorf("malformed JSON: %v", err)
 	}
+	// Offset counts the bytes read, the offending one included.
 	if off > int64(len(data)) {
 		off = int64(len(data))
+	}
+	if off > 0 {
+		off--
 	}
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
 	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
