@@ -258,7 +258,10 @@ func TestContainerd(t *testing.T) {
 		c.t = t
 		// ctr -t needs a terminal of its own: script(1) gives it one.
 		id := randomID("tty-")
-		c.t.Cleanup(func() { c.ctr(time.Minute, "task", "kill", "-s", "KILL", id); c.ctr(time.Minute, "containers", "rm", id) })
+		c.t.Cleanup(func() {
+			c.ctr(time.Minute, "task", "kill", "-s", "KILL", id)
+			c.ctr(time.Minute, "containers", "rm", id)
+		})
 		inner := fmt.Sprintf("ctr -a %s -n %s run --rm -t --runc-binary %s %s %s sh -c 'cat /proc/1/comm; tty; exit 3'", c.sock, c.ns, tendRunc, c.image, id)
 		out, err := run(cmdTimeout, nil, "script", "-qefc", inner, "/dev/null")
 		out = strings.ReplaceAll(out, "\r", "")
@@ -277,7 +280,10 @@ func TestContainerd(t *testing.T) {
 		c.t = t
 		flags := []string{"--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536"}
 		plainID, id := randomID("userns-plain-"), randomID("userns-")
-		c.t.Cleanup(func() { c.ctr(time.Minute, "task", "rm", "-f", plainID); c.ctr(time.Minute, "containers", "rm", plainID) })
+		c.t.Cleanup(func() {
+			c.ctr(time.Minute, "task", "rm", "-f", plainID)
+			c.ctr(time.Minute, "containers", "rm", plainID)
+		})
 		plainOut, plainErr := c.ctr(cmdTimeout, append(append(append([]string{"run", "--rm"}, flags...), c.image, plainID), "cat", "/proc/self/uid_map")...)
 		out, code := c.runContainer(id, flags, "sh", "-c", "cat /proc/1/comm; cat /proc/self/uid_map")
 		if plainErr == nil {
