@@ -32,10 +32,19 @@ const (
 
 // Inits are the basenames of commands left alone: they are an init or a
 // supervisor that wants to be PID 1 already. s6-overlay's is "/init" (and
-// systemd's /sbin/init): any command whose basename is "init".
+// systemd's /sbin/init): any command whose basename is "init". "pause" is
+// the Kubernetes sandbox's process, a reaping init of its own.
 var Inits = []string{
-	"catatonit", "docker-init", "dumb-init", "init", "runsvdir", "s6-svscan",
+	"catatonit", "docker-init", "dumb-init", "init", "pause", "runsvdir", "s6-svscan",
 	"supervisord", "systemd", "tend", "tini", "tini-static",
+}
+
+// sandboxAnnotations mark a Kubernetes pod sandbox (the pause container
+// holding the pod's namespaces), which is left alone: containerd's CRI
+// plugin and CRI-O set them on every container they create.
+var sandboxAnnotations = map[string]string{
+	"io.kubernetes.cri.container-type":  "sandbox",
+	"io.kubernetes.cri-o.ContainerType": "sandbox",
 }
 
 // mountOptions of tend's bind mount: read-only, no set-uid, no devices.
@@ -66,9 +75,10 @@ func rewriteBundle(bundle, self string) error {
 // TendPath and process.args = [TendPath, "--", args...], plus the
 // tend.sh/<option> annotations as TEND_* variables in process.env. Every
 // other field, known or not, is kept. It reports changed=false (and returns
-// data) when there is nothing to do: tend.sh/inject is "false", the command
-// is already an init (Inits), tend is already injected, or there is no
-// process to run (the runtime reports that itself).
+// data) when there is nothing to do: tend.sh/inject is "false", the
+// container is a Kubernetes pod sandbox, the command is already an init
+// (Inits), tend is already injected, or there is no process to run (the
+// runtime reports that itself).
 func Rewrite(data []byte, self string) (out []byte, changed bool, err error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
@@ -87,6 +97,11 @@ func Rewrite(data []byte, self string) (out []byte, changed bool, err error) {
 		case "true":
 		default:
 			return nil, false, fmt.Errorf("invalid annotation %s=%q; want \"true\" or \"false\"", AnnotationInject, v)
+		}
+	}
+	for k, v := range sandboxAnnotations {
+		if ann[k] == v {
+			return data, false, nil
 		}
 	}
 	rawProc, ok := top["process"]
