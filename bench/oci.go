@@ -22,18 +22,23 @@ type OCIOptions struct {
 	Runc     string // the real runtime ("" = runc from PATH)
 	Busybox  string // static busybox for the rootfs ("" = /bin/busybox)
 	Runs     int    // measured runs per variant, round-robin
-	Log      func(format string, a ...any)
+	// Floor, when set, is the argv prefix of a minimal Go program that
+	// execs the real runtime at once (tendbench exec-runtime RUNC): the
+	// cost of any Go wrapper, measured as a column.
+	Floor []string
+	Log   func(format string, a ...any)
 }
 
 // OCI column names.
 const (
 	OCIRunc        = "runc"
-	OCITendRunc    = "tend-runc"
+	OCIFloor       = "Go exec floor"
 	OCIPassThrough = "tend-runc, inject=false"
+	OCITendRunc    = "tend-runc"
 )
 
 // OCIColumns is the order of the OCI table's columns.
-var OCIColumns = []string{OCIRunc, OCITendRunc, OCIPassThrough}
+var OCIColumns = []string{OCIRunc, OCIFloor, OCIPassThrough, OCITendRunc}
 
 // OCIReport is the outcome: one row per measured operation, medians (ms).
 type OCIReport struct {
@@ -101,19 +106,23 @@ func RunOCI(o OCIOptions) (*OCIReport, error) {
 		return nil, err
 	}
 	type variant struct {
-		name, bin string
-		config    []byte
-		bundle    string
-		root      string
+		name   string
+		argv   []string
+		config []byte
+		bundle string
+		root   string
 	}
 	optOut, err := withAnnotation(base, "tend.sh/inject", "false")
 	if err != nil {
 		return nil, err
 	}
 	vs := []*variant{
-		{name: OCIRunc, bin: o.Runc, config: base},
-		{name: OCITendRunc, bin: o.TendRunc, config: base},
-		{name: OCIPassThrough, bin: o.TendRunc, config: optOut},
+		{name: OCIRunc, argv: []string{o.Runc}, config: base},
+		{name: OCIPassThrough, argv: []string{o.TendRunc}, config: optOut},
+		{name: OCITendRunc, argv: []string{o.TendRunc}, config: base},
+	}
+	if len(o.Floor) > 0 {
+		vs = append(vs, &variant{name: OCIFloor, argv: o.Floor, config: base})
 	}
 	for i, v := range vs {
 		v.bundle = filepath.Join(tmp, fmt.Sprintf("bundle%d", i))
@@ -128,7 +137,7 @@ func RunOCI(o OCIOptions) (*OCIReport, error) {
 	}
 	defer dn.Close()
 	runtimeCmd := func(v *variant, args ...string) error {
-		cmd := exec.Command(v.bin, append([]string{"--root", v.root, "--log", filepath.Join(v.bundle, "log.json"), "--log-format", "json"}, args...)...)
+		cmd := exec.Command(v.argv[0], append(append(v.argv[1:len(v.argv):len(v.argv)], "--root", v.root, "--log", filepath.Join(v.bundle, "log.json"), "--log-format", "json"), args...)...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = dn, dn, dn
 		if err := cmd.Run(); err != nil {
 			log, _ := os.ReadFile(filepath.Join(v.bundle, "log.json"))
@@ -253,7 +262,7 @@ func RunOCI(o OCIOptions) (*OCIReport, error) {
 			row.Met = yes(row.Val[OCITendRunc] <= 1.05*row.Val[OCIRunc])
 		}
 		rep.Rows = append(rep.Rows, row)
-		o.Log("oci: %s: runc %.2f ms, tend-runc %.2f ms, pass-through %.2f ms", op.name, row.Val[OCIRunc], row.Val[OCITendRunc], row.Val[OCIPassThrough])
+		o.Log("oci: %s: runc %.2f ms, Go floor %.2f ms, inject=false %.2f ms, tend-runc %.2f ms", op.name, row.Val[OCIRunc], row.Val[OCIFloor], row.Val[OCIPassThrough], row.Val[OCITendRunc])
 	}
 	rep.End = time.Now()
 	rep.Load[1] = loadavg()
@@ -328,14 +337,25 @@ func (rep *OCIReport) Markdown(command string) string {
 	fmt.Fprintf(&b, "Measured %s (%.0f s) on %s: %s, %d CPUs, kernel %s; %d runs per column, interleaved, after 3 warm-up rounds.\n",
 		rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.End.Sub(rep.Start).Seconds(), host, cpuModel(), runtime.NumCPU(), kernel(), rep.Runs)
 	fmt.Fprintf(&b, "Load average at start: %s; at end: %s. Real runtime: `%s`. Command: `%s`.\n\n", rep.Load[0], rep.Load[1], rep.Versions[OCIRunc], command)
-	fmt.Fprintf(&b, "| operation | %s | tend-runc ÷ runc | inject=false ÷ runc | target | met |\n", strings.Join(OCIColumns, " | "))
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	fmt.Fprintf(&b, "| operation | %s | tend-runc ÷ runc | inject=false ÷ runc | Go floor ÷ runc | target | met |\n", strings.Join(OCIColumns, " | "))
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	ratio := func(r Row, c string) string {
+		v, ok := r.Val[c]
+		if !ok || r.Val[OCIRunc] == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.3f×", v/r.Val[OCIRunc])
+	}
 	for _, r := range rep.Rows {
 		cells := []string{r.Name + " (" + r.Unit + ")"}
 		for _, c := range OCIColumns {
-			cells = append(cells, num(r.Val[c], r.Unit))
+			if v, ok := r.Val[c]; ok {
+				cells = append(cells, num(v, r.Unit))
+			} else {
+				cells = append(cells, "–")
+			}
 		}
-		cells = append(cells, fmt.Sprintf("%.3f×", r.Val[OCITendRunc]/r.Val[OCIRunc]), fmt.Sprintf("%.3f×", r.Val[OCIPassThrough]/r.Val[OCIRunc]), r.Target, bold(r.Met))
+		cells = append(cells, ratio(r, OCITendRunc), ratio(r, OCIPassThrough), ratio(r, OCIFloor), r.Target, bold(r.Met))
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
 	return b.String()

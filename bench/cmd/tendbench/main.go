@@ -7,14 +7,17 @@
 //	tendbench [-tend bin/tend] [-testprog PATH] [-out BENCHMARKS.md] [counts...]
 //	tendbench stamp --file F [--run 50ms] [--code 1]   (helper: the crashing service)
 //	tendbench oci -tend-runc PATH [-runs N] [-out BENCHMARKS.md]   (tend-runc vs runc)
+//	tendbench exec-runtime RUNTIME ARGS...   (helper: the Go floor of a runtime wrapper)
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tend-sh/tend/bench"
@@ -24,6 +27,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "stamp" {
 		stamp(os.Args[2:])
 		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "exec-runtime" {
+		// The Go floor of a runtime wrapper: exec the runtime at once.
+		err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ())
+		fmt.Fprintln(os.Stderr, "tendbench exec-runtime:", err)
+		os.Exit(1)
 	}
 	if len(os.Args) > 1 && os.Args[1] == "oci" {
 		oci(os.Args[2:])
@@ -112,6 +121,13 @@ func oci(args []string) {
 	fs.IntVar(&o.Runs, "runs", 100, "measured runs per column")
 	out := fs.String("out", "", "also write the table into this file (between its markers)")
 	fs.Parse(args)
+	runc := o.Runc
+	if runc == "" {
+		runc, _ = exec.LookPath("runc")
+	}
+	if self, err := os.Executable(); err == nil && runc != "" {
+		o.Floor = []string{self, "exec-runtime", runc}
+	}
 	o.Log = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "tendbench: "+format+"\n", a...) }
 	rep, err := bench.RunOCI(o)
 	if err != nil {
