@@ -346,3 +346,14 @@ func TestRewriteBundleAtomicKeepsMode(t *testing.T) {
 		t.Errorf("missing bundle: %v", err)
 	}
 }
+
+// BenchmarkRewrite: the rewrite of a config.json as runc spec writes it.
+func BenchmarkRewrite(b *testing.B) {
+	in := spec(`, "tend.sh/grace": "20s"`)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, _, err := Rewrite(in, "/usr/local/bin/tend"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
