@@ -3,19 +3,24 @@
 // test/testprog (runc_test.go), and the machine's containerd through
 // Docker's own containerd socket, in a containerd namespace of the test's
 // own, with an image built FROM scratch by `docker build` and moved with
-// `docker save | ctr image import` (containerd_test.go).
+// `docker save | ctr image import` (containerd_test.go); and a private
+// dockerd of the test's own (own data-root, exec-root, socket and config,
+// no bridge or iptables) configured with README's daemon.json
+// (docker_test.go).
 //
 // Needs root, runc, a static busybox (/bin/busybox: apt-get install
-// busybox-static) and, for the containerd tests, ctr, docker and the socket
+// busybox-static) and, for the containerd and Docker tests, ctr, docker,
+// dockerd and the socket
 // /var/run/docker/containerd/containerd.sock (TEND_CONTAINERD_SOCK to use
 // another). Without them the tests are skipped with a loud banner;
 // TEND_REQUIRE_OCI=1 turns every such skip into a failure.
 //
 // Everything a test creates (runc containers under a --root of its own,
 // containerd containers, tasks, snapshots, images and the namespace, the
-// Docker image) is removed by ID in t.Cleanup, also when the test fails.
-// The machine's dockerd and containerd are only used as clients use them:
-// never reconfigured, restarted or signalled.
+// Docker image, the private dockerd by its pid and its directories) is
+// removed by ID in t.Cleanup, also when the test fails. The machine's
+// dockerd and containerd are only used as clients use them: never
+// reconfigured, restarted or signalled.
 package oci
 
 import (
