@@ -38,6 +38,7 @@ var (
 	tendRunc string // a symlink named tend-runc to the built tend
 	rootfs   string // shared read-only root filesystem of the runc bundles
 	ociSkip  string // why runc tests cannot run ("" when they can)
+	setupErr error  // building the rootfs or the symlink failed: every test fails
 )
 
 const busybox = "/bin/busybox"
@@ -50,7 +51,7 @@ func TestMain(m *testing.M) {
 		}
 		if err := setup(); err != nil {
 			fmt.Fprintln(os.Stderr, "oci: setup:", err)
-			ociSkip = err.Error()
+			setupErr = err
 		}
 		if ociSkip != "" {
 			fmt.Fprintf(os.Stderr, "\n"+
@@ -127,6 +128,9 @@ func need(t *testing.T) {
 		t.Fatalf("TEND_REQUIRE_OCI=1 but: %s", env.SkipReason)
 	}
 	env.Need(t)
+	if setupErr != nil {
+		t.Fatal("setup: ", setupErr)
+	}
 	if ociSkip != "" {
 		if os.Getenv("TEND_REQUIRE_OCI") == "1" {
 			t.Fatalf("TEND_REQUIRE_OCI=1 but: %s", ociSkip)
