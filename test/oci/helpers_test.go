@@ -132,14 +132,17 @@ func (r *runtime) run(args ...string) result {
 	b, _ = os.ReadFile(ef.Name())
 	se.Write(b)
 	res := result{stdout: so.String(), stderr: se.String()}
+	// Errorf, not Fatalf: run is also called from goroutines.
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		r.t.Fatalf("%s %v: no exit within %v\nstdout: %s\nstderr: %s", r.bin, args, cmdTimeout, res.stdout, res.stderr)
+		r.t.Errorf("%s %v: no exit within %v (killed)\nstdout: %s\nstderr: %s", r.bin, args, cmdTimeout, res.stdout, res.stderr)
+		res.code = -1
 	case errors.As(err, &ee):
 		res.code = ee.ExitCode()
 	case err != nil:
-		r.t.Fatalf("%s %v: %v", r.bin, args, err)
+		r.t.Errorf("%s %v: %v", r.bin, args, err)
+		res.code = -1
 	}
 	if strings.Contains(res.stderr, "panic") {
 		r.t.Errorf("%s %v: stderr mentions a panic:\n%s", r.bin, args, res.stderr)

@@ -230,7 +230,12 @@ func TestRuncNonRootUser(t *testing.T) {
 	go func() { done <- r.runBundle(b, id) }()
 	waitFile(t, filepath.Join(b.out, "ready"), 60*time.Second)
 	r.run("kill", id, "TERM")
-	res := <-done
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("container did not exit within 60s of SIGTERM")
+	}
 	if res.stdout != "tend\n1000\n" {
 		t.Errorf("stdout %q, stderr %q; want tend as PID 1 running as uid 1000", res.stdout, res.stderr)
 	}
