@@ -2,6 +2,7 @@ package ociruntime
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"time"
@@ -27,19 +28,36 @@ func (l logger) error(msg string) {
 		return
 	}
 	defer f.Close()
-	f.Write(formatEntry(l.format, msg, time.Now()))
+	f.Write(formatEntry(l.format, "error", msg, time.Now()))
 }
 
-// formatEntry is one logrus-compatible log line at level error.
-func formatEntry(format, msg string, now time.Time) []byte {
+// debugf returns what logs tend-runc's decisions at level debug to the
+// --log file only (where runc's own --debug lines go), when on; else a
+// no-op.
+func (l logger) debugf(on bool) func(format string, a ...any) {
+	if !on || l.path == "" || l.path == "/dev/stderr" || l.path == "/proc/self/fd/2" {
+		return func(string, ...any) {}
+	}
+	return func(format string, a ...any) {
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		f.Write(formatEntry(l.format, "debug", "tend-runc: "+fmt.Sprintf(format, a...), time.Now()))
+	}
+}
+
+// formatEntry is one logrus-compatible log line.
+func formatEntry(format, level, msg string, now time.Time) []byte {
 	ts := now.Format(time.RFC3339Nano)
 	if format == "json" {
 		b, _ := json.Marshal(struct {
 			Level string `json:"level"`
 			Msg   string `json:"msg"`
 			Time  string `json:"time"`
-		}{"error", msg, ts})
+		}{level, msg, ts})
 		return append(b, '\n')
 	}
-	return []byte("time=" + strconv.Quote(ts) + " level=error msg=" + strconv.Quote(msg) + "\n")
+	return []byte("time=" + strconv.Quote(ts) + " level=" + level + " msg=" + strconv.Quote(msg) + "\n")
 }

@@ -40,7 +40,7 @@ func Main(args []string) int {
 		return ExitError
 	}
 	if cl.command == "create" || cl.command == "run" {
-		if err := rewriteBundle(cl.bundle, self); err != nil {
+		if err := rewriteBundle(cl.bundle, self, lg.debugf(cl.debug)); err != nil {
 			lg.error(err.Error())
 			return ExitError
 		}
@@ -54,6 +54,7 @@ func Main(args []string) int {
 // cmdline is what tend-runc needs from the runtime's command line.
 type cmdline struct {
 	log, logFormat string // global --log, --log-format
+	debug          bool   // global --debug
 	command        string // "" when none (runc --version, runc --help)
 	bundle         string // create/run: --bundle/-b, default "."
 }
@@ -90,6 +91,8 @@ func parseArgs(args []string) cmdline {
 			val, hasVal = args[i], true
 		}
 		switch name {
+		case "debug":
+			cl.debug = !hasVal || val == "true"
 		case "log":
 			cl.log = val
 		case "log-format":

@@ -20,7 +20,7 @@ func TestParseArgs(t *testing.T) {
 		{"containerd shim create", "--root /run/containerd/runc/k8s.io --log /b/log.json --log-format json create --bundle /b --pid-file /b/init.pid --console-socket /tmp/c.sock abc",
 			cmdline{log: "/b/log.json", logFormat: "json", command: "create", bundle: "/b"}},
 		{"systemd cgroup bool before log", "--systemd-cgroup --debug --log=/l --log-format=text run -b /x -d id",
-			cmdline{log: "/l", logFormat: "text", command: "run", bundle: "/x"}},
+			cmdline{log: "/l", logFormat: "text", debug: true, command: "run", bundle: "/x"}},
 		{"single dash flags", "-root /r -log /l create -bundle=/y id",
 			cmdline{log: "/l", logFormat: "text", command: "create", bundle: "/y"}},
 		{"bundle after id", "create id --bundle /z", cmdline{logFormat: "text", command: "create", bundle: "/z"}},
@@ -308,13 +308,13 @@ func TestRealRuntime(t *testing.T) {
 func TestFormatEntry(t *testing.T) {
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	var e struct{ Level, Msg, Time string }
-	if err := json.Unmarshal(formatEntry("json", `tend-runc: bad "x"`, now), &e); err != nil {
+	if err := json.Unmarshal(formatEntry("json", "error", `tend-runc: bad "x"`, now), &e); err != nil {
 		t.Fatal(err)
 	}
 	if e.Level != "error" || e.Msg != `tend-runc: bad "x"` || e.Time != "2026-12-01T08:00:00Z" {
 		t.Errorf("json entry = %+v", e)
 	}
-	got := string(formatEntry("text", `bad "x"`, now))
+	got := string(formatEntry("text", "error", `bad "x"`, now))
 	if want := `time="2026-12-01T08:00:00Z" level=error msg="bad \"x\""` + "\n"; got != want {
 		t.Errorf("text entry = %q, want %q", got, want)
 	}
@@ -327,7 +327,7 @@ func TestRewriteBundleAtomicKeepsMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	self, _ := os.Executable()
-	if err := rewriteBundle(dir, self); err != nil {
+	if err := rewriteBundle(dir, self, t.Logf); err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(file)
@@ -342,7 +342,7 @@ func TestRewriteBundleAtomicKeepsMode(t *testing.T) {
 	if !strings.Contains(string(b), TendPath) {
 		t.Errorf("not rewritten: %s", b)
 	}
-	if err := rewriteBundle(filepath.Join(dir, "nope"), self); err == nil || !strings.Contains(err.Error(), "cannot read the bundle's config.json") {
+	if err := rewriteBundle(filepath.Join(dir, "nope"), self, t.Logf); err == nil || !strings.Contains(err.Error(), "cannot read the bundle's config.json") {
 		t.Errorf("missing bundle: %v", err)
 	}
 }

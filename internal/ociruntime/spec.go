@@ -52,23 +52,28 @@ var mountOptions = []string{"bind", "ro", "nosuid", "nodev"}
 
 // rewriteBundle rewrites bundle/config.json in place (atomically, same
 // mode and owner) when Rewrite changes it.
-func rewriteBundle(bundle, self string) error {
+func rewriteBundle(bundle, self string, debug func(format string, a ...any)) error {
 	file := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("cannot read the bundle's config.json: %v", err)
 	}
-	out, changed, err := Rewrite(data, self)
+	out, why, err := rewrite(data, self)
 	if err != nil {
 		return fmt.Errorf("%s: %v", file, err)
 	}
-	if !changed {
+	if why != "" {
+		debug("%s: left alone: %s", file, why)
 		return nil
 	}
 	if err := checkUser(data, self); err != nil {
 		return fmt.Errorf("%s: %v", file, err)
 	}
-	return writeAtomic(file, out)
+	if err := writeAtomic(file, out); err != nil {
+		return err
+	}
+	debug("%s: tend injected at %s (from %s)", file, TendPath, self)
+	return nil
 }
 
 // Rewrite injects tend into an OCI runtime config: a bind mount of self at
@@ -80,56 +85,62 @@ func rewriteBundle(bundle, self string) error {
 // (Inits), tend is already injected, or there is no process to run (the
 // runtime reports that itself).
 func Rewrite(data []byte, self string) (out []byte, changed bool, err error) {
+	out, why, err := rewrite(data, self)
+	return out, err == nil && why == "", err
+}
+
+// rewrite is Rewrite that says why it left data alone (why != "").
+func rewrite(data []byte, self string) (out []byte, why string, err error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, false, jsonError(data, err)
+		return nil, "", jsonError(data, err)
 	}
 	var ann map[string]string
 	if raw, ok := top["annotations"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &ann); err != nil {
-			return nil, false, fmt.Errorf("annotations: %v; want an object of strings", err)
+			return nil, "", fmt.Errorf("annotations: %v; want an object of strings", err)
 		}
 	}
 	if v, ok := ann[AnnotationInject]; ok {
 		switch v {
 		case "false":
-			return data, false, nil
+			return data, AnnotationInject + " is \"false\"", nil
 		case "true":
 		default:
-			return nil, false, fmt.Errorf("invalid annotation %s=%q; want \"true\" or \"false\"", AnnotationInject, v)
+			return nil, "", fmt.Errorf("invalid annotation %s=%q; want \"true\" or \"false\"", AnnotationInject, v)
 		}
 	}
 	for k, v := range sandboxAnnotations {
 		if ann[k] == v {
-			return data, false, nil
+			return data, "a Kubernetes pod sandbox (" + k + ")", nil
 		}
 	}
 	rawProc, ok := top["process"]
 	if !ok || isNull(rawProc) {
-		return data, false, nil
+		return data, "no process", nil
 	}
 	var proc map[string]json.RawMessage
 	if err := json.Unmarshal(rawProc, &proc); err != nil {
-		return nil, false, fmt.Errorf("process: %v", err)
+		return nil, "", fmt.Errorf("process: %v", err)
 	}
 	var args []string
 	if raw, ok := proc["args"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &args); err != nil {
-			return nil, false, fmt.Errorf("process.args: %v; want an array of strings", err)
+			return nil, "", fmt.Errorf("process.args: %v; want an array of strings", err)
 		}
 	}
 	var mounts []json.RawMessage
 	if raw, ok := top["mounts"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &mounts); err != nil {
-			return nil, false, fmt.Errorf("mounts: %v; want an array", err)
+			return nil, "", fmt.Errorf("mounts: %v; want an array", err)
 		}
 	}
 	if len(args) == 0 {
-		return data, false, nil
+		return data, "no process.args", nil
 	}
 	injected := args[0] == TendPath
 	if !injected && isInit(args[0]) {
-		return data, false, nil
+		return data, "the command " + args[0] + " is an init", nil
 	}
 	hasMount := false
 	for _, m := range mounts {
@@ -143,15 +154,15 @@ func Rewrite(data []byte, self string) (out []byte, changed bool, err error) {
 	var env []string
 	if raw, ok := proc["env"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &env); err != nil {
-			return nil, false, fmt.Errorf("process.env: %v; want an array of strings", err)
+			return nil, "", fmt.Errorf("process.env: %v; want an array of strings", err)
 		}
 	}
 	newEnv, err := annotationEnv(ann, env)
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	if injected && hasMount && len(newEnv) == len(env) {
-		return data, false, nil
+		return data, "tend is injected already", nil
 	}
 	if !injected {
 		proc["args"] = mustJSON(append([]string{TendPath, "--"}, args...))
@@ -169,7 +180,7 @@ func Rewrite(data []byte, self string) (out []byte, changed bool, err error) {
 		top["mounts"] = mustJSON(mounts)
 	}
 	top["process"] = mustJSON(proc)
-	return mustJSON(top), true, nil
+	return mustJSON(top), "", nil
 }
 
 // annotationEnv adds TEND_X=value for every tend.sh/x annotation whose

@@ -175,9 +175,17 @@ func TestRuncInitLeftAlone(t *testing.T) {
 	}
 	b := newBundle(t, "/sbin/tini-static", "-s", "--", "cat", "/proc/1/comm")
 	before := b.write()
-	res := newRuntime(t, tendRunc).runBundle(b, randomID("init-"))
+	r := newRuntime(t, tendRunc)
+	id := randomID("init-")
+	r.cleanupContainer(id)
+	res := r.run("--debug", "run", "--bundle", b.dir, id)
 	if res.code != 0 || strings.TrimSpace(res.stdout) != "tini-static" {
 		t.Errorf("code %d, /proc/1/comm %q (stderr %q); want tini-static", res.code, res.stdout, res.stderr)
+	}
+	// With --debug, the decision is in the log (level debug).
+	log, _ := os.ReadFile(r.log)
+	if want := `"level":"debug","msg":"tend-runc: ` + filepath.Join(b.dir, "config.json") + `: left alone: the command /sbin/tini-static is an init"`; !strings.Contains(string(log), want) {
+		t.Errorf("--debug log lacks %s:\n%s", want, log)
 	}
 	if string(b.config()) != string(before) {
 		t.Error("config.json was rewritten for an image that starts with an init")
