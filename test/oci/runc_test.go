@@ -402,10 +402,22 @@ func TestRuncErrorsPassThrough(t *testing.T) {
 	if res := r.run("create", "--bundle", b.dir, id); res.code != 0 {
 		t.Fatalf("create: %+v", res)
 	}
+	rewritten := b.config()
 	res := r.run("create", "--bundle", b.dir, id)
 	if _, msg := r.lastLog(); res.code == 0 || !strings.Contains(msg, "already exists") || strings.Contains(msg, "tend-runc") {
 		t.Errorf("duplicate create: code %d, log %q; want runc's own \"already exists\"", res.code, msg)
 	}
+	// A second create from the same bundle (another ID) does not rewrite
+	// the rewritten config.json again.
+	id2 := randomID("dup2-")
+	r.cleanupContainer(id2)
+	if res := r.run("create", "--bundle", b.dir, id2); res.code != 0 {
+		t.Errorf("second create: %+v", res)
+	}
+	if again := b.config(); string(again) != string(rewritten) {
+		t.Errorf("config.json changed by a second create:\n%s\n%s", rewritten, again)
+	}
+	r.run("delete", "--force", id2)
 	// Passing through exec, state, kill and delete on a created container.
 	if res := r.run("start", id); res.code != 0 {
 		t.Fatalf("start: %+v", res)
