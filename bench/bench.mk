@@ -7,6 +7,8 @@
 #   make bench-compare BENCH_ARGS='-startup-runs 50 -rounds 1 -idle 2s'
 BENCH_PEERS ?= tini dumb-init catatonit supervisord
 BENCH_ARGS  ?=
+# tend-runc vs runc (tendbench oci), e.g. BENCH_OCI_ARGS='-runs 50'
+BENCH_OCI_ARGS ?=
 
 .PHONY: bench-compare bench-peers
 
@@ -22,3 +24,7 @@ bench-compare: build bench-peers
 	CGO_ENABLED=0 $(GO) build -o bin/testprog ./test/testprog
 	CGO_ENABLED=0 $(GO) build -o bin/tendbench ./bench/cmd/tendbench
 	./bin/tendbench -tend $(BIN) -testprog bin/testprog -out BENCHMARKS.md $(BENCH_ARGS)
+	@# tend-runc (the OCI runtime wrapper) against plain runc, its own table.
+	@if command -v runc >/dev/null 2>&1; then \
+	  ln -sf tend bin/tend-runc && ./bin/tendbench oci -tend-runc bin/tend-runc -out BENCHMARKS.md $(BENCH_OCI_ARGS); \
+	else echo "bench-compare: SKIPPING the tend-runc table: runc not installed (apt-get install runc)"; fi

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/httpapi"
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/shellwords"
 	"github.com/tend-sh/tend/internal/signals"
@@ -44,9 +46,14 @@ func main() {
 }
 
 // face is the one place that decides which program tend is from the name
-// it was invoked as: tini or dumb-init (internal/compat reads their command
-// lines into tend's options), else tend itself.
+// it was invoked as (argv[0]'s last element; a symlink to the one binary
+// picks the face): tend-runc, an OCI runtime wrapper (internal/ociruntime);
+// tini or dumb-init (internal/compat reads their command lines into tend's
+// options); else tend itself.
 func face(argv0 string, args []string) int {
+	if filepath.Base(argv0) == "tend-runc" {
+		return ociruntime.Main(append([]string{argv0}, args...))
+	}
 	if f := compat.FaceOf(argv0); f != compat.Tend {
 		inv, err := compat.Parse(f, args, os.LookupEnv)
 		if err != nil {

@@ -158,14 +158,8 @@ func Parse(args []string, getenv func(string) (string, bool)) (Options, error) {
 		if !ok || (v == "" && !opt.noEmpty) {
 			continue
 		}
-		vals := []string{v}
-		if opt.repeat {
-			vals = splitList(v)
-		}
-		for _, item := range vals {
-			if err := opt.set(&o, item); err != nil {
-				return o, usagef("invalid %s=%q: %v; want %s", opt.env, v, err, opt.form)
-			}
+		if err := opt.setEnv(&o, v); err != nil {
+			return o, usagef("invalid %s=%q: %v; want %s", opt.env, v, err, opt.form)
 		}
 	}
 	flagged := map[string]bool{}

@@ -6,14 +6,18 @@
 //
 //	tendbench [-tend bin/tend] [-testprog PATH] [-out BENCHMARKS.md] [counts...]
 //	tendbench stamp --file F [--run 50ms] [--code 1]   (helper: the crashing service)
+//	tendbench oci -tend-runc PATH [-runs N] [-out BENCHMARKS.md]   (tend-runc vs runc)
+//	tendbench exec-runtime RUNTIME ARGS...   (helper: the Go floor of a runtime wrapper)
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tend-sh/tend/bench"
@@ -22,6 +26,16 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "stamp" {
 		stamp(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "exec-runtime" {
+		// The Go floor of a runtime wrapper: exec the runtime at once.
+		err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ())
+		fmt.Fprintln(os.Stderr, "tendbench exec-runtime:", err)
+		os.Exit(1)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "oci" {
+		oci(os.Args[2:])
 		return
 	}
 	d := bench.Defaults()
@@ -94,4 +108,38 @@ func stamp(args []string) {
 	time.Sleep(*run)
 	f.WriteString("c " + strconv.FormatInt(time.Now().UnixNano(), 10) + "\n")
 	os.Exit(*code)
+}
+
+// oci measures containers through tend-runc against plain runc
+// (bench.RunOCI) and prints (and with -out writes) its table.
+func oci(args []string) {
+	var o bench.OCIOptions
+	fs := flag.NewFlagSet("oci", flag.ExitOnError)
+	fs.StringVar(&o.TendRunc, "tend-runc", "bin/tend-runc", "tend-runc (a symlink named tend-runc to tend)")
+	fs.StringVar(&o.Runc, "runc", "", "the real runtime (default: runc from PATH)")
+	fs.StringVar(&o.Busybox, "busybox", "/bin/busybox", "static busybox for the rootfs")
+	fs.IntVar(&o.Runs, "runs", 100, "measured runs per column")
+	out := fs.String("out", "", "also write the table into this file (between its markers)")
+	fs.Parse(args)
+	runc := o.Runc
+	if runc == "" {
+		runc, _ = exec.LookPath("runc")
+	}
+	if self, err := os.Executable(); err == nil && runc != "" {
+		o.Floor = []string{self, "exec-runtime", runc}
+	}
+	o.Log = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "tendbench: "+format+"\n", a...) }
+	rep, err := bench.RunOCI(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench oci:", err)
+		os.Exit(1)
+	}
+	md := rep.Markdown("tendbench oci " + strings.Join(args, " "))
+	fmt.Print(md)
+	if *out != "" {
+		if err := bench.UpdateOCIFile(*out, md); err != nil {
+			fmt.Fprintln(os.Stderr, "tendbench:", err)
+			os.Exit(1)
+		}
+	}
 }
