@@ -68,7 +68,13 @@ func newPrivateDockerd(t *testing.T) *privateDockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command("dockerd", "--config-file", filepath.Join(dir, "daemon.json"),
+	// In a network namespace of its own: a dockerd with "bridge": "none"
+	// deletes the host's docker0 bridge at start (libnetwork's
+	// removeDefaultBridgeInterface), which broke the machine's dockerd
+	// (every docker run: "could not find bridge docker0"). unshare(1)
+	// without --fork execs dockerd in the same process, so d.cmd's pid is
+	// dockerd's.
+	d.cmd = exec.Command("unshare", "--net", "--", "dockerd", "--config-file", filepath.Join(dir, "daemon.json"),
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"), "-H", "unix://"+d.sock,
 		"--containerd", csock, "--containerd-namespace", ns, "--containerd-plugins-namespace", ns+"-plugins")
