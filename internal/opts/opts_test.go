@@ -69,7 +69,7 @@ func TestParseValid(t *testing.T) {
 			o.RemapExit = map[int]int{7: 0}
 		}},
 		{"-p by number", []string{"-p", "15", "x"}, env(), func(o *Options) { o.Pdeathsig, o.Command = syscall.SIGTERM, []string{"x"} }},
-		{"-c is still tend's config", []string{"-c", "t.toml"}, env(), func(o *Options) { o.Config = "t.toml" }},
+		{"-c is still tend's config", []string{"-c", "t.toml"}, env(), func(o *Options) { o.Config, o.Configs = "t.toml", []string{"t.toml"} }},
 		{"help", []string{"--help", "--bogus"}, env(), func(o *Options) { o.Help = true }},
 		{"version", []string{"--version"}, env(), func(o *Options) { o.Version = true }},
 	}
