@@ -134,6 +134,7 @@ type Supervisor struct {
 	signalledPGIDs map[int]bool
 
 	grace, final *time.Timer
+	graceEnd     time.Time // when the grace of the shutdown under way ends
 	stats        Stats
 }
 
@@ -167,6 +168,12 @@ func (s *Supervisor) add(def *Service) *svc {
 	}
 	return v
 }
+
+// GraceEnd returns when the grace period of the shutdown ends (or ended):
+// its start plus the grace. It is the zero time when no shutdown started.
+// Call it only after Run returned; tend drains the services' output until
+// then.
+func (s *Supervisor) GraceEnd() time.Time { return s.graceEnd }
 
 // Run starts the services and supervises until tend should exit; it
 // returns tend's exit code.
@@ -369,6 +376,7 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	s.phase = stopping
 	s.trigger = trigger
 	s.grace = time.NewTimer(s.cfg.Grace)
+	s.graceEnd = time.Now().Add(s.cfg.Grace)
 	s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
 	s.preStopDone = true
 	if s.cfg.PreStop != nil {
