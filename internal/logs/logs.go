@@ -43,6 +43,7 @@
 package logs
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -311,10 +312,46 @@ func sameDest(a, b io.Writer) bool {
 // the call.
 func (m *Mux) SetWidth(w int) { m.width.Store(int64(w)) }
 
-// Writer returns a writer to the destination of stream s that writes each
-// Write call whole, under the same mutex as the service lines: tend's own
-// messages written through it never interleave with service output.
-func (m *Mux) Writer(s Stream) io.Writer { return m.dst[s&1] }
+// Writer returns a writer for tend's own messages to the destination of
+// stream s. It writes each Write call whole, under the same mutex as the
+// service lines: tend's messages never interleave with service output. In
+// text format the bytes are written as they are. In JSON format each Write
+// call becomes one object with the keys of the service lines, "service"
+// being "tend" and "stream" s; its "line" is the message without its final
+// "\n" and without a leading "tend: " (the service key says it), escaped as
+// service lines are (a message of several lines stays one object).
+func (m *Mux) Writer(s Stream) io.Writer {
+	if m.format == JSON {
+		return &ownWriter{m: m, stream: s & 1}
+	}
+	return m.dst[s&1]
+}
+
+// ownWriter writes tend's own messages as JSON objects.
+type ownWriter struct {
+	m      *Mux
+	stream Stream
+}
+
+// ownService is the service name of tend's own messages in JSON.
+const ownService = "tend"
+
+func (w *ownWriter) Write(p []byte) (int, error) {
+	text := bytes.TrimSuffix(p, []byte("\n"))
+	text = bytes.TrimPrefix(text, []byte(ownService+": "))
+	b := make([]byte, 0, len(text)+128)
+	b = append(b, `{"time":"`...)
+	b = w.m.now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","service":"`+ownService+`","stream":"`...)
+	b = append(b, w.stream.String()...)
+	b = append(b, `","line":"`...)
+	b = appendJSON(b, text)
+	b = append(b, "\"}\n"...)
+	if _, err := w.m.dst[w.stream].Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
 
 // Attach starts a goroutine that reads r, the read end of the pipe
 // connected to stream s (Stdout or Stderr) of the named service, until EOF

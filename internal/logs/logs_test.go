@@ -689,6 +689,29 @@ func TestDestinations(t *testing.T) {
 	}
 }
 
+// In JSON, tend's own messages are objects with the keys of service lines.
+func TestWriterJSON(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"tend: started pid=7 cmd=\"sh -c x\"\n", `{"time":"2026-11-24T12:00:00.123456789Z","service":"tend","stream":"stderr","line":"started pid=7 cmd=\"sh -c x\""}` + "\n"},
+		{"no prefix", `{"time":"2026-11-24T12:00:00.123456789Z","service":"tend","stream":"stderr","line":"no prefix"}` + "\n"},
+		{"tend: panic\nstack\xff\n", `{"time":"2026-11-24T12:00:00.123456789Z","service":"tend","stream":"stderr","line":"panic\nstack\ufffd"}` + "\n"},
+	}
+	for _, tt := range tests {
+		var o, e lockedBuffer
+		m := New(Options{Format: JSON, Stdout: &o, Stderr: &e, Now: fixedNow})
+		n, err := io.WriteString(m.Writer(Stderr), tt.in)
+		if n != len(tt.in) || err != nil {
+			t.Errorf("Write(%q) = %d, %v", tt.in, n, err)
+		}
+		if e.String() != tt.want || o.String() != "" {
+			t.Errorf("Write(%q): stderr %q, stdout %q; want stderr %q", tt.in, e.String(), o.String(), tt.want)
+		}
+		if !json.Valid([]byte(e.String())) {
+			t.Errorf("Write(%q): invalid JSON %q", tt.in, e.String())
+		}
+	}
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
@@ -714,6 +737,7 @@ func TestConcurrent(t *testing.T) {
 	const (
 		services = 6
 		lines    = 10000
+		ownLines = 2000
 	)
 	tests := []struct {
 		name string
@@ -795,6 +819,15 @@ func TestConcurrent(t *testing.T) {
 					})
 				}
 			}
+			// tend's own messages, on stderr, meanwhile.
+			wg.Go(func() {
+				for seq := range ownLines {
+					if _, err := fmt.Fprintf(m.Writer(Stderr), "tend: %s\n", payload("tend/stderr", seq)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
 			wg.Wait()
 			wait(t, m)
 			dsts[0].w.Close()
@@ -804,10 +837,20 @@ func TestConcurrent(t *testing.T) {
 				if res.err != nil {
 					t.Fatal(res.err)
 				}
-				if len(res.counts) != services {
-					t.Errorf("lines from %d services, want %d", len(res.counts), services)
+				want := services
+				if res.counts["tend/stderr"] > 0 {
+					want++ // tend's own messages, on stderr
+				}
+				if len(res.counts) != want {
+					t.Errorf("lines from %d services, want %d", len(res.counts), want)
 				}
 				for id, n := range res.counts {
+					if id == "tend/stderr" {
+						if n != ownLines {
+							t.Errorf("%d messages of tend's own, want %d", n, ownLines)
+						}
+						continue
+					}
 					if n != lines {
 						t.Errorf("%s: %d lines, want %d", id, n, lines)
 					}
@@ -844,6 +887,11 @@ func checkLine(opts Options, s Stream, l string, counts map[string]int) error {
 		service, stream, text = v.Service, v.Stream, v.Line
 	} else {
 		rest := strings.TrimSuffix(l, "\n")
+		if own, ok := strings.CutPrefix(rest, "tend: "); ok {
+			// tend's own message: written as it is.
+			service, stream, text = "tend", s.String(), own
+			goto check
+		}
 		if opts.Timestamps {
 			ts, r, ok := strings.Cut(rest, " ")
 			if _, err := time.Parse(time.RFC3339, ts); !ok || err != nil || len(ts) != len("2026-11-24T12:00:00.123Z") {
@@ -858,6 +906,7 @@ func checkLine(opts Options, s Stream, l string, counts map[string]int) error {
 		service, text = strings.TrimRight(prefix, " "), t
 		stream = s.String()
 	}
+check:
 	if stream != s.String() {
 		return fmt.Errorf("%s line on %v: %.100q", stream, s, l)
 	}
