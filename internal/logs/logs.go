@@ -70,6 +70,10 @@ const (
 	DefaultRingBytes = 1 << 20
 )
 
+// maxRingBytes bounds Options.RingBytes: a ring's arena (twice that)
+// must stay within the int32 offsets of its entries.
+const maxRingBytes = 512 << 20
+
 // subBuffer is the number of lines a subscription buffers before dropping.
 const subBuffer = 1024
 
@@ -117,7 +121,7 @@ type Options struct {
 	RingLines int
 	// RingBytes bounds the text kept per service (memory use is at most
 	// about twice that): 0 means DefaultRingBytes; values below MaxLine
-	// are raised to MaxLine.
+	// are raised to MaxLine, values above 512 MiB lowered to it.
 	RingBytes int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -271,7 +275,7 @@ func New(opts Options) *Mux {
 	if m.ringBytes == 0 {
 		m.ringBytes = DefaultRingBytes
 	}
-	m.ringBytes = max(m.ringBytes, MaxLine)
+	m.ringBytes = min(max(m.ringBytes, MaxLine), maxRingBytes)
 	out, errw := opts.Stdout, opts.Stderr
 	if out == nil {
 		out = os.Stdout
@@ -365,6 +369,7 @@ func (m *Mux) Attach(service string, s Stream, r io.ReadCloser) {
 	}
 	m.active++
 	m.mu.Unlock()
+	growPipe(r)
 	p := newPipe(m, svc, s&1, r)
 	safe.Go("log reader "+service, p.run)
 }
@@ -447,12 +452,12 @@ func (m *Mux) Tail(service string, n int) []Line {
 }
 
 // record assigns the next sequence number to a line, keeps it in the ring
-// and publishes it to the subscribers.
-func (svc *service) record(m *Mux, t time.Time, s Stream, cont bool, text []byte) {
-	svc.mu.Lock()
-	defer svc.mu.Unlock()
+// and publishes it to the subscribers. svc.mu is held (a pipe holds it
+// over all the lines of one read).
+// tn is t.UnixNano(), computed once per batch.
+func (svc *service) record(m *Mux, t time.Time, tn int64, s Stream, cont bool, text []byte) {
 	svc.seq++
-	svc.ring.add(entry{t: t, seq: svc.seq, stream: s, cont: cont}, text)
+	svc.ring.add(entry{t: tn, seq: svc.seq, stream: s, cont: cont}, text)
 	if m.nsubs.Load() > 0 {
 		m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: cont}, text)
 	}
@@ -530,4 +535,27 @@ func (m *Mux) publish(l Line, text []byte) {
 			sub.dropped.Add(1)
 		}
 	}
+}
+
+// servicePipeSize is the capacity asked of a service's pipe: with the
+// default 64 KiB a service writing fast wakes its reader for every few
+// KiB; with more, each read takes what the service wrote in one go.
+const servicePipeSize = 256 << 10
+
+// growPipe asks for servicePipeSize on r if it is a pipe (failure is
+// harmless: the pipe keeps its size).
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if size, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil && size < servicePipeSize {
+			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, servicePipeSize)
+		}
+	})
 }

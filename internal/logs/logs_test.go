@@ -921,3 +921,38 @@ check:
 	counts[id]++
 	return nil
 }
+
+// plain8 against a byte-by-byte reference: every byte value at every
+// position of a plain word, and random words.
+func TestPlain8(t *testing.T) {
+	ref := func(w uint64) bool {
+		for range 8 {
+			c := byte(w)
+			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				return false
+			}
+			w >>= 8
+		}
+		return true
+	}
+	const plain = 0x6161616161616161 // "aaaaaaaa"
+	for c := range 256 {
+		for pos := range 8 {
+			w := plain&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
+			if plain8(w) != ref(w) {
+				t.Errorf("plain8(%#016x) = %v (byte %#02x at %d)", w, plain8(w), c, pos)
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 20 {
+		w := rnd.Uint64()
+		if rnd.IntN(2) == 0 { // mostly printable ASCII, to reach the true case
+			w &= 0x3f3f3f3f3f3f3f3f
+			w |= 0x2020202020202020 | rnd.Uint64()&0x4040404040404040
+		}
+		if plain8(w) != ref(w) {
+			t.Fatalf("plain8(%#016x) = %v", w, plain8(w))
+		}
+	}
+}

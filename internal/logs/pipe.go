@@ -2,6 +2,7 @@ package logs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"time"
 	"unicode/utf8"
@@ -9,7 +10,7 @@ import (
 
 const (
 	initBuf = 16 << 10                           // first read buffer of a pipe
-	maxBuf  = MaxLine + 4<<10                    // the read buffer never grows beyond
+	maxBuf  = 256 << 10                          // the read buffer never grows beyond (≥ MaxLine+UTFMax)
 	minRead = 512                                // least free room offered to Read
 	spaces  = "                                " // for padding
 )
@@ -17,6 +18,12 @@ const (
 // pipe is the state of the goroutine reading one stream of one service.
 // Pending (not yet emitted) bytes are buf[start:end]; buf[start:scanned]
 // is known to hold no '\n'.
+//
+// The lines found in one read form a batch: they are recorded in the ring
+// under one lock of svc.mu, get one timestamp, and their formatted output
+// accumulates in out, which is written with one Write call (under the
+// destination's mutex) at the end of the read, or earlier once it holds
+// flushAt bytes. out always holds whole lines only.
 type pipe struct {
 	m       *Mux
 	svc     *service
@@ -27,12 +34,27 @@ type pipe struct {
 	scanned int
 	end     int
 	cont    bool   // the next piece continues a split line
-	out     []byte // the formatted output line, reused
+	full    bool   // the last read filled the room it was offered
 	jsonMid []byte // `","service":"name","stream":"stdout","line":"`
+
+	// The batch under way.
+	inBatch  bool      // svc.mu is held, t and head are set
+	t        time.Time // the time of the batch's lines
+	tNano    int64     // t.UnixNano()
+	head     []byte    // what starts each output line of the batch
+	headCont []byte    // in text, what starts each continuation line
+	out      []byte    // formatted output not yet written: whole lines
+	nOut     uint64    // lines in out
+	bOut     uint64    // text bytes of those lines
 }
 
+// flushAt is the size of formatted output written as one Write call once
+// reached: about a pipe's default capacity, well below what a destination
+// pipe is made to hold (wantPipeSize), so that a batch is written whole.
+const flushAt = 64 << 10
+
 func newPipe(m *Mux, svc *service, s Stream, r io.ReadCloser) *pipe {
-	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf)}
+	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf), out: make([]byte, 0, flushAt+4<<10)}
 	if m.format == JSON {
 		b := append([]byte(nil), `","service":"`...)
 		b = appendJSON(b, []byte(svc.name))
@@ -50,6 +72,9 @@ func (p *pipe) run() {
 	for {
 		p.prepare()
 		n, err := p.r.Read(p.buf[p.end:])
+		// A read that filled all the room offered: the service writes
+		// faster than we read. The next prepare offers more, up to maxBuf.
+		p.full = n == len(p.buf)-p.end
 		p.end += n
 		p.scan()
 		if err != nil {
@@ -59,12 +84,16 @@ func (p *pipe) run() {
 	p.flush()
 }
 
-// prepare makes at least minRead bytes of room after end.
+// prepare makes at least minRead bytes of room after end, and grows the
+// buffer (up to maxBuf, never shrinking it again) after a read that filled
+// it: a service writing fast gets reads of 64 KiB, a pipe's capacity,
+// instead of initBuf.
 func (p *pipe) prepare() {
 	if p.start == p.end {
 		p.start, p.scanned, p.end = 0, 0, 0
 	}
-	if len(p.buf)-p.end >= minRead {
+	grow := p.full && len(p.buf) < maxBuf
+	if !grow && len(p.buf)-p.end >= minRead {
 		return
 	}
 	if p.start > 0 {
@@ -72,7 +101,7 @@ func (p *pipe) prepare() {
 		p.scanned -= p.start
 		p.start, p.end = 0, n
 	}
-	if len(p.buf)-p.end < minRead && len(p.buf) < maxBuf {
+	if (grow || len(p.buf)-p.end < minRead) && len(p.buf) < maxBuf {
 		nb := make([]byte, min(2*len(p.buf), maxBuf))
 		copy(nb, p.buf[:p.end])
 		p.buf = nb
@@ -101,6 +130,7 @@ func (p *pipe) scan() {
 		p.cont = true
 		p.start += n
 	}
+	p.endBatch()
 }
 
 // flush emits the final line, which has no '\n', if any.
@@ -108,6 +138,7 @@ func (p *pipe) flush() {
 	if p.start < p.end {
 		p.line(p.buf[p.start:p.end])
 	}
+	p.endBatch()
 	p.start, p.scanned, p.end = 0, 0, 0
 }
 
@@ -145,29 +176,78 @@ func cut(b []byte, max int) int {
 	return max
 }
 
-// emit records one output line and writes it.
+// emit records one output line and adds it to the batch's output.
 func (p *pipe) emit(text []byte, cont bool) {
-	m := p.m
-	t := m.now()
-	p.svc.record(m, t, p.stream, cont, text)
-	p.out = p.format(p.out[:0], t, cont, text)
-	if _, err := m.dst[p.stream].Write(p.out); err == nil {
-		p.svc.lines[p.stream].Add(1)
-		p.svc.bytes[p.stream].Add(uint64(len(text)))
+	if !p.inBatch {
+		p.beginBatch()
+	}
+	p.svc.record(p.m, p.t, p.tNano, p.stream, cont, text)
+	b := p.out
+	if p.m.format == JSON {
+		b = append(b, p.head...)
+		b = appendJSON(b, text)
+		if cont {
+			b = append(b, "\",\"cont\":true}\n"...)
+		} else {
+			b = append(b, "\"}\n"...)
+		}
+	} else {
+		if cont {
+			b = append(b, p.headCont...)
+		} else {
+			b = append(b, p.head...)
+		}
+		b = append(b, text...)
+		b = append(b, '\n')
+	}
+	p.out = b
+	p.nOut++
+	p.bOut += uint64(len(text))
+	if len(b) >= flushAt {
+		p.endBatch()
 	}
 }
 
-// format appends the output line for text to b.
-func (p *pipe) format(b []byte, t time.Time, cont bool, text []byte) []byte {
+// beginBatch takes svc.mu for the lines to come and sets their time and
+// line head.
+func (p *pipe) beginBatch() {
+	p.svc.mu.Lock()
+	p.inBatch = true
+	p.t = p.m.now()
+	p.tNano = p.t.UnixNano()
+	p.head = p.formatHead(p.head[:0], p.t)
+	if p.m.format == Text {
+		p.headCont = append(append(p.headCont[:0], p.head...), " + "...)
+		p.head = append(p.head, " | "...)
+	}
+}
+
+// endBatch releases svc.mu and writes the batch's output, if any, in one
+// Write call. svc.mu is never held while writing: a blocked destination
+// must not block Tail.
+func (p *pipe) endBatch() {
+	if p.inBatch {
+		p.inBatch = false
+		p.svc.mu.Unlock()
+	}
+	if len(p.out) == 0 {
+		return
+	}
+	if _, err := p.m.dst[p.stream].Write(p.out); err == nil {
+		p.svc.lines[p.stream].Add(p.nOut)
+		p.svc.bytes[p.stream].Add(p.bOut)
+	}
+	p.out, p.nOut, p.bOut = p.out[:0], 0, 0
+}
+
+// formatHead appends what starts every output line at time t to b: in
+// JSON the object up to the line's text, in text the timestamp (if any)
+// and the padded name (beginBatch adds the separator).
+func (p *pipe) formatHead(b []byte, t time.Time) []byte {
 	if p.m.format == JSON {
 		b = append(b, `{"time":"`...)
 		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-		b = append(b, p.jsonMid...)
-		b = appendJSON(b, text)
-		if cont {
-			return append(b, "\",\"cont\":true}\n"...)
-		}
-		return append(b, "\"}\n"...)
+		return append(b, p.jsonMid...)
 	}
 	if p.m.timestamps {
 		b = appendMillis(b, t.UTC())
@@ -177,13 +257,7 @@ func (p *pipe) format(b []byte, t time.Time, cont bool, text []byte) []byte {
 	for pad := int(p.m.width.Load()) - p.svc.runes; pad > 0; pad -= len(spaces) {
 		b = append(b, spaces[:min(pad, len(spaces))]...)
 	}
-	if cont {
-		b = append(b, " + "...)
-	} else {
-		b = append(b, " | "...)
-	}
-	b = append(b, text...)
-	return append(b, '\n')
+	return b
 }
 
 // appendMillis appends t, which is in UTC, as 2006-01-02T15:04:05.000Z.
@@ -207,12 +281,39 @@ func appendMillis(b []byte, t time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether the 8 bytes of w are all printable ASCII other
+// than '"' and '\\', i.e. go into a JSON string as they are. A byte below
+// 0x20, '"' or '\\' turns its own high bit on in one of the three terms
+// (the borrow of a subtraction only runs from such a byte upwards, so a
+// word without one gives no false alarm), and w&highs catches every byte
+// of 0x80 and above.
+func plain8(w uint64) bool {
+	lt20 := (w - ones*0x20) &^ w
+	quote := w ^ (ones * '"')
+	quote = (quote - ones) &^ quote
+	bslash := w ^ (ones * '\\')
+	bslash = (bslash - ones) &^ bslash
+	return (lt20|quote|bslash|w)&highs == 0
+}
+
 // appendJSON appends s as the contents of a JSON string: '"', '\\' and
 // control characters escaped, U+2028 and U+2029 escaped, and every byte
 // that is not part of valid UTF-8 replaced by \ufffd.
 func appendJSON(b, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Fast path: skip 8 bytes at a time while none needs a look.
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

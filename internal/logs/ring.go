@@ -3,10 +3,12 @@ package logs
 import "time"
 
 // entry describes one line kept in a ring; its text is data[off:off+n].
+// It holds no pointer (the time is in Unix nanoseconds) and takes 32
+// bytes: the garbage collector never scans a ring's entries.
 type entry struct {
-	t      time.Time
+	t      int64 // time.Time.UnixNano
 	seq    uint64
-	off, n int
+	off, n int32
 	stream Stream
 	cont   bool
 }
@@ -37,7 +39,7 @@ func (r *ring) add(e entry, text []byte) {
 	if r.n == len(r.ents) {
 		r.drop()
 	}
-	for r.n > 0 && len(r.data)-r.ents[r.head].off+len(text) > r.maxBytes {
+	for r.n > 0 && len(r.data)-int(r.ents[r.head].off)+len(text) > r.maxBytes {
 		r.drop()
 	}
 	if r.n == 0 {
@@ -45,19 +47,25 @@ func (r *ring) add(e entry, text []byte) {
 	} else if len(r.data)+len(text) > 2*r.maxBytes {
 		first := r.ents[r.head].off
 		r.data = r.data[:copy(r.data, r.data[first:])]
-		for i := range r.n {
-			r.ents[(r.head+i)%len(r.ents)].off -= first
+		for i := range r.ents {
+			r.ents[i].off -= first // the free slots' offsets do not matter
 		}
 	}
-	e.off, e.n = len(r.data), len(text)
+	e.off, e.n = int32(len(r.data)), int32(len(text))
 	r.data = append(r.data, text...)
-	r.ents[(r.head+r.n)%len(r.ents)] = e
+	i := r.head + r.n
+	if i >= len(r.ents) {
+		i -= len(r.ents)
+	}
+	r.ents[i] = e
 	r.n++
 }
 
 // drop evicts the oldest line.
 func (r *ring) drop() {
-	r.head = (r.head + 1) % len(r.ents)
+	if r.head++; r.head == len(r.ents) {
+		r.head = 0
+	}
 	r.n--
 }
 
@@ -72,7 +80,7 @@ func (r *ring) tail(service string, n int) []Line {
 	first := r.head + r.n - n
 	size := 0
 	for i := range n {
-		size += r.ents[(first+i)%len(r.ents)].n
+		size += int(r.ents[(first+i)%len(r.ents)].n)
 	}
 	text := make([]byte, 0, size)
 	out := make([]Line, n)
@@ -80,7 +88,7 @@ func (r *ring) tail(service string, n int) []Line {
 		e := &r.ents[(first+i)%len(r.ents)]
 		off := len(text)
 		text = append(text, r.data[e.off:e.off+e.n]...)
-		out[i] = Line{Time: e.t, Service: service, Stream: e.stream, Seq: e.seq, Cont: e.cont, Text: text[off:len(text):len(text)]}
+		out[i] = Line{Time: time.Unix(0, e.t), Service: service, Stream: e.stream, Seq: e.seq, Cont: e.cont, Text: text[off:len(text):len(text)]}
 	}
 	return out
 }
