@@ -451,15 +451,24 @@ func (m *Mux) Tail(service string, n int) []Line {
 	return svc.ring.tail(service, n)
 }
 
-// record assigns the next sequence number to a line, keeps it in the ring
-// and publishes it to the subscribers. svc.mu is held (a pipe holds it
-// over all the lines of one read).
-// tn is t.UnixNano(), computed once per batch.
-func (svc *service) record(m *Mux, t time.Time, tn int64, s Stream, cont bool, text []byte) {
-	svc.seq++
-	svc.ring.add(entry{t: tn, seq: svc.seq, stream: s, cont: cont}, text)
-	if m.nsubs.Load() > 0 {
-		m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: cont}, text)
+// record assigns the next sequence numbers to the lines refs of buf (of
+// stream s, at time t), keeps them in the ring and publishes them to the
+// subscribers, under one lock of svc.mu. Lines the rest of the batch would
+// evict from the ring at once are not copied into it.
+func (svc *service) record(m *Mux, t time.Time, s Stream, buf []byte, refs []lineRef) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	first := svc.ring.kept(refs)
+	tn := t.UnixNano()
+	for i, r := range refs {
+		svc.seq++
+		text := buf[r.off : r.off+r.n]
+		if i >= first {
+			svc.ring.add(entry{t: tn, seq: svc.seq, stream: s, cont: r.cont}, text)
+		}
+		if m.nsubs.Load() > 0 {
+			m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: r.cont}, text)
+		}
 	}
 }
 

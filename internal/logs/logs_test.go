@@ -956,3 +956,44 @@ func TestPlain8(t *testing.T) {
 		}
 	}
 }
+
+// Adding only the lines ring.kept names leaves the ring as adding them all
+// does.
+func TestRingKept(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ lines, bytes int }{{1, 10}, {5, 10}, {7, 100}, {100, 64}, {1000, 5000}, {0, 100}} {
+		all := ring{maxLines: c.lines, maxBytes: c.bytes}
+		some := ring{maxLines: c.lines, maxBytes: c.bytes}
+		seq := uint64(0)
+		for range 2000 {
+			var buf []byte
+			var refs []lineRef
+			for range rnd.IntN(40) {
+				n := rnd.IntN(c.bytes/3 + 1)
+				if rnd.IntN(30) == 0 {
+					n = c.bytes + rnd.IntN(3)
+				}
+				refs = append(refs, lineRef{off: int32(len(buf)), n: int32(n)})
+				buf = append(buf, strings.Repeat(string(rune('a'+rnd.IntN(26))), n)...)
+			}
+			first := some.kept(refs)
+			for i, r := range refs {
+				seq++
+				text := buf[r.off : r.off+r.n]
+				all.add(entry{seq: seq}, text)
+				if i >= first {
+					some.add(entry{seq: seq}, text)
+				}
+			}
+			a, s := all.tail("x", -1), some.tail("x", -1)
+			if len(a) != len(s) {
+				t.Fatalf("%+v: %d lines kept, want %d", c, len(s), len(a))
+			}
+			for i := range a {
+				if a[i].Seq != s[i].Seq || string(a[i].Text) != string(s[i].Text) {
+					t.Fatalf("%+v: line %d differs", c, i)
+				}
+			}
+		}
+	}
+}

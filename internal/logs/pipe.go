@@ -19,11 +19,13 @@ const (
 // Pending (not yet emitted) bytes are buf[start:end]; buf[start:scanned]
 // is known to hold no '\n'.
 //
-// The lines found in one read form a batch: they are recorded in the ring
-// under one lock of svc.mu, get one timestamp, and their formatted output
-// accumulates in out, which is written with one Write call (under the
-// destination's mutex) at the end of the read, or earlier once it holds
-// flushAt bytes. out always holds whole lines only.
+// The lines found in one read form a batch. They get one timestamp; their
+// formatted output accumulates in out, which is written with one Write call
+// (under the destination's mutex) at the end of the read, or earlier once
+// it holds flushAt bytes, so out always holds whole lines only; and they are
+// recorded (sequence numbers, ring, subscribers) under one lock of svc.mu
+// at the end of the read, from refs into buf, or earlier once maxRefs are
+// pending. svc.mu is never held while writing.
 type pipe struct {
 	m       *Mux
 	svc     *service
@@ -38,15 +40,24 @@ type pipe struct {
 	jsonMid []byte // `","service":"name","stream":"stdout","line":"`
 
 	// The batch under way.
-	inBatch  bool      // svc.mu is held, t and head are set
+	inBatch  bool      // t and head are set
 	t        time.Time // the time of the batch's lines
-	tNano    int64     // t.UnixNano()
 	head     []byte    // what starts each output line of the batch
 	headCont []byte    // in text, what starts each continuation line
 	out      []byte    // formatted output not yet written: whole lines
 	nOut     uint64    // lines in out
 	bOut     uint64    // text bytes of those lines
+	refs     []lineRef // lines not yet recorded, in buf
 }
+
+// lineRef is a line of buf not yet recorded: its text is buf[off:off+n].
+type lineRef struct {
+	off, n int32
+	cont   bool
+}
+
+// maxRefs bounds the lines of a batch waiting to be recorded.
+const maxRefs = 4096
 
 // flushAt is the size of formatted output written as one Write call once
 // reached: about a pipe's default capacity, well below what a destination
@@ -118,7 +129,7 @@ func (p *pipe) scan() {
 			break
 		}
 		nl := p.scanned + i
-		p.line(p.buf[p.start:nl])
+		p.line(p.start, nl)
 		p.start, p.scanned = nl+1, nl+1
 	}
 	// Without a '\n' in sight, a pending line of MaxLine+UTFMax bytes
@@ -126,7 +137,7 @@ func (p *pipe) scan() {
 	// '\r') certainly has to be split.
 	for p.end-p.start >= MaxLine+utf8.UTFMax {
 		n := cut(p.buf[p.start:p.end], MaxLine)
-		p.emit(p.buf[p.start:p.start+n], p.cont)
+		p.emit(p.start, n, p.cont)
 		p.cont = true
 		p.start += n
 	}
@@ -136,24 +147,25 @@ func (p *pipe) scan() {
 // flush emits the final line, which has no '\n', if any.
 func (p *pipe) flush() {
 	if p.start < p.end {
-		p.line(p.buf[p.start:p.end])
+		p.line(p.start, p.end)
 	}
 	p.endBatch()
 	p.start, p.scanned, p.end = 0, 0, 0
 }
 
-// line emits a whole line (or the rest of a split one), without its '\n'.
-func (p *pipe) line(b []byte) {
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
+// line emits buf[start:end], a whole line (or the rest of a split one)
+// without its '\n'.
+func (p *pipe) line(start, end int) {
+	if end > start && p.buf[end-1] == '\r' {
+		end--
 	}
-	for len(b) > MaxLine {
-		n := cut(b, MaxLine)
-		p.emit(b[:n], p.cont)
+	for end-start > MaxLine {
+		n := cut(p.buf[start:end], MaxLine)
+		p.emit(start, n, p.cont)
 		p.cont = true
-		b = b[n:]
+		start += n
 	}
-	p.emit(b, p.cont)
+	p.emit(start, end-start, p.cont)
 	p.cont = false
 }
 
@@ -176,12 +188,12 @@ func cut(b []byte, max int) int {
 	return max
 }
 
-// emit records one output line and adds it to the batch's output.
-func (p *pipe) emit(text []byte, cont bool) {
+// emit adds the line buf[off:off+n] to the batch.
+func (p *pipe) emit(off, n int, cont bool) {
 	if !p.inBatch {
 		p.beginBatch()
 	}
-	p.svc.record(p.m, p.t, p.tNano, p.stream, cont, text)
+	text := p.buf[off : off+n]
 	b := p.out
 	if p.m.format == JSON {
 		b = append(b, p.head...)
@@ -202,19 +214,20 @@ func (p *pipe) emit(text []byte, cont bool) {
 	}
 	p.out = b
 	p.nOut++
-	p.bOut += uint64(len(text))
+	p.bOut += uint64(n)
+	p.refs = append(p.refs, lineRef{off: int32(off), n: int32(n), cont: cont})
 	if len(b) >= flushAt {
-		p.endBatch()
+		p.write()
+	}
+	if len(p.refs) >= maxRefs {
+		p.record()
 	}
 }
 
-// beginBatch takes svc.mu for the lines to come and sets their time and
-// line head.
+// beginBatch sets the time and line head of the lines to come.
 func (p *pipe) beginBatch() {
-	p.svc.mu.Lock()
 	p.inBatch = true
 	p.t = p.m.now()
-	p.tNano = p.t.UnixNano()
 	p.head = p.formatHead(p.head[:0], p.t)
 	if p.m.format == Text {
 		p.headCont = append(append(p.headCont[:0], p.head...), " + "...)
@@ -222,14 +235,16 @@ func (p *pipe) beginBatch() {
 	}
 }
 
-// endBatch releases svc.mu and writes the batch's output, if any, in one
-// Write call. svc.mu is never held while writing: a blocked destination
-// must not block Tail.
+// endBatch writes and records what the batch holds; buf may change
+// afterwards.
 func (p *pipe) endBatch() {
-	if p.inBatch {
-		p.inBatch = false
-		p.svc.mu.Unlock()
-	}
+	p.write()
+	p.record()
+	p.inBatch = false
+}
+
+// write writes the batch's output, if any, in one Write call.
+func (p *pipe) write() {
 	if len(p.out) == 0 {
 		return
 	}
@@ -238,6 +253,14 @@ func (p *pipe) endBatch() {
 		p.svc.bytes[p.stream].Add(p.bOut)
 	}
 	p.out, p.nOut, p.bOut = p.out[:0], 0, 0
+}
+
+// record records the batch's pending lines.
+func (p *pipe) record() {
+	if len(p.refs) > 0 {
+		p.svc.record(p.m, p.t, p.stream, p.buf, p.refs)
+		p.refs = p.refs[:0]
+	}
 }
 
 // formatHead appends what starts every output line at time t to b: in

@@ -61,6 +61,34 @@ func (r *ring) add(e entry, text []byte) {
 	r.n++
 }
 
+// kept returns the index of the first of refs that would still be in the
+// ring once all of them were added: the ring keeps the longest run of
+// newest lines within both bounds (adding a line evicts from the oldest
+// until it fits), so the lines before that index need not be added. When
+// it is not 0, every line the ring holds now would be evicted too: kept
+// empties the ring.
+func (r *ring) kept(refs []lineRef) int {
+	first := r.survivors(refs)
+	if first > 0 {
+		r.head, r.n = 0, 0
+	}
+	return first
+}
+
+func (r *ring) survivors(refs []lineRef) int {
+	if r.maxLines <= 0 {
+		return len(refs)
+	}
+	size := 0
+	for i := len(refs) - 1; i >= 0; i-- {
+		size += min(int(refs[i].n), r.maxBytes)
+		if len(refs)-i > r.maxLines || size > r.maxBytes {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // drop evicts the oldest line.
 func (r *ring) drop() {
 	if r.head++; r.head == len(r.ents) {
