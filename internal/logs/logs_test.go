@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -922,37 +923,43 @@ check:
 	return nil
 }
 
-// plain8 against a byte-by-byte reference: every byte value at every
-// position of a plain word, and random words.
-func TestPlain8(t *testing.T) {
-	ref := func(w uint64) bool {
-		for range 8 {
-			c := byte(w)
+// special8 against a byte-by-byte reference: whether a word has a byte to
+// escape, and which is the first; every byte value at every position of a
+// plain word, and random words.
+func TestSpecial8(t *testing.T) {
+	ref := func(w uint64) int { // index of the first special byte, or 8
+		for i := range 8 {
+			c := byte(w >> (8 * i))
 			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-				return false
+				return i
 			}
-			w >>= 8
 		}
-		return true
+		return 8
+	}
+	got := func(w uint64) int {
+		if m := special8(w); m != 0 {
+			return bits.TrailingZeros64(m) / 8
+		}
+		return 8
 	}
 	const plain = 0x6161616161616161 // "aaaaaaaa"
 	for c := range 256 {
 		for pos := range 8 {
 			w := plain&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
-			if plain8(w) != ref(w) {
-				t.Errorf("plain8(%#016x) = %v (byte %#02x at %d)", w, plain8(w), c, pos)
+			if got(w) != ref(w) {
+				t.Errorf("special8(%#016x): first special byte %d, want %d", w, got(w), ref(w))
 			}
 		}
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for range 1 << 20 {
 		w := rnd.Uint64()
-		if rnd.IntN(2) == 0 { // mostly printable ASCII, to reach the true case
+		if rnd.IntN(2) == 0 { // mostly printable ASCII, to reach the plain case
 			w &= 0x3f3f3f3f3f3f3f3f
 			w |= 0x2020202020202020 | rnd.Uint64()&0x4040404040404040
 		}
-		if plain8(w) != ref(w) {
-			t.Fatalf("plain8(%#016x) = %v", w, plain8(w))
+		if got(w) != ref(w) {
+			t.Fatalf("special8(%#016x): first special byte %d, want %d", w, got(w), ref(w))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"math/bits"
 	"time"
 	"unicode/utf8"
 )
@@ -122,6 +123,9 @@ func (p *pipe) prepare() {
 // scan emits every complete line in the pending bytes, and pieces of a
 // pending line that is already known to exceed MaxLine.
 func (p *pipe) scan() {
+	if p.m.format == Text {
+		p.scanText()
+	}
 	for {
 		i := bytes.IndexByte(p.buf[p.scanned:p.end], '\n')
 		if i < 0 {
@@ -142,6 +146,44 @@ func (p *pipe) scan() {
 		p.start += n
 	}
 	p.endBatch()
+}
+
+// scanText is scan's loop for the common case in text format, inline:
+// whole lines of at most MaxLine bytes, not continuing a split line. It
+// stops at anything else, for scan's general loop.
+func (p *pipe) scanText() {
+	for !p.cont {
+		i := bytes.IndexByte(p.buf[p.scanned:p.end], '\n')
+		if i < 0 {
+			p.scanned = p.end
+			return
+		}
+		nl := p.scanned + i
+		end := nl
+		if end > p.start && p.buf[end-1] == '\r' {
+			end--
+		}
+		n := end - p.start
+		if n > MaxLine {
+			return
+		}
+		if !p.inBatch {
+			p.beginBatch()
+		}
+		b := append(p.out, p.head...)
+		b = append(b, p.buf[p.start:end]...)
+		p.out = append(b, '\n')
+		p.nOut++
+		p.bOut += uint64(n)
+		p.refs = append(p.refs, lineRef{off: int32(p.start), n: int32(n)})
+		p.start, p.scanned = nl+1, nl+1
+		if len(p.out) >= flushAt {
+			p.write()
+		}
+		if len(p.refs) >= maxRefs {
+			p.record()
+		}
+	}
 }
 
 // flush emits the final line, which has no '\n', if any.
@@ -309,19 +351,20 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plain8 reports whether the 8 bytes of w are all printable ASCII other
-// than '"' and '\\', i.e. go into a JSON string as they are. A byte below
-// 0x20, '"' or '\\' turns its own high bit on in one of the three terms
-// (the borrow of a subtraction only runs from such a byte upwards, so a
-// word without one gives no false alarm), and w&highs catches every byte
-// of 0x80 and above.
-func plain8(w uint64) bool {
+// special8 flags the bytes of w (read little-endian) that do not go into a
+// JSON string as they are: below 0x20, '"', '\\', and 0x80 and above. The
+// lowest flagged byte is always such a byte, and w has one iff the result
+// is not 0: a byte below 0x20, '"' or '\\' turns its own high bit on in one
+// of the three terms, and the borrow of a subtraction only runs from such
+// a byte upwards (it can flag bytes above it, never below); w&highs flags
+// every byte of 0x80 and above.
+func special8(w uint64) uint64 {
 	lt20 := (w - ones*0x20) &^ w
 	quote := w ^ (ones * '"')
 	quote = (quote - ones) &^ quote
 	bslash := w ^ (ones * '\\')
 	bslash = (bslash - ones) &^ bslash
-	return (lt20|quote|bslash|w)&highs == 0
+	return (lt20 | quote | bslash | w) & highs
 }
 
 // appendJSON appends s as the contents of a JSON string: '"', '\\' and
@@ -330,8 +373,13 @@ func plain8(w uint64) bool {
 func appendJSON(b, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
-		// Fast path: skip 8 bytes at a time while none needs a look.
-		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+		// Fast path: skip 8 bytes at a time while none needs a look, then
+		// go straight to the first one that does.
+		for i+8 <= len(s) {
+			if m := special8(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
 			i += 8
 		}
 		if i == len(s) {
