@@ -1004,3 +1004,20 @@ func TestRingKept(t *testing.T) {
 		}
 	}
 }
+
+// With the default bounds and 100-byte lines (1000 lines kept, 100 kB),
+// the arena stays near twice the text kept instead of growing to
+// 2*RingBytes.
+func TestRingArenaFollowsKeptText(t *testing.T) {
+	r := ring{maxLines: DefaultRingLines, maxBytes: DefaultRingBytes}
+	line := []byte(strings.Repeat("x", 100))
+	for i := range 50000 {
+		r.add(entry{seq: uint64(i)}, line)
+	}
+	if r.n != DefaultRingLines {
+		t.Fatalf("%d lines kept, want %d", r.n, DefaultRingLines)
+	}
+	if c := cap(r.data); c > 512<<10 {
+		t.Errorf("arena capacity %d for 100 kB kept, want at most 512 KiB", c)
+	}
+}

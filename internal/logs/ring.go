@@ -13,9 +13,15 @@ type entry struct {
 	cont   bool
 }
 
+// minArena is the arena size below which a ring is not compacted early.
+const minArena = 64 << 10
+
 // ring keeps the most recent lines of a service: at most maxLines lines
 // and maxBytes bytes of text. The texts are stored in order in one arena,
-// data, which is compacted when appending would take it beyond 2*maxBytes;
+// data, which is compacted when appending would take it beyond twice the
+// text kept (at least minArena, at most 2*maxBytes): the part of the arena
+// in use stays small (cache-friendly) when the lines kept are few, and
+// each compaction copies at most half of what was appended since the last;
 // the text of the kept lines is always data[ents[head].off:].
 type ring struct {
 	ents     []entry // circular, allocated on first use
@@ -44,7 +50,8 @@ func (r *ring) add(e entry, text []byte) {
 	}
 	if r.n == 0 {
 		r.data = r.data[:0]
-	} else if len(r.data)+len(text) > 2*r.maxBytes {
+	} else if n := len(r.data) + len(text); n > 2*r.maxBytes ||
+		n > minArena && n > 2*(len(r.data)-int(r.ents[r.head].off)+len(text)) {
 		first := r.ents[r.head].off
 		r.data = r.data[:copy(r.data, r.data[first:])]
 		for i := range r.ents {
