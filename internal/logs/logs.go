@@ -11,11 +11,13 @@
 //
 // Guarantees:
 //
-//   - Every output line is formatted into a buffer and handed to the
-//     destination in one Write call, under a mutex per destination (stdout
-//     and stderr share one mutex when they are the same file, e.g. a
-//     terminal or 2>&1). Lines are never torn or interleaved with each other,
-//     nor with writes made through [Mux.Writer].
+//   - The complete lines of one read of a pipe are formatted into one
+//     buffer and handed to the destination in one Write call (another one
+//     every 64 KiB of output; a buffer always holds whole lines), under a
+//     mutex per destination (stdout and stderr share one mutex when they are
+//     the same file, e.g. a terminal or 2>&1). Lines are never torn or
+//     interleaved with each other, nor with writes made through
+//     [Mux.Writer]. The lines of one read share one timestamp.
 //   - Nothing is dropped on the way to the destination: if it blocks, the
 //     reading goroutine blocks, and the service blocks on its full pipe.
 //     Write errors are ignored (the line is then not counted in
@@ -174,6 +176,10 @@ type dest struct {
 	// a line is written only once the pipe has room for all of it.
 	pipe     syscall.RawConn
 	pipeSize int
+	// batch is how much output a reader collects before writing it:
+	// flushAt, or less for a pipe that could not be made large, so that
+	// a batch always fits it whole.
+	batch int
 }
 
 // pipeBuf is PIPE_BUF: writes up to this size to a pipe are atomic.
@@ -185,6 +191,15 @@ const pipeBuf = 4096
 const wantPipeSize = 1 << 20
 
 func newDest(w io.Writer) *dest {
+	d := newDestPipe(w)
+	d.batch = flushAt
+	if d.pipe != nil {
+		d.batch = min(flushAt, max(d.pipeSize/4, pipeBuf))
+	}
+	return d
+}
+
+func newDestPipe(w io.Writer) *dest {
 	d := &dest{w: w}
 	f, ok := w.(*os.File)
 	if !ok {
@@ -459,16 +474,14 @@ func (svc *service) record(m *Mux, t time.Time, s Stream, buf []byte, refs []lin
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	first := svc.ring.kept(refs)
-	tn := t.UnixNano()
-	for i, r := range refs {
+	svc.ring.addRun(entry{t: t.UnixNano(), seq: svc.seq + uint64(first), stream: s}, buf, refs[first:])
+	if m.nsubs.Load() == 0 {
+		svc.seq += uint64(len(refs))
+		return
+	}
+	for _, r := range refs {
 		svc.seq++
-		text := buf[r.off : r.off+r.n]
-		if i >= first {
-			svc.ring.add(entry{t: tn, seq: svc.seq, stream: s, cont: r.cont}, text)
-		}
-		if m.nsubs.Load() > 0 {
-			m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: r.cont}, text)
-		}
+		m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: r.cont}, buf[r.off:r.off+r.n])
 	}
 }
 

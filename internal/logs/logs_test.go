@@ -964,8 +964,8 @@ func TestSpecial8(t *testing.T) {
 	}
 }
 
-// Adding only the lines ring.kept names leaves the ring as adding them all
-// does.
+// Adding only the lines ring.kept names, as one run, leaves the ring as
+// adding them all one by one does.
 func TestRingKept(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []struct{ lines, bytes int }{{1, 10}, {5, 10}, {7, 100}, {100, 64}, {1000, 5000}, {0, 100}} {
@@ -978,26 +978,30 @@ func TestRingKept(t *testing.T) {
 			for range rnd.IntN(40) {
 				n := rnd.IntN(c.bytes/3 + 1)
 				if rnd.IntN(30) == 0 {
-					n = c.bytes + rnd.IntN(3)
+					n = c.bytes
 				}
-				refs = append(refs, lineRef{off: int32(len(buf)), n: int32(n)})
+				refs = append(refs, lineRef{off: int32(len(buf)), n: int32(n), cont: rnd.IntN(2) == 0})
 				buf = append(buf, strings.Repeat(string(rune('a'+rnd.IntN(26))), n)...)
+				buf = append(buf, "\r\n"[:1+rnd.IntN(2)]...) // line ends between the texts
 			}
 			first := some.kept(refs)
-			for i, r := range refs {
+			some.addRun(entry{seq: seq + uint64(first)}, buf, refs[first:])
+			for _, r := range refs {
 				seq++
-				text := buf[r.off : r.off+r.n]
-				all.add(entry{seq: seq}, text)
-				if i >= first {
-					some.add(entry{seq: seq}, text)
-				}
+				all.add(entry{seq: seq, cont: r.cont}, buf[r.off:r.off+r.n])
+			}
+			if len(some.data) > 2*(c.bytes+2*c.lines) {
+				t.Fatalf("%+v: arena grew to %d", c, len(some.data))
+			}
+			if some.bytes != total(tailTexts(all.tail("x", -1))) || all.bytes != some.bytes {
+				t.Fatalf("%+v: bytes counted %d and %d, want %d", c, all.bytes, some.bytes, total(tailTexts(all.tail("x", -1))))
 			}
 			a, s := all.tail("x", -1), some.tail("x", -1)
 			if len(a) != len(s) {
 				t.Fatalf("%+v: %d lines kept, want %d", c, len(s), len(a))
 			}
 			for i := range a {
-				if a[i].Seq != s[i].Seq || string(a[i].Text) != string(s[i].Text) {
+				if a[i].Seq != s[i].Seq || a[i].Cont != s[i].Cont || string(a[i].Text) != string(s[i].Text) {
 					t.Fatalf("%+v: line %d differs", c, i)
 				}
 			}
@@ -1020,4 +1024,12 @@ func TestRingArenaFollowsKeptText(t *testing.T) {
 	if c := cap(r.data); c > 512<<10 {
 		t.Errorf("arena capacity %d for 100 kB kept, want at most 512 KiB", c)
 	}
+}
+
+func tailTexts(ls []Line) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, string(l.Text))
+	}
+	return out
 }

@@ -49,6 +49,7 @@ type pipe struct {
 	nOut     uint64    // lines in out
 	bOut     uint64    // text bytes of those lines
 	refs     []lineRef // lines not yet recorded, in buf
+	flushAt  int       // write out once it holds that much (dest.batch)
 }
 
 // lineRef is a line of buf not yet recorded: its text is buf[off:off+n].
@@ -66,7 +67,7 @@ const maxRefs = 4096
 const flushAt = 64 << 10
 
 func newPipe(m *Mux, svc *service, s Stream, r io.ReadCloser) *pipe {
-	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf), out: make([]byte, 0, flushAt+4<<10)}
+	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf), flushAt: m.dst[s].batch}
 	if m.format == JSON {
 		b := append([]byte(nil), `","service":"`...)
 		b = appendJSON(b, []byte(svc.name))
@@ -152,38 +153,53 @@ func (p *pipe) scan() {
 // whole lines of at most MaxLine bytes, not continuing a split line. It
 // stops at anything else, for scan's general loop.
 func (p *pipe) scanText() {
-	for !p.cont {
-		i := bytes.IndexByte(p.buf[p.scanned:p.end], '\n')
+	if p.cont {
+		return
+	}
+	// Locals, stored back before anything that reads the fields.
+	buf, start, scanned, end := p.buf, p.start, p.scanned, p.end
+	out, refs, nOut, bOut := p.out, p.refs, p.nOut, p.bOut
+	sync := func() {
+		p.start, p.scanned = start, scanned
+		p.out, p.refs, p.nOut, p.bOut = out, refs, nOut, bOut
+	}
+	for {
+		i := bytes.IndexByte(buf[scanned:end], '\n')
 		if i < 0 {
-			p.scanned = p.end
-			return
+			scanned = end
+			break
 		}
-		nl := p.scanned + i
-		end := nl
-		if end > p.start && p.buf[end-1] == '\r' {
-			end--
+		nl := scanned + i
+		stop := nl
+		if stop > start && buf[stop-1] == '\r' {
+			stop--
 		}
-		n := end - p.start
+		n := stop - start
 		if n > MaxLine {
-			return
+			break
 		}
 		if !p.inBatch {
 			p.beginBatch()
 		}
-		b := append(p.out, p.head...)
-		b = append(b, p.buf[p.start:end]...)
-		p.out = append(b, '\n')
-		p.nOut++
-		p.bOut += uint64(n)
-		p.refs = append(p.refs, lineRef{off: int32(p.start), n: int32(n)})
-		p.start, p.scanned = nl+1, nl+1
-		if len(p.out) >= flushAt {
-			p.write()
-		}
-		if len(p.refs) >= maxRefs {
-			p.record()
+		out = append(out, p.head...)
+		out = append(out, buf[start:stop]...)
+		out = append(out, '\n')
+		nOut++
+		bOut += uint64(n)
+		refs = append(refs, lineRef{off: int32(start), n: int32(n)})
+		start, scanned = nl+1, nl+1
+		if len(out) >= p.flushAt || len(refs) >= maxRefs {
+			sync()
+			if len(out) >= p.flushAt {
+				p.write()
+			}
+			if len(refs) >= maxRefs {
+				p.record()
+			}
+			out, refs, nOut, bOut = p.out, p.refs, p.nOut, p.bOut
 		}
 	}
+	sync()
 }
 
 // flush emits the final line, which has no '\n', if any.
@@ -258,7 +274,7 @@ func (p *pipe) emit(off, n int, cont bool) {
 	p.nOut++
 	p.bOut += uint64(n)
 	p.refs = append(p.refs, lineRef{off: int32(off), n: int32(n), cont: cont})
-	if len(b) >= flushAt {
+	if len(b) >= p.flushAt {
 		p.write()
 	}
 	if len(p.refs) >= maxRefs {
