@@ -60,6 +60,11 @@ func BenchmarkTextBatch(b *testing.B) { benchBatch(b, Options{}, benchLine) }
 
 func BenchmarkJSONBatch(b *testing.B) { benchBatch(b, Options{Format: JSON}, benchLine) }
 
+// BenchmarkJSONPlainBatch: 200-byte lines with nothing to escape.
+func BenchmarkJSONPlainBatch(b *testing.B) {
+	benchBatch(b, Options{Format: JSON}, strings.Repeat("abcdefghij klmnopqrs", 10)+"\n")
+}
+
 func BenchmarkJSONEscapesBatch(b *testing.B) {
 	benchBatch(b, Options{Format: JSON}, "\x1b[31merror:\x1b[0m \"quoted\" \\ tab\there \xff ünïcödé\n")
 }
