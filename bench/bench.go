@@ -39,13 +39,16 @@ type Options struct {
 	Services    int           // services for the supervision rows
 	Crashes     int           // crashes timed per supervisor
 	CrashRun    time.Duration // how long the crashing service lives
+	LogLines    int           // lines of the log-forwarding workloads
+	LogRuns     int           // log-forwarding runs per tool and workload
 
 	// Variants are extra tend builds measured like tend, one column each
 	// (to measure a lever: a build variant against tend in the same run).
 	Variants []Variant
 
 	// Sections, when not empty, limits the run to these sections (startup,
-	// idle, term, orphans, shell, supervision); the others' rows are empty.
+	// idle, term, orphans, shell, supervision, logs); the others' rows are
+	// empty.
 	Sections []string
 
 	Log io.Writer // progress, warnings about missing peers
@@ -61,6 +64,7 @@ func Defaults() Options {
 		TermRuns: 40, Orphans: 5000, OrphanRuns: 3,
 		ShellRuns: 5, ShellDelay: time.Second,
 		SuperRuns: 10, Services: 20, Crashes: 40, CrashRun: 50 * time.Millisecond,
+		LogLines: 2000000, LogRuns: 3,
 		Log: os.Stderr,
 	}
 }
@@ -106,6 +110,8 @@ type Report struct {
 	Versions   map[string]string
 	Floor      [2]float64 // bare /bin/true median, p90 (ms)
 	Rows       []Row
+	Logs       []LogRow // the log-forwarding table
+	LogRuns    int
 	Notes      []string
 }
 
@@ -251,6 +257,16 @@ func Run(o Options) (*Report, error) {
 			return nil, fmt.Errorf("%s: %v", s.name, err)
 		}
 		rep.Rows = append(rep.Rows, rows...)
+	}
+	if want("logs") {
+		r.logf("log forwarding: %d lines, %d runs per tool and workload", o.LogLines, o.LogRuns)
+		t0 := time.Now()
+		rows, err := r.logs()
+		if err != nil {
+			return nil, fmt.Errorf("log forwarding: %v", err)
+		}
+		r.logf("log forwarding: done in %.1fs", time.Since(t0).Seconds())
+		rep.Logs, rep.LogRuns = rows, o.LogRuns
 	}
 	rep.Notes = r.notes
 	rep.End = time.Now()

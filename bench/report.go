@@ -62,6 +62,7 @@ func (rep *Report) Markdown(command string) string {
 		cells = append(cells, r.Target, bold(r.Met))
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
+	b.WriteString(logsMarkdown(rep.Logs, rep.LogRuns))
 	if len(rep.Notes) > 0 {
 		b.WriteString("\n")
 		for _, n := range rep.Notes {

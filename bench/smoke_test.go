@@ -42,7 +42,7 @@ func TestSmoke(t *testing.T) {
 	cmd := exec.Command(tendbench, "-tend", tend, "-testprog", testprog, "-out", md,
 		"-startup-runs", "3", "-rounds", "1", "-idle", "1s", "-term-runs", "2",
 		"-orphans", "60", "-orphan-runs", "1", "-shell-runs", "1", "-shell-delay", "300ms",
-		"-super-runs", "2", "-services", "3", "-crashes", "2")
+		"-super-runs", "2", "-services", "3", "-crashes", "2", "-log-lines", "2000", "-log-runs", "1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -66,6 +66,13 @@ func TestSmoke(t *testing.T) {
 		"60 orphans created and reaped", "largest zombie count seen", "runs ending with every orphan reaped",
 		"`sh -c 'app; echo'` SIGTERM → exit", "shell wrapper: app's cleanup finished",
 		"start 3 services", "restart after a crash, zero backoff", "restart after a crash, p90",
+	}
+	for _, w := range []string{"single", "mixed"} {
+		for _, tool := range []string{"copy floor", "tend text", "tend JSON"} {
+			if !strings.Contains(string(out), "| "+w+" | "+tool+" | ") {
+				t.Errorf("no log-forwarding row for %s, %s in:\n%s", w, tool, out)
+			}
+		}
 	}
 	for _, r := range rows {
 		line := ""

@@ -37,8 +37,10 @@ var version = "dev"
 // Exit code for usage and configuration errors.
 const codeUsage = 2
 
-// logDrain bounds how long tend waits, after the last process exited, for
-// the services' output still in pipes to be written out.
+// logDrain is the least time tend gives, after the last process exited,
+// to the services' output still in pipes (and to its own messages) to be
+// written out, even when the grace is already spent; otherwise it drains
+// until the end of the grace.
 const logDrain = 2 * time.Second
 
 func main() {
@@ -242,15 +244,28 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 	if web != nil {
 		web.Close()
 	}
+	// Every process is gone: what the services wrote is in their pipes (or
+	// in the readers, blocked on a slow stdout). Drain it all, until every
+	// pipe reached EOF, within the rest of the grace.
+	drainEnd := drainDeadline(sup.GraceEnd(), time.Now())
 	if mux != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), logDrain)
+		ctx, cancel := context.WithDeadline(context.Background(), drainEnd)
 		if err := mux.Wait(ctx); err != nil {
-			log.Warn("some service output was still open at exit", "err", err)
+			log.Warn("some service output was still not written at exit", "err", err)
 		}
 		cancel()
 	}
-	logq.Flush(logDrain)
+	logq.Flush(max(time.Until(drainEnd), time.Second))
 	return code
+}
+
+// drainDeadline is how long tend drains output at exit: until the end of
+// the grace, and at least logDrain after now.
+func drainDeadline(graceEnd, now time.Time) time.Time {
+	if floor := now.Add(logDrain); graceEnd.Before(floor) {
+		return floor
+	}
+	return graceEnd
 }
 
 // services reports whether the options name services to run (-c, -f,

@@ -381,3 +381,22 @@ func TestUsageErrorIsShort(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainDeadline(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		graceEnd time.Time
+		want     time.Time
+	}{
+		{"no shutdown started", time.Time{}, now.Add(logDrain)},
+		{"grace spent", now.Add(-time.Second), now.Add(logDrain)},
+		{"less than logDrain left", now.Add(time.Second), now.Add(logDrain)},
+		{"rest of the grace", now.Add(25 * time.Second), now.Add(25 * time.Second)},
+	}
+	for _, tt := range tests {
+		if got := drainDeadline(tt.graceEnd, now); !got.Equal(tt.want) {
+			t.Errorf("%s: drainDeadline = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

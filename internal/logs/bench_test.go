@@ -28,7 +28,46 @@ func benchPipe(b *testing.B, opts Options, line string) {
 	}
 }
 
+// benchBatch is benchPipe with 64 KiB of lines per read, as a service
+// writing fast delivers them (a pipe's capacity): the per-line cost of the
+// batched path. b.N counts lines.
+func benchBatch(b *testing.B, opts Options, line string) {
+	opts.Stdout, opts.Stderr = io.Discard, io.Discard
+	m := New(opts)
+	m.SetWidth(8)
+	m.mu.Lock()
+	svc := m.service("web")
+	m.mu.Unlock()
+	p := newPipe(m, svc, Stdout, nil)
+	chunk := strings.Repeat(line, (64<<10)/len(line))
+	per := len(chunk) / len(line)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i += per {
+		p.prepare()
+		p.buf = p.buf[:cap(p.buf)]
+		if len(p.buf)-p.end < len(chunk) {
+			p.buf = append(p.buf[:p.end], make([]byte, len(chunk))...)
+		}
+		p.end += copy(p.buf[p.end:], chunk)
+		p.scan()
+	}
+}
+
 func BenchmarkText(b *testing.B) { benchPipe(b, Options{}, benchLine) }
+
+func BenchmarkTextBatch(b *testing.B) { benchBatch(b, Options{}, benchLine) }
+
+func BenchmarkJSONBatch(b *testing.B) { benchBatch(b, Options{Format: JSON}, benchLine) }
+
+// BenchmarkJSONPlainBatch: 200-byte lines with nothing to escape.
+func BenchmarkJSONPlainBatch(b *testing.B) {
+	benchBatch(b, Options{Format: JSON}, strings.Repeat("abcdefghij klmnopqrs", 10)+"\n")
+}
+
+func BenchmarkJSONEscapesBatch(b *testing.B) {
+	benchBatch(b, Options{Format: JSON}, "\x1b[31merror:\x1b[0m \"quoted\" \\ tab\there \xff ünïcödé\n")
+}
 
 func BenchmarkTextTimestamps(b *testing.B) { benchPipe(b, Options{Timestamps: true}, benchLine) }
 
@@ -62,13 +101,18 @@ func BenchmarkSplit(b *testing.B) {
 
 // BenchmarkPipe is end to end: a writer goroutine, an os.Pipe, the reading
 // goroutine, a subscriber-free Mux writing to /dev/null.
-func BenchmarkPipe(b *testing.B) {
+func BenchmarkPipe(b *testing.B) { benchEndToEnd(b, Options{}) }
+
+func BenchmarkPipeJSON(b *testing.B) { benchEndToEnd(b, Options{Format: JSON}) }
+
+func benchEndToEnd(b *testing.B, opts Options) {
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer null.Close()
-	m := New(Options{Stdout: null, Stderr: null})
+	opts.Stdout, opts.Stderr = null, null
+	m := New(opts)
 	r, w, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)

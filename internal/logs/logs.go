@@ -11,11 +11,13 @@
 //
 // Guarantees:
 //
-//   - Every output line is formatted into a buffer and handed to the
-//     destination in one Write call, under a mutex per destination (stdout
-//     and stderr share one mutex when they are the same file, e.g. a
-//     terminal or 2>&1). Lines are never torn or interleaved with each other,
-//     nor with writes made through [Mux.Writer].
+//   - The complete lines of one read of a pipe are formatted into one
+//     buffer and handed to the destination in one Write call (another one
+//     every 64 KiB of output; a buffer always holds whole lines), under a
+//     mutex per destination (stdout and stderr share one mutex when they are
+//     the same file, e.g. a terminal or 2>&1). Lines are never torn or
+//     interleaved with each other, nor with writes made through
+//     [Mux.Writer]. The lines of one read share one timestamp.
 //   - Nothing is dropped on the way to the destination: if it blocks, the
 //     reading goroutine blocks, and the service blocks on its full pipe.
 //     Write errors are ignored (the line is then not counted in
@@ -43,6 +45,7 @@
 package logs
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -68,6 +71,10 @@ const (
 	DefaultRingLines = 1000
 	DefaultRingBytes = 1 << 20
 )
+
+// maxRingBytes bounds Options.RingBytes: a ring's arena (twice that)
+// must stay within the int32 offsets of its entries.
+const maxRingBytes = 512 << 20
 
 // subBuffer is the number of lines a subscription buffers before dropping.
 const subBuffer = 1024
@@ -116,7 +123,7 @@ type Options struct {
 	RingLines int
 	// RingBytes bounds the text kept per service (memory use is at most
 	// about twice that): 0 means DefaultRingBytes; values below MaxLine
-	// are raised to MaxLine.
+	// are raised to MaxLine, values above 512 MiB lowered to it.
 	RingBytes int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -169,6 +176,10 @@ type dest struct {
 	// a line is written only once the pipe has room for all of it.
 	pipe     syscall.RawConn
 	pipeSize int
+	// batch is how much output a reader collects before writing it:
+	// flushAt, or less for a pipe that could not be made large, so that
+	// a batch always fits it whole.
+	batch int
 }
 
 // pipeBuf is PIPE_BUF: writes up to this size to a pipe are atomic.
@@ -180,6 +191,15 @@ const pipeBuf = 4096
 const wantPipeSize = 1 << 20
 
 func newDest(w io.Writer) *dest {
+	d := newDestPipe(w)
+	d.batch = flushAt
+	if d.pipe != nil {
+		d.batch = min(flushAt, max(d.pipeSize/4, pipeBuf))
+	}
+	return d
+}
+
+func newDestPipe(w io.Writer) *dest {
 	d := &dest{w: w}
 	f, ok := w.(*os.File)
 	if !ok {
@@ -270,7 +290,7 @@ func New(opts Options) *Mux {
 	if m.ringBytes == 0 {
 		m.ringBytes = DefaultRingBytes
 	}
-	m.ringBytes = max(m.ringBytes, MaxLine)
+	m.ringBytes = min(max(m.ringBytes, MaxLine), maxRingBytes)
 	out, errw := opts.Stdout, opts.Stderr
 	if out == nil {
 		out = os.Stdout
@@ -311,10 +331,46 @@ func sameDest(a, b io.Writer) bool {
 // the call.
 func (m *Mux) SetWidth(w int) { m.width.Store(int64(w)) }
 
-// Writer returns a writer to the destination of stream s that writes each
-// Write call whole, under the same mutex as the service lines: tend's own
-// messages written through it never interleave with service output.
-func (m *Mux) Writer(s Stream) io.Writer { return m.dst[s&1] }
+// Writer returns a writer for tend's own messages to the destination of
+// stream s. It writes each Write call whole, under the same mutex as the
+// service lines: tend's messages never interleave with service output. In
+// text format the bytes are written as they are. In JSON format each Write
+// call becomes one object with the keys of the service lines, "service"
+// being "tend" and "stream" s; its "line" is the message without its final
+// "\n" and without a leading "tend: " (the service key says it), escaped as
+// service lines are (a message of several lines stays one object).
+func (m *Mux) Writer(s Stream) io.Writer {
+	if m.format == JSON {
+		return &ownWriter{m: m, stream: s & 1}
+	}
+	return m.dst[s&1]
+}
+
+// ownWriter writes tend's own messages as JSON objects.
+type ownWriter struct {
+	m      *Mux
+	stream Stream
+}
+
+// ownService is the service name of tend's own messages in JSON.
+const ownService = "tend"
+
+func (w *ownWriter) Write(p []byte) (int, error) {
+	text := bytes.TrimSuffix(p, []byte("\n"))
+	text = bytes.TrimPrefix(text, []byte(ownService+": "))
+	b := make([]byte, 0, len(text)+128)
+	b = append(b, `{"time":"`...)
+	b = w.m.now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","service":"`+ownService+`","stream":"`...)
+	b = append(b, w.stream.String()...)
+	b = append(b, `","line":"`...)
+	b = appendJSON(b, text)
+	b = append(b, "\"}\n"...)
+	if _, err := w.m.dst[w.stream].Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
 
 // Attach starts a goroutine that reads r, the read end of the pipe
 // connected to stream s (Stdout or Stderr) of the named service, until EOF
@@ -328,6 +384,7 @@ func (m *Mux) Attach(service string, s Stream, r io.ReadCloser) {
 	}
 	m.active++
 	m.mu.Unlock()
+	growPipe(r)
 	p := newPipe(m, svc, s&1, r)
 	safe.Go("log reader "+service, p.run)
 }
@@ -409,15 +466,22 @@ func (m *Mux) Tail(service string, n int) []Line {
 	return svc.ring.tail(service, n)
 }
 
-// record assigns the next sequence number to a line, keeps it in the ring
-// and publishes it to the subscribers.
-func (svc *service) record(m *Mux, t time.Time, s Stream, cont bool, text []byte) {
+// record assigns the next sequence numbers to the lines refs of buf (of
+// stream s, at time t), keeps them in the ring and publishes them to the
+// subscribers, under one lock of svc.mu. Lines the rest of the batch would
+// evict from the ring at once are not copied into it.
+func (svc *service) record(m *Mux, t time.Time, s Stream, buf []byte, refs []lineRef) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	svc.seq++
-	svc.ring.add(entry{t: t, seq: svc.seq, stream: s, cont: cont}, text)
-	if m.nsubs.Load() > 0 {
-		m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: cont}, text)
+	first := svc.ring.kept(refs)
+	svc.ring.addRun(entry{t: t.UnixNano(), seq: svc.seq + uint64(first), stream: s}, buf, refs[first:])
+	if m.nsubs.Load() == 0 {
+		svc.seq += uint64(len(refs))
+		return
+	}
+	for _, r := range refs {
+		svc.seq++
+		m.publish(Line{Time: t, Service: svc.name, Stream: s, Seq: svc.seq, Cont: r.cont}, buf[r.off:r.off+r.n])
 	}
 }
 
@@ -519,4 +583,27 @@ func (m *Mux) publish(l Line, text []byte) {
 			sub.dropped.Add(1)
 		}
 	}
+}
+
+// servicePipeSize is the capacity asked of a service's pipe: with the
+// default 64 KiB a service writing fast wakes its reader for every few
+// KiB; with more, each read takes what the service wrote in one go.
+const servicePipeSize = 256 << 10
+
+// growPipe asks for servicePipeSize on r if it is a pipe (failure is
+// harmless: the pipe keeps its size).
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if size, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil && size < servicePipeSize {
+			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, servicePipeSize)
+		}
+	})
 }

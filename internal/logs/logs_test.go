@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -689,6 +690,29 @@ func TestDestinations(t *testing.T) {
 	}
 }
 
+// In JSON, tend's own messages are objects with the keys of service lines.
+func TestWriterJSON(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"tend: started pid=7 cmd=\"sh -c x\"\n", `{"time":"2026-11-24T12:00:00.123456789Z","service":"tend","stream":"stderr","line":"started pid=7 cmd=\"sh -c x\""}` + "\n"},
+		{"no prefix", `{"time":"2026-11-24T12:00:00.123456789Z","service":"tend","stream":"stderr","line":"no prefix"}` + "\n"},
+		{"tend: panic\nstack\xff\n", `{"time":"2026-11-24T12:00:00.123456789Z","service":"tend","stream":"stderr","line":"panic\nstack\ufffd"}` + "\n"},
+	}
+	for _, tt := range tests {
+		var o, e lockedBuffer
+		m := New(Options{Format: JSON, Stdout: &o, Stderr: &e, Now: fixedNow})
+		n, err := io.WriteString(m.Writer(Stderr), tt.in)
+		if n != len(tt.in) || err != nil {
+			t.Errorf("Write(%q) = %d, %v", tt.in, n, err)
+		}
+		if e.String() != tt.want || o.String() != "" {
+			t.Errorf("Write(%q): stderr %q, stdout %q; want stderr %q", tt.in, e.String(), o.String(), tt.want)
+		}
+		if !json.Valid([]byte(e.String())) {
+			t.Errorf("Write(%q): invalid JSON %q", tt.in, e.String())
+		}
+	}
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
@@ -714,6 +738,7 @@ func TestConcurrent(t *testing.T) {
 	const (
 		services = 6
 		lines    = 10000
+		ownLines = 2000
 	)
 	tests := []struct {
 		name string
@@ -795,6 +820,15 @@ func TestConcurrent(t *testing.T) {
 					})
 				}
 			}
+			// tend's own messages, on stderr, meanwhile.
+			wg.Go(func() {
+				for seq := range ownLines {
+					if _, err := fmt.Fprintf(m.Writer(Stderr), "tend: %s\n", payload("tend/stderr", seq)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
 			wg.Wait()
 			wait(t, m)
 			dsts[0].w.Close()
@@ -804,10 +838,20 @@ func TestConcurrent(t *testing.T) {
 				if res.err != nil {
 					t.Fatal(res.err)
 				}
-				if len(res.counts) != services {
-					t.Errorf("lines from %d services, want %d", len(res.counts), services)
+				want := services
+				if res.counts["tend/stderr"] > 0 {
+					want++ // tend's own messages, on stderr
+				}
+				if len(res.counts) != want {
+					t.Errorf("lines from %d services, want %d", len(res.counts), want)
 				}
 				for id, n := range res.counts {
+					if id == "tend/stderr" {
+						if n != ownLines {
+							t.Errorf("%d messages of tend's own, want %d", n, ownLines)
+						}
+						continue
+					}
 					if n != lines {
 						t.Errorf("%s: %d lines, want %d", id, n, lines)
 					}
@@ -844,6 +888,11 @@ func checkLine(opts Options, s Stream, l string, counts map[string]int) error {
 		service, stream, text = v.Service, v.Stream, v.Line
 	} else {
 		rest := strings.TrimSuffix(l, "\n")
+		if own, ok := strings.CutPrefix(rest, "tend: "); ok {
+			// tend's own message: written as it is.
+			service, stream, text = "tend", s.String(), own
+			goto check
+		}
 		if opts.Timestamps {
 			ts, r, ok := strings.Cut(rest, " ")
 			if _, err := time.Parse(time.RFC3339, ts); !ok || err != nil || len(ts) != len("2026-11-24T12:00:00.123Z") {
@@ -858,6 +907,7 @@ func checkLine(opts Options, s Stream, l string, counts map[string]int) error {
 		service, text = strings.TrimRight(prefix, " "), t
 		stream = s.String()
 	}
+check:
 	if stream != s.String() {
 		return fmt.Errorf("%s line on %v: %.100q", stream, s, l)
 	}
@@ -871,4 +921,115 @@ func checkLine(opts Options, s Stream, l string, counts map[string]int) error {
 	}
 	counts[id]++
 	return nil
+}
+
+// special8 against a byte-by-byte reference: whether a word has a byte to
+// escape, and which is the first; every byte value at every position of a
+// plain word, and random words.
+func TestSpecial8(t *testing.T) {
+	ref := func(w uint64) int { // index of the first special byte, or 8
+		for i := range 8 {
+			c := byte(w >> (8 * i))
+			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				return i
+			}
+		}
+		return 8
+	}
+	got := func(w uint64) int {
+		if m := special8(w); m != 0 {
+			return bits.TrailingZeros64(m) / 8
+		}
+		return 8
+	}
+	const plain = 0x6161616161616161 // "aaaaaaaa"
+	for c := range 256 {
+		for pos := range 8 {
+			w := plain&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
+			if got(w) != ref(w) {
+				t.Errorf("special8(%#016x): first special byte %d, want %d", w, got(w), ref(w))
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 20 {
+		w := rnd.Uint64()
+		if rnd.IntN(2) == 0 { // mostly printable ASCII, to reach the plain case
+			w &= 0x3f3f3f3f3f3f3f3f
+			w |= 0x2020202020202020 | rnd.Uint64()&0x4040404040404040
+		}
+		if got(w) != ref(w) {
+			t.Fatalf("special8(%#016x): first special byte %d, want %d", w, got(w), ref(w))
+		}
+	}
+}
+
+// Adding only the lines ring.kept names, as one run, leaves the ring as
+// adding them all one by one does.
+func TestRingKept(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ lines, bytes int }{{1, 10}, {5, 10}, {7, 100}, {100, 64}, {1000, 5000}, {0, 100}} {
+		all := ring{maxLines: c.lines, maxBytes: c.bytes}
+		some := ring{maxLines: c.lines, maxBytes: c.bytes}
+		seq := uint64(0)
+		for range 2000 {
+			var buf []byte
+			var refs []lineRef
+			for range rnd.IntN(40) {
+				n := rnd.IntN(c.bytes/3 + 1)
+				if rnd.IntN(30) == 0 {
+					n = c.bytes
+				}
+				refs = append(refs, lineRef{off: int32(len(buf)), n: int32(n), cont: rnd.IntN(2) == 0})
+				buf = append(buf, strings.Repeat(string(rune('a'+rnd.IntN(26))), n)...)
+				buf = append(buf, "\r\n"[:1+rnd.IntN(2)]...) // line ends between the texts
+			}
+			first := some.kept(refs)
+			some.addRun(entry{seq: seq + uint64(first)}, buf, refs[first:])
+			for _, r := range refs {
+				seq++
+				all.add(entry{seq: seq, cont: r.cont}, buf[r.off:r.off+r.n])
+			}
+			if len(some.data) > 2*(c.bytes+2*c.lines) {
+				t.Fatalf("%+v: arena grew to %d", c, len(some.data))
+			}
+			if some.bytes != total(tailTexts(all.tail("x", -1))) || all.bytes != some.bytes {
+				t.Fatalf("%+v: bytes counted %d and %d, want %d", c, all.bytes, some.bytes, total(tailTexts(all.tail("x", -1))))
+			}
+			a, s := all.tail("x", -1), some.tail("x", -1)
+			if len(a) != len(s) {
+				t.Fatalf("%+v: %d lines kept, want %d", c, len(s), len(a))
+			}
+			for i := range a {
+				if a[i].Seq != s[i].Seq || a[i].Cont != s[i].Cont || string(a[i].Text) != string(s[i].Text) {
+					t.Fatalf("%+v: line %d differs", c, i)
+				}
+			}
+		}
+	}
+}
+
+// With the default bounds and 100-byte lines (1000 lines kept, 100 kB),
+// the arena stays near twice the text kept instead of growing to
+// 2*RingBytes.
+func TestRingArenaFollowsKeptText(t *testing.T) {
+	r := ring{maxLines: DefaultRingLines, maxBytes: DefaultRingBytes}
+	line := []byte(strings.Repeat("x", 100))
+	for i := range 50000 {
+		r.add(entry{seq: uint64(i)}, line)
+	}
+	if r.n != DefaultRingLines {
+		t.Fatalf("%d lines kept, want %d", r.n, DefaultRingLines)
+	}
+	if c := cap(r.data); c > 512<<10 {
+		t.Errorf("arena capacity %d for 100 kB kept, want at most 512 KiB", c)
+	}
+}
+
+func tailTexts(ls []Line) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, string(l.Text))
+	}
+	return out
 }

@@ -2,14 +2,16 @@ package logs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"time"
 	"unicode/utf8"
 )
 
 const (
 	initBuf = 16 << 10                           // first read buffer of a pipe
-	maxBuf  = MaxLine + 4<<10                    // the read buffer never grows beyond
+	maxBuf  = 256 << 10                          // the read buffer never grows beyond (≥ MaxLine+UTFMax)
 	minRead = 512                                // least free room offered to Read
 	spaces  = "                                " // for padding
 )
@@ -17,6 +19,14 @@ const (
 // pipe is the state of the goroutine reading one stream of one service.
 // Pending (not yet emitted) bytes are buf[start:end]; buf[start:scanned]
 // is known to hold no '\n'.
+//
+// The lines found in one read form a batch. They get one timestamp; their
+// formatted output accumulates in out, which is written with one Write call
+// (under the destination's mutex) at the end of the read, or earlier once
+// it holds flushAt bytes, so out always holds whole lines only; and they are
+// recorded (sequence numbers, ring, subscribers) under one lock of svc.mu
+// at the end of the read, from refs into buf, or earlier once maxRefs are
+// pending. svc.mu is never held while writing.
 type pipe struct {
 	m       *Mux
 	svc     *service
@@ -27,12 +37,37 @@ type pipe struct {
 	scanned int
 	end     int
 	cont    bool   // the next piece continues a split line
-	out     []byte // the formatted output line, reused
+	full    bool   // the last read filled the room it was offered
 	jsonMid []byte // `","service":"name","stream":"stdout","line":"`
+
+	// The batch under way.
+	inBatch  bool      // t and head are set
+	t        time.Time // the time of the batch's lines
+	head     []byte    // what starts each output line of the batch
+	headCont []byte    // in text, what starts each continuation line
+	out      []byte    // formatted output not yet written: whole lines
+	nOut     uint64    // lines in out
+	bOut     uint64    // text bytes of those lines
+	refs     []lineRef // lines not yet recorded, in buf
+	flushAt  int       // write out once it holds that much (dest.batch)
 }
 
+// lineRef is a line of buf not yet recorded: its text is buf[off:off+n].
+type lineRef struct {
+	off, n int32
+	cont   bool
+}
+
+// maxRefs bounds the lines of a batch waiting to be recorded.
+const maxRefs = 4096
+
+// flushAt is the size of formatted output written as one Write call once
+// reached: about a pipe's default capacity, well below what a destination
+// pipe is made to hold (wantPipeSize), so that a batch is written whole.
+const flushAt = 64 << 10
+
 func newPipe(m *Mux, svc *service, s Stream, r io.ReadCloser) *pipe {
-	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf)}
+	p := &pipe{m: m, svc: svc, stream: s, r: r, buf: make([]byte, initBuf), flushAt: m.dst[s].batch}
 	if m.format == JSON {
 		b := append([]byte(nil), `","service":"`...)
 		b = appendJSON(b, []byte(svc.name))
@@ -50,6 +85,9 @@ func (p *pipe) run() {
 	for {
 		p.prepare()
 		n, err := p.r.Read(p.buf[p.end:])
+		// A read that filled all the room offered: the service writes
+		// faster than we read. The next prepare offers more, up to maxBuf.
+		p.full = n == len(p.buf)-p.end
 		p.end += n
 		p.scan()
 		if err != nil {
@@ -59,12 +97,16 @@ func (p *pipe) run() {
 	p.flush()
 }
 
-// prepare makes at least minRead bytes of room after end.
+// prepare makes at least minRead bytes of room after end, and grows the
+// buffer (up to maxBuf, never shrinking it again) after a read that filled
+// it: a service writing fast gets reads of 64 KiB, a pipe's capacity,
+// instead of initBuf.
 func (p *pipe) prepare() {
 	if p.start == p.end {
 		p.start, p.scanned, p.end = 0, 0, 0
 	}
-	if len(p.buf)-p.end >= minRead {
+	grow := p.full && len(p.buf) < maxBuf
+	if !grow && len(p.buf)-p.end >= minRead {
 		return
 	}
 	if p.start > 0 {
@@ -72,7 +114,7 @@ func (p *pipe) prepare() {
 		p.scanned -= p.start
 		p.start, p.end = 0, n
 	}
-	if len(p.buf)-p.end < minRead && len(p.buf) < maxBuf {
+	if (grow || len(p.buf)-p.end < minRead) && len(p.buf) < maxBuf {
 		nb := make([]byte, min(2*len(p.buf), maxBuf))
 		copy(nb, p.buf[:p.end])
 		p.buf = nb
@@ -82,6 +124,9 @@ func (p *pipe) prepare() {
 // scan emits every complete line in the pending bytes, and pieces of a
 // pending line that is already known to exceed MaxLine.
 func (p *pipe) scan() {
+	if p.m.format == Text {
+		p.scanText()
+	}
 	for {
 		i := bytes.IndexByte(p.buf[p.scanned:p.end], '\n')
 		if i < 0 {
@@ -89,7 +134,7 @@ func (p *pipe) scan() {
 			break
 		}
 		nl := p.scanned + i
-		p.line(p.buf[p.start:nl])
+		p.line(p.start, nl)
 		p.start, p.scanned = nl+1, nl+1
 	}
 	// Without a '\n' in sight, a pending line of MaxLine+UTFMax bytes
@@ -97,32 +142,88 @@ func (p *pipe) scan() {
 	// '\r') certainly has to be split.
 	for p.end-p.start >= MaxLine+utf8.UTFMax {
 		n := cut(p.buf[p.start:p.end], MaxLine)
-		p.emit(p.buf[p.start:p.start+n], p.cont)
+		p.emit(p.start, n, p.cont)
 		p.cont = true
 		p.start += n
 	}
+	p.endBatch()
+}
+
+// scanText is scan's loop for the common case in text format, inline:
+// whole lines of at most MaxLine bytes, not continuing a split line. It
+// stops at anything else, for scan's general loop.
+func (p *pipe) scanText() {
+	if p.cont {
+		return
+	}
+	// Locals, stored back before anything that reads the fields.
+	buf, start, scanned, end := p.buf, p.start, p.scanned, p.end
+	out, refs, nOut, bOut := p.out, p.refs, p.nOut, p.bOut
+	sync := func() {
+		p.start, p.scanned = start, scanned
+		p.out, p.refs, p.nOut, p.bOut = out, refs, nOut, bOut
+	}
+	for {
+		i := bytes.IndexByte(buf[scanned:end], '\n')
+		if i < 0 {
+			scanned = end
+			break
+		}
+		nl := scanned + i
+		stop := nl
+		if stop > start && buf[stop-1] == '\r' {
+			stop--
+		}
+		n := stop - start
+		if n > MaxLine {
+			break
+		}
+		if !p.inBatch {
+			p.beginBatch()
+		}
+		out = append(out, p.head...)
+		out = append(out, buf[start:stop]...)
+		out = append(out, '\n')
+		nOut++
+		bOut += uint64(n)
+		refs = append(refs, lineRef{off: int32(start), n: int32(n)})
+		start, scanned = nl+1, nl+1
+		if len(out) >= p.flushAt || len(refs) >= maxRefs {
+			sync()
+			if len(out) >= p.flushAt {
+				p.write()
+			}
+			if len(refs) >= maxRefs {
+				p.record()
+			}
+			out, refs, nOut, bOut = p.out, p.refs, p.nOut, p.bOut
+		}
+	}
+	sync()
 }
 
 // flush emits the final line, which has no '\n', if any.
 func (p *pipe) flush() {
 	if p.start < p.end {
-		p.line(p.buf[p.start:p.end])
+		p.line(p.start, p.end)
 	}
+	p.endBatch()
 	p.start, p.scanned, p.end = 0, 0, 0
 }
 
-// line emits a whole line (or the rest of a split one), without its '\n'.
-func (p *pipe) line(b []byte) {
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
+// line emits buf[start:end], a whole line (or the rest of a split one)
+// without its '\n'.
+func (p *pipe) line(start, end int) {
+	if end > start && p.buf[end-1] == '\r' {
+		end--
 	}
-	for len(b) > MaxLine {
-		n := cut(b, MaxLine)
-		p.emit(b[:n], p.cont)
+	for end-start > MaxLine {
+		n := cut(p.buf[start:end], MaxLine)
+		p.emit(start, n, p.cont)
 		p.cont = true
-		b = b[n:]
+		start += n
 	}
-	p.emit(b, p.cont)
+	p.emit(start, end-start, p.cont)
 	p.cont = false
 }
 
@@ -145,29 +246,89 @@ func cut(b []byte, max int) int {
 	return max
 }
 
-// emit records one output line and writes it.
-func (p *pipe) emit(text []byte, cont bool) {
-	m := p.m
-	t := m.now()
-	p.svc.record(m, t, p.stream, cont, text)
-	p.out = p.format(p.out[:0], t, cont, text)
-	if _, err := m.dst[p.stream].Write(p.out); err == nil {
-		p.svc.lines[p.stream].Add(1)
-		p.svc.bytes[p.stream].Add(uint64(len(text)))
+// emit adds the line buf[off:off+n] to the batch.
+func (p *pipe) emit(off, n int, cont bool) {
+	if !p.inBatch {
+		p.beginBatch()
+	}
+	text := p.buf[off : off+n]
+	b := p.out
+	if p.m.format == JSON {
+		b = append(b, p.head...)
+		b = appendJSON(b, text)
+		if cont {
+			b = append(b, "\",\"cont\":true}\n"...)
+		} else {
+			b = append(b, "\"}\n"...)
+		}
+	} else {
+		if cont {
+			b = append(b, p.headCont...)
+		} else {
+			b = append(b, p.head...)
+		}
+		b = append(b, text...)
+		b = append(b, '\n')
+	}
+	p.out = b
+	p.nOut++
+	p.bOut += uint64(n)
+	p.refs = append(p.refs, lineRef{off: int32(off), n: int32(n), cont: cont})
+	if len(b) >= p.flushAt {
+		p.write()
+	}
+	if len(p.refs) >= maxRefs {
+		p.record()
 	}
 }
 
-// format appends the output line for text to b.
-func (p *pipe) format(b []byte, t time.Time, cont bool, text []byte) []byte {
+// beginBatch sets the time and line head of the lines to come.
+func (p *pipe) beginBatch() {
+	p.inBatch = true
+	p.t = p.m.now()
+	p.head = p.formatHead(p.head[:0], p.t)
+	if p.m.format == Text {
+		p.headCont = append(append(p.headCont[:0], p.head...), " + "...)
+		p.head = append(p.head, " | "...)
+	}
+}
+
+// endBatch writes and records what the batch holds; buf may change
+// afterwards.
+func (p *pipe) endBatch() {
+	p.write()
+	p.record()
+	p.inBatch = false
+}
+
+// write writes the batch's output, if any, in one Write call.
+func (p *pipe) write() {
+	if len(p.out) == 0 {
+		return
+	}
+	if _, err := p.m.dst[p.stream].Write(p.out); err == nil {
+		p.svc.lines[p.stream].Add(p.nOut)
+		p.svc.bytes[p.stream].Add(p.bOut)
+	}
+	p.out, p.nOut, p.bOut = p.out[:0], 0, 0
+}
+
+// record records the batch's pending lines.
+func (p *pipe) record() {
+	if len(p.refs) > 0 {
+		p.svc.record(p.m, p.t, p.stream, p.buf, p.refs)
+		p.refs = p.refs[:0]
+	}
+}
+
+// formatHead appends what starts every output line at time t to b: in
+// JSON the object up to the line's text, in text the timestamp (if any)
+// and the padded name (beginBatch adds the separator).
+func (p *pipe) formatHead(b []byte, t time.Time) []byte {
 	if p.m.format == JSON {
 		b = append(b, `{"time":"`...)
 		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-		b = append(b, p.jsonMid...)
-		b = appendJSON(b, text)
-		if cont {
-			return append(b, "\",\"cont\":true}\n"...)
-		}
-		return append(b, "\"}\n"...)
+		return append(b, p.jsonMid...)
 	}
 	if p.m.timestamps {
 		b = appendMillis(b, t.UTC())
@@ -177,13 +338,7 @@ func (p *pipe) format(b []byte, t time.Time, cont bool, text []byte) []byte {
 	for pad := int(p.m.width.Load()) - p.svc.runes; pad > 0; pad -= len(spaces) {
 		b = append(b, spaces[:min(pad, len(spaces))]...)
 	}
-	if cont {
-		b = append(b, " + "...)
-	} else {
-		b = append(b, " | "...)
-	}
-	b = append(b, text...)
-	return append(b, '\n')
+	return b
 }
 
 // appendMillis appends t, which is in UTC, as 2006-01-02T15:04:05.000Z.
@@ -207,12 +362,45 @@ func appendMillis(b []byte, t time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special8 flags the bytes of w (read little-endian) that do not go into a
+// JSON string as they are: below 0x20, '"', '\\', and 0x80 and above. The
+// lowest flagged byte is always such a byte, and w has one iff the result
+// is not 0: a byte below 0x20, '"' or '\\' turns its own high bit on in one
+// of the three terms, and the borrow of a subtraction only runs from such
+// a byte upwards (it can flag bytes above it, never below); w&highs flags
+// every byte of 0x80 and above.
+func special8(w uint64) uint64 {
+	lt20 := (w - ones*0x20) &^ w
+	quote := w ^ (ones * '"')
+	quote = (quote - ones) &^ quote
+	bslash := w ^ (ones * '\\')
+	bslash = (bslash - ones) &^ bslash
+	return (lt20 | quote | bslash | w) & highs
+}
+
 // appendJSON appends s as the contents of a JSON string: '"', '\\' and
 // control characters escaped, U+2028 and U+2029 escaped, and every byte
 // that is not part of valid UTF-8 replaced by \ufffd.
 func appendJSON(b, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Fast path: skip 8 bytes at a time while none needs a look, then
+		// go straight to the first one that does.
+		for i+8 <= len(s) {
+			if m := special8(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -158,6 +158,7 @@ type Supervisor struct {
 	signalledPGIDs map[int]bool
 
 	grace, final *time.Timer
+	graceEnd     time.Time // when the grace of the shutdown under way ends
 	stats        Stats
 	rl           reloader // SIGHUP reloads (reload.go)
 
@@ -203,6 +204,12 @@ func (s *Supervisor) add(def *Service) *svc {
 	}
 	return v
 }
+
+// GraceEnd returns when the grace period of the shutdown ends (or ended):
+// its start plus the grace. It is the zero time when no shutdown started.
+// Call it only after Run returned; tend drains the services' output until
+// then.
+func (s *Supervisor) GraceEnd() time.Time { return s.graceEnd }
 
 // Run starts the services and supervises until tend should exit; it
 // returns tend's exit code.
@@ -513,6 +520,7 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	// another group's (PID reuse).
 	clear(s.signalledPGIDs)
 	s.grace = time.NewTimer(s.cfg.Grace)
+	s.graceEnd = s.sys.now().Add(s.cfg.Grace)
 	if failure && (s.main == nil || s.main.started.IsZero()) {
 		// Said at the default level: why the container stops, with which
 		// code (a main that ran decides the code, and says why itself).

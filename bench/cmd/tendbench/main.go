@@ -55,6 +55,8 @@ func main() {
 	fs.IntVar(&d.Services, "services", d.Services, "services for the supervision rows")
 	fs.IntVar(&d.Crashes, "crashes", d.Crashes, "crashes timed per supervisor")
 	fs.DurationVar(&d.CrashRun, "crash-run", d.CrashRun, "lifetime of the crashing service")
+	fs.IntVar(&d.LogLines, "log-lines", d.LogLines, "lines of the log-forwarding workloads")
+	fs.IntVar(&d.LogRuns, "log-runs", d.LogRuns, "log-forwarding runs per tool and workload")
 	fs.Func("variant", "NAME=PATH: also measure this tend build, as a column (repeatable)", func(v string) error {
 		name, path, ok := strings.Cut(v, "=")
 		if !ok || name == "" || path == "" {
@@ -63,7 +65,7 @@ func main() {
 		d.Variants = append(d.Variants, bench.Variant{Name: name, Path: path})
 		return nil
 	})
-	sections := fs.String("sections", "", "comma-separated subset: startup,idle,term,orphans,shell,supervision")
+	sections := fs.String("sections", "", "comma-separated subset: startup,idle,term,orphans,shell,supervision,logs")
 	fs.Parse(os.Args[1:])
 	if *sections != "" {
 		d.Sections = strings.Split(*sections, ",")
