@@ -502,7 +502,7 @@ func TestJobControl(t *testing.T) {
 		{"single-child", []string{"-c"}, []string{"sleep", "1h"}, nil, 143},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			master, pts := openPTY(t)
+			master, pts := harness.OpenPTY(t)
 			var mu sync.Mutex
 			var screen strings.Builder
 			go func() { // drain the terminal so that nothing blocks on it
@@ -585,37 +585,11 @@ func TestJobControl(t *testing.T) {
 	}
 }
 
-// openPTY opens a pseudo-terminal pair (master, slave).
-func openPTY(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("TIOCSPTLCK: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("TIOCGPTN: %v", err)
-	}
-	name := fmt.Sprintf("/dev/pts/%d", n)
-	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	pts := os.NewFile(uintptr(sfd), name)
-	t.Cleanup(func() { pts.Close() })
-	return master, pts
-}
-
 // TestTerminalOwner: when tend leads the terminal's session (docker run
 // -it), dumb-init's child gets the terminal: it is the foreground process
 // group, so Ctrl-C reaches it directly.
 func TestTerminalOwner(t *testing.T) {
-	master, pts := openPTY(t)
+	master, pts := harness.OpenPTY(t)
 	go func() {
 		buf := make([]byte, 4096)
 		for {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -282,7 +281,7 @@ func TestTerminal(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			needEnv(t)
-			master, pts := openPTY(t)
+			master, pts := harness.OpenPTY(t)
 			var mu sync.Mutex
 			var screen []byte
 			go func() { // drain the master so writes to the tty never block
@@ -334,30 +333,4 @@ func TestTerminal(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-}
-
-// openPTY opens a pseudo-terminal pair (master, slave).
-func openPTY(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("TIOCSPTLCK: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("TIOCGPTN: %v", err)
-	}
-	name := fmt.Sprintf("/dev/pts/%d", n)
-	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	pts := os.NewFile(uintptr(sfd), name)
-	t.Cleanup(func() { pts.Close() })
-	return master, pts
 }
