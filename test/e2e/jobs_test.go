@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -42,25 +39,15 @@ type svcStatus struct {
 }
 
 // tendCtl runs `tend ARGS... --socket SOCK` and returns its exit code,
-// stdout and stderr.
+// stdout and stderr; it fails the test when tend does not exit normally
+// within 20s.
 func tendCtl(t *testing.T, sock string, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, append(append([]string{}, args...), "--socket", sock)...)
-	cmd.Env = cleanEnv(nil)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok || ctx.Err() != nil {
-			t.Fatalf("tend %v: %v (%v)", args, err, ctx.Err())
-		}
-		code = ee.ExitCode()
+	code, out, errs, _ := env.CLI(sock, 20*time.Second, args...)
+	if code < 0 {
+		t.Fatalf("tend %v: code %d (-1: did not exit normally, -2: no exit within 20s)\nstderr: %s", args, code, errs)
 	}
-	return code, out.String(), errb.String()
+	return code, out, errs
 }
 
 // jobs returns the services of `tend status --json` by name.

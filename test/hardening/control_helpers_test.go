@@ -1,10 +1,7 @@
 package hardening
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os/exec"
 	"testing"
 	"time"
 )
@@ -24,28 +21,10 @@ type statusReport struct {
 }
 
 // tendCLI runs `tend ARGS... --socket SOCK` with a timeout and returns its
-// exit code, stdout, stderr and how long it took.
+// exit code (-2: no answer within timeout), stdout, stderr and how long it
+// took (harness.Env.CLI).
 func tendCLI(sock string, timeout time.Duration, args ...string) (int, string, string, time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, append(append([]string{}, args...), "--socket", sock)...)
-	cmd.Env = cleanEnv(nil)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	t0 := time.Now()
-	err := cmd.Run()
-	took := time.Since(t0)
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if ctx.Err() != nil {
-			code = -2 // timed out
-		}
-	}
-	return code, out.String(), errb.String(), took
+	return env.CLI(sock, timeout, args...)
 }
 
 // status calls `tend status --json` and fails the test when it does not
