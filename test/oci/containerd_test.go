@@ -54,14 +54,7 @@ func newContainerd(t *testing.T) *ctrd {
 	}
 
 	// The image: the test rootfs, FROM scratch.
-	ctxDir := t.TempDir()
-	if out, err := exec.Command("cp", "-a", rootfs, filepath.Join(ctxDir, "rootfs")).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v: %s", err, out)
-	}
-	df := "FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin:/sbin\nCMD [\"sh\"]\n"
-	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ctxDir := scratchContext(t)
 	tag := randomID("tend-oci-test:")
 	iidFile := filepath.Join(t.TempDir(), "iid")
 	out, err := run(2*time.Minute, nil, "docker", "build", "-q", "--iidfile", iidFile, "-t", tag, ctxDir)
