@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,30 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // Helpers for the scheduled-job tests: jobs are sh -c scripts that append
 // "KIND UNIXNANO" lines to a file; tend is asked through its control
 // socket.
 
-type jobStatus struct {
-	Schedule            string            `json:"schedule"`
-	Timezone            string            `json:"timezone"`
-	Next                *time.Time        `json:"next"`
-	LastStart           *time.Time        `json:"last_start"`
-	LastDurationSeconds *float64          `json:"last_duration_seconds"`
-	LastSuccess         *time.Time        `json:"last_success"`
-	Runs                map[string]uint64 `json:"runs"`
-	Skipped             uint64            `json:"skipped"`
-}
-
-type svcStatus struct {
-	Name     string     `json:"name"`
-	State    string     `json:"state"`
-	PID      int        `json:"pid"`
-	LastExit *int       `json:"last_exit"`
-	Job      *jobStatus `json:"job"`
-}
+// svcStatus is a service of `tend status --json`.
+type svcStatus = harness.ServiceStatus
 
 // tendCtl runs `tend ARGS... --socket SOCK` and returns its exit code,
 // stdout and stderr; it fails the test when tend does not exit normally
@@ -70,17 +55,11 @@ func (r *run) tryJobs(sock string) (map[string]svcStatus, bool) {
 	if code != 0 {
 		r.T.Fatalf("tend status --json: code %d: %s\n%s", code, errs, r.Diag())
 	}
-	var rep struct {
-		Services []svcStatus `json:"services"`
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	rep, err := harness.ParseStatus(out)
+	if err != nil {
 		r.T.Fatalf("tend status --json: %v\n%s", err, out)
 	}
-	m := map[string]svcStatus{}
-	for _, s := range rep.Services {
-		m[s.Name] = s
-	}
-	return m, true
+	return rep.ByName(), true
 }
 
 // waitJob polls the status until cond holds for the named service.

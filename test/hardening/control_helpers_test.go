@@ -4,21 +4,12 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
-// serviceStatus is the part of `tend status --json` the tests use.
-type serviceStatus struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	PID      int    `json:"pid"`
-	Restarts int    `json:"restarts"`
-	LastExit *int   `json:"last_exit"`
-}
-
-type statusReport struct {
-	ShuttingDown bool            `json:"shutting_down"`
-	Services     []serviceStatus `json:"services"`
-}
+// statusReport is the part of `tend status --json` the tests use.
+type statusReport = harness.Status
 
 // tendCLI runs `tend ARGS... --socket SOCK` with a timeout and returns its
 // exit code (-2: no answer within timeout), stdout, stderr and how long it
@@ -36,20 +27,11 @@ func (r *run) status(sock string, timeout time.Duration) (statusReport, time.Dur
 		r.T.Fatalf("tend status --json: code %d after %v (-2 = no answer within %v)\nstdout: %s\nstderr: %s\n%s",
 			code, took.Round(time.Millisecond), timeout, out, errs, r.Diag())
 	}
-	var rep statusReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	rep, err := harness.ParseStatus(out)
+	if err != nil {
 		r.T.Fatalf("tend status --json: %v\n%s", err, out)
 	}
 	return rep, took
-}
-
-// byName indexes a status report.
-func (s statusReport) byName() map[string]serviceStatus {
-	m := map[string]serviceStatus{}
-	for _, v := range s.Services {
-		m[v.Name] = v
-	}
-	return m
 }
 
 func waitStatus(t *testing.T, r *run, sock, what string, cond func(statusReport) bool) statusReport {
@@ -61,9 +43,11 @@ func waitStatus(t *testing.T, r *run, sock, what string, cond func(statusReport)
 		if code != 0 {
 			return false
 		}
-		if json.Unmarshal([]byte(out), &last) != nil {
+		st, err := harness.ParseStatus(out)
+		if err != nil {
 			return false
 		}
+		last = st
 		return cond(last)
 	})
 	return last
