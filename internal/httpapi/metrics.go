@@ -115,12 +115,7 @@ var jobResults = []string{"success", "failure", "timeout"}
 
 // writeJobMetrics writes the job families, only when there are jobs.
 func writeJobMetrics(b *bytes.Buffer, ss []control.ServiceStatus) {
-	var jobs []control.ServiceStatus
-	for _, s := range ss {
-		if s.Job != nil {
-			jobs = append(jobs, s)
-		}
-	}
+	jobs := control.Jobs(ss)
 	if len(jobs) == 0 {
 		return
 	}
