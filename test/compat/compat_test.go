@@ -22,7 +22,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -503,20 +502,7 @@ func TestJobControl(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			master, pts := harness.OpenPTY(t)
-			var mu sync.Mutex
-			var screen strings.Builder
-			go func() { // drain the terminal so that nothing blocks on it
-				buf := make([]byte, 4096)
-				for {
-					n, err := master.Read(buf)
-					mu.Lock()
-					screen.Write(buf[:n])
-					mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
+			screen := harness.DrainPTY(master)
 			dir := t.TempDir()
 			out, ready := dir+"/out", dir+"/ready"
 			sh := *env
@@ -578,9 +564,7 @@ func TestJobControl(t *testing.T) {
 			if got := harness.ReadLines(out); !reflect.DeepEqual(got, tt.wantOut) {
 				t.Errorf("the child got %q, want %q", got, tt.wantOut)
 			}
-			mu.Lock()
-			t.Logf("terminal: %q", screen.String())
-			mu.Unlock()
+			t.Logf("terminal: %q", screen())
 		})
 	}
 }
@@ -590,14 +574,7 @@ func TestJobControl(t *testing.T) {
 // group, so Ctrl-C reaches it directly.
 func TestTerminalOwner(t *testing.T) {
 	master, pts := harness.OpenPTY(t)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			if _, err := master.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	harness.DrainPTY(master)
 	dir := t.TempDir()
 	out, ready := dir+"/out", dir+"/ready"
 	r := as("dumb-init").Start(t, dir, harness.Opts{Direct: true, TTY: pts}, testprog, "sigprint", "--out", out, "--ready", ready)

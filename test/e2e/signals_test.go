@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -282,20 +281,7 @@ func TestTerminal(t *testing.T) {
 			t.Parallel()
 			needEnv(t)
 			master, pts := harness.OpenPTY(t)
-			var mu sync.Mutex
-			var screen []byte
-			go func() { // drain the master so writes to the tty never block
-				buf := make([]byte, 4096)
-				for {
-					n, err := master.Read(buf)
-					mu.Lock()
-					screen = append(screen, buf[:n]...)
-					mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
+			screen := harness.DrainPTY(master)
 			dir := t.TempDir()
 			out, ready := dir+"/O", dir+"/R"
 			r := startIn(t, dir, opts{Direct: direct, TTY: pts}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
@@ -328,9 +314,7 @@ func TestTerminal(t *testing.T) {
 			if got := readLines(out); !reflect.DeepEqual(got, []string{"got SIGINT", "got SIGTERM"}) {
 				t.Errorf("main received %q, want SIGINT then SIGTERM", got)
 			}
-			mu.Lock()
-			t.Logf("tty output: %q", screen)
-			mu.Unlock()
+			t.Logf("tty output: %q", screen())
 		})
 	}
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -33,4 +34,29 @@ func OpenPTY(t *testing.T) (*os.File, *os.File) {
 	pts := os.NewFile(uintptr(sfd), name)
 	t.Cleanup(func() { pts.Close() })
 	return master, pts
+}
+
+// DrainPTY reads master in a goroutine until a read fails (at the latest
+// when OpenPTY's cleanup closes it), so that writes to the terminal never
+// block. screen returns everything read so far.
+func DrainPTY(master *os.File) (screen func() string) {
+	var mu sync.Mutex
+	var b []byte
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			b = append(b, buf[:n]...)
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return string(b)
+	}
 }
