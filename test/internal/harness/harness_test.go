@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -111,4 +113,13 @@ func TestParseStatus(t *testing.T) {
 	if _, err := ParseStatus("not json"); err == nil {
 		t.Error("ParseStatus accepted garbage")
 	}
+}
+
+func TestFreePort(t *testing.T) {
+	p := FreePort(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		t.Fatalf("port %d from FreePort is not free: %v", p, err)
+	}
+	ln.Close()
 }
