@@ -78,7 +78,7 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 		}
 		if k, v, ok := envLine(line); ok {
 			if !validEnvName(k) {
-				return nil, errf(tomlQuote(k) + " is not a variable name; accepted: letters, digits, _ . - not starting with a digit")
+				return nil, errf(notEnvName(k))
 			}
 			if k == "CRON_TZ" {
 				l, err := schedule.LoadLocation(v)

@@ -515,7 +515,7 @@ func (d *decoder) env(f *field, key string) ([]string, error) {
 		ef := t.fields[k]
 		ekey := key + "." + quoteKey(k)
 		if !validEnvName(k) {
-			return nil, d.errf(ef.line, ekey, tomlQuote(k)+" is not a variable name; accepted: letters, digits, _ . - not starting with a digit")
+			return nil, d.errf(ef.line, ekey, notEnvName(k))
 		}
 		var s string
 		switch v := ef.val; v.kind {

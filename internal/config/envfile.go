@@ -36,7 +36,7 @@ func ParseEnvFile(name string, data []byte) ([]string, error) {
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !validEnvName(k) {
-			return nil, &Error{File: name, Line: lineNo, Msg: tomlQuote(k) + " is not a variable name; accepted: letters, digits, _ . - not starting with a digit"}
+			return nil, &Error{File: name, Line: lineNo, Msg: notEnvName(k)}
 		}
 		if v != "" && (v[0] == '\'' || v[0] == '"') {
 			if len(v) < 2 || v[len(v)-1] != v[0] {
@@ -64,6 +64,11 @@ func readEnvFile(path string) ([]string, error) {
 
 func validEnvName(s string) bool {
 	return s != "" && !(s[0] >= '0' && s[0] <= '9') && nameChars(s)
+}
+
+// notEnvName is the error message for a name validEnvName refuses.
+func notEnvName(k string) string {
+	return tomlQuote(k) + " is not a variable name; accepted: letters, digits, _ . - not starting with a digit"
 }
 
 // envList is an ordered set of variables: a name set again keeps its place

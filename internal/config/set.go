@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +159,7 @@ func finish(c *Config, parts []*part, extra []string, getenv Getenv) (*Config, e
 		for k, v := range p.afterLines {
 			afterLines[k] = v
 		}
-		if p.crontab != "" && !contains(crontabs, p.crontab) {
+		if p.crontab != "" && !slices.Contains(crontabs, p.crontab) {
 			crontabs = append(crontabs, p.crontab)
 		}
 	}
@@ -189,13 +190,4 @@ func finish(c *Config, parts []*part, extra []string, getenv Getenv) (*Config, e
 		return nil, err
 	}
 	return c, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -543,12 +543,7 @@ func (c *client) waitReady(o cliOpts) *failure {
 // writeJobsText writes the jobs' table below the services', when there are
 // jobs: schedule, last run (start, duration, exit code), next run, counts.
 func writeJobsText(w io.Writer, ss []ServiceStatus, now time.Time) error {
-	var jobs []ServiceStatus
-	for _, s := range ss {
-		if s.Job != nil {
-			jobs = append(jobs, s)
-		}
-	}
+	jobs := Jobs(ss)
 	if len(jobs) == 0 {
 		return nil
 	}

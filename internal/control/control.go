@@ -151,6 +151,17 @@ type JobStatus struct {
 	Queued bool `json:"queued,omitempty"`
 }
 
+// Jobs returns the scheduled jobs of ss (those with a Job), in order.
+func Jobs(ss []ServiceStatus) []ServiceStatus {
+	var jobs []ServiceStatus
+	for _, s := range ss {
+		if s.Job != nil {
+			jobs = append(jobs, s)
+		}
+	}
+	return jobs
+}
+
 // JobRunner is implemented by backends that run scheduled jobs: RunJob
 // starts one run of the named job now ("tend run NAME").
 type JobRunner interface {

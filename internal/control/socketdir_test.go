@@ -41,10 +41,7 @@ func TestTrustDir(t *testing.T) {
 		}, "/p: it is owned by uid 65534", "", ""},
 		{"link of another uid", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o700)
-			l := filepath.Join(b, "l")
-			if err := os.Symlink(d, l); err != nil {
-				t.Fatal(err)
-			}
+			l := symlink(t, d, filepath.Join(b, "l"))
 			if err := os.Lchown(l, other, other); err != nil {
 				t.Fatal(err)
 			}
@@ -52,28 +49,16 @@ func TestTrustDir(t *testing.T) {
 		}, "/l: it is owned by uid 65534", "", ""},
 		{"link to a writable dir", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o777)
-			l := filepath.Join(b, "l")
-			if err := os.Symlink(d, l); err != nil {
-				t.Fatal(err)
-			}
-			return l
+			return symlink(t, d, filepath.Join(b, "l"))
 		}, "", "", "d"},
 		{"link through a writable dir", func(t *testing.T, b string) string {
 			mkdir(t, b, "p", 0o777)
 			d := mkdir(t, b, "p/d", 0o755)
-			l := filepath.Join(b, "l")
-			if err := os.Symlink(d, l); err != nil {
-				t.Fatal(err)
-			}
-			return l
+			return symlink(t, d, filepath.Join(b, "l"))
 		}, "reached through", "", ""},
 		{"trusted link", func(t *testing.T, b string) string {
 			d := mkdir(t, b, "d", 0o755)
-			l := filepath.Join(b, "l")
-			if err := os.Symlink(d, l); err != nil {
-				t.Fatal(err)
-			}
-			return l
+			return symlink(t, d, filepath.Join(b, "l"))
 		}, "", "", ""},
 		{"missing", func(t *testing.T, b string) string { return filepath.Join(b, "x", "y") }, "", "x", ""},
 		{"not a directory", func(t *testing.T, b string) string {
@@ -126,6 +111,15 @@ func mkdir(t *testing.T, base, rel string, mode os.FileMode) string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// symlink makes link point to target and returns link.
+func symlink(t *testing.T, target, link string) string {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
 }
 
 func chown(t *testing.T, p string, uid int) {
@@ -184,8 +178,7 @@ func TestFixDir(t *testing.T) {
 	if _, fix, err := trustDir(d, 0); fix != "" || err != nil {
 		t.Errorf("after fixDir: fix %q, %v", fix, err)
 	}
-	l := filepath.Join(base, "l")
-	os.Symlink(mkdir(t, base, "e", 0o777), l)
+	l := symlink(t, mkdir(t, base, "e", 0o777), filepath.Join(base, "l"))
 	if _, err := fixDir(l, 0); err == nil {
 		t.Errorf("fixDir followed a link")
 	}

@@ -40,12 +40,7 @@ func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarde
 		header(b, m)
 		for _, s := range ss {
 			if v, ok := value(s); ok {
-				b.WriteString(m.name)
-				b.WriteString(`{service="`)
-				escapeLabel(b, s.Name)
-				b.WriteString(`"} `)
-				b.WriteString(v)
-				b.WriteByte('\n')
+				sample(b, m, s, "", v)
 			}
 		}
 	}
@@ -68,13 +63,31 @@ func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarde
 		if s.Started.IsZero() {
 			return "", false
 		}
-		return strconv.FormatFloat(float64(s.Started.UnixNano())/1e9, 'f', 3, 64), true
+		return unixSeconds(s.Started), true
 	})
 	writeJobMetrics(b, ss)
 	header(b, mOrphans)
 	b.WriteString(mOrphans.name + " " + strconv.FormatUint(orphans, 10) + "\n")
 	header(b, mSignals)
 	b.WriteString(mSignals.name + " " + strconv.FormatUint(forwarded, 10) + "\n")
+}
+
+// sample writes the sample of m for service s: m{service="NAME"EXTRA} V,
+// extra being more labels (`,result="success"`) or "".
+func sample(b *bytes.Buffer, m metric, s control.ServiceStatus, extra, v string) {
+	b.WriteString(m.name)
+	b.WriteString(`{service="`)
+	escapeLabel(b, s.Name)
+	b.WriteByte('"')
+	b.WriteString(extra)
+	b.WriteString("} ")
+	b.WriteString(v)
+	b.WriteByte('\n')
+}
+
+// unixSeconds is t in seconds since the Unix epoch, to the millisecond.
+func unixSeconds(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)
 }
 
 func header(b *bytes.Buffer, m metric) {
@@ -115,50 +128,36 @@ var jobResults = []string{"success", "failure", "timeout"}
 
 // writeJobMetrics writes the job families, only when there are jobs.
 func writeJobMetrics(b *bytes.Buffer, ss []control.ServiceStatus) {
-	var jobs []control.ServiceStatus
-	for _, s := range ss {
-		if s.Job != nil {
-			jobs = append(jobs, s)
-		}
-	}
+	jobs := control.Jobs(ss)
 	if len(jobs) == 0 {
 		return
-	}
-	sample := func(m metric, s control.ServiceStatus, extra, v string) {
-		b.WriteString(m.name)
-		b.WriteString(`{service="`)
-		escapeLabel(b, s.Name)
-		b.WriteString(`"` + extra + `} ` + v + "\n")
-	}
-	seconds := func(t *time.Time) string {
-		return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)
 	}
 	header(b, mJobRuns)
 	for _, s := range jobs {
 		for _, r := range jobResults {
-			sample(mJobRuns, s, `,result="`+r+`"`, strconv.FormatUint(s.Job.Runs[r], 10))
+			sample(b, mJobRuns, s, `,result="`+r+`"`, strconv.FormatUint(s.Job.Runs[r], 10))
 		}
 	}
 	header(b, mJobSkipped)
 	for _, s := range jobs {
-		sample(mJobSkipped, s, "", strconv.FormatUint(s.Job.Skipped, 10))
+		sample(b, mJobSkipped, s, "", strconv.FormatUint(s.Job.Skipped, 10))
 	}
 	header(b, mJobSuccess)
 	for _, s := range jobs {
 		if s.Job.LastSuccess != nil {
-			sample(mJobSuccess, s, "", seconds(s.Job.LastSuccess))
+			sample(b, mJobSuccess, s, "", unixSeconds(*s.Job.LastSuccess))
 		}
 	}
 	header(b, mJobDuration)
 	for _, s := range jobs {
 		if d := s.Job.LastDurationSeconds; d != nil {
-			sample(mJobDuration, s, "", strconv.FormatFloat(*d, 'f', 3, 64))
+			sample(b, mJobDuration, s, "", strconv.FormatFloat(*d, 'f', 3, 64))
 		}
 	}
 	header(b, mJobNext)
 	for _, s := range jobs {
 		if s.Job.Next != nil {
-			sample(mJobNext, s, "", seconds(s.Job.Next))
+			sample(b, mJobNext, s, "", unixSeconds(*s.Job.Next))
 		}
 	}
 }

@@ -19,33 +19,40 @@ type logger struct {
 func (l logger) error(msg string) {
 	msg = "tend-runc: " + msg
 	os.Stderr.WriteString(msg + "\n")
-	if l.path == "" || l.path == "/dev/stderr" || l.path == "/proc/self/fd/2" {
+	if !l.toFile() {
 		return
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
+	if err := l.appendEntry("error", msg); err != nil {
 		os.Stderr.WriteString("tend-runc: cannot write the --log file: " + err.Error() + "\n")
-		return
 	}
-	defer f.Close()
-	f.Write(formatEntry(l.format, "error", msg, time.Now()))
 }
 
 // debugf returns what logs tend-runc's decisions at level debug to the
 // --log file only (where runc's own --debug lines go), when on; else a
 // no-op.
 func (l logger) debugf(on bool) func(format string, a ...any) {
-	if !on || l.path == "" || l.path == "/dev/stderr" || l.path == "/proc/self/fd/2" {
+	if !on || !l.toFile() {
 		return func(string, ...any) {}
 	}
 	return func(format string, a ...any) {
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		f.Write(formatEntry(l.format, "debug", "tend-runc: "+fmt.Sprintf(format, a...), time.Now()))
+		l.appendEntry("debug", "tend-runc: "+fmt.Sprintf(format, a...))
 	}
+}
+
+// toFile reports whether there is a --log file to write besides stderr.
+func (l logger) toFile() bool {
+	return l.path != "" && l.path != "/dev/stderr" && l.path != "/proc/self/fd/2"
+}
+
+// appendEntry appends one entry to the --log file; the error is the open's.
+func (l logger) appendEntry(level, msg string) error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	f.Write(formatEntry(l.format, level, msg, time.Now()))
+	return nil
 }
 
 // formatEntry is one logrus-compatible log line.

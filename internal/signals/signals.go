@@ -8,6 +8,7 @@ package signals
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,18 +153,21 @@ func ParsePair(s string) (from, to syscall.Signal, err error) {
 // catch them, so they are never forwarded.
 var Reserved = []syscall.Signal{32, 34}
 
+// kernelSigaction is the kernel's struct kernel_sigaction { handler;
+// flags; restorer; mask }, as rt_sigaction(2) takes it with an 8-byte mask.
+type kernelSigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
 // IgnoreReserved sets the Reserved signals to SIG_IGN, so that they cannot
 // kill tend. Needed only when tend is not PID 1: the kernel already drops
 // signals PID 1 has no handler for. Children inherit the ignored
 // disposition for these two signals (exec keeps SIG_IGN).
 func IgnoreReserved() error {
-	// struct kernel_sigaction { handler; flags; restorer; mask }.
-	act := struct {
-		handler  uintptr
-		flags    uint64
-		restorer uintptr
-		mask     uint64
-	}{handler: 1} // SIG_IGN
+	act := kernelSigaction{handler: 1} // SIG_IGN
 	for _, sig := range Reserved {
 		_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 		if errno != 0 {
@@ -184,28 +188,14 @@ func IgnoreReserved() error {
 func InheritedIgnored() []syscall.Signal {
 	var out []syscall.Signal
 	for sig := syscall.Signal(1); sig <= Max; sig++ {
-		if sig == unix.SIGKILL || sig == unix.SIGSTOP || slicesContains(Reserved, sig) {
+		if sig == unix.SIGKILL || sig == unix.SIGSTOP || slices.Contains(Reserved, sig) {
 			continue
 		}
-		var old struct {
-			handler  uintptr
-			flags    uint64
-			restorer uintptr
-			mask     uint64
-		}
+		var old kernelSigaction
 		_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 		if errno == 0 && old.handler == 1 { // SIG_IGN
 			out = append(out, sig)
 		}
 	}
 	return out
-}
-
-func slicesContains(list []syscall.Signal, sig syscall.Signal) bool {
-	for _, s := range list {
-		if s == sig {
-			return true
-		}
-	}
-	return false
 }

@@ -59,12 +59,12 @@ const (
 // jobState is the runtime state of a job. Only the event loop touches it.
 type jobState struct {
 	gen      int // of the due timer; bumped when it is re-armed
-	due      *time.Timer
+	due      timer
 	next     time.Time
 	queued   bool // overlap = "queue": run again when the current run ends
 	resume   bool // the run started from Scheduled: go back to it afterwards
 	timedOut bool
-	timeout  *time.Timer
+	timeout  timer
 
 	lastStart    time.Time
 	lastDuration time.Duration
@@ -102,13 +102,7 @@ func (s *Supervisor) armJobTimer(v *svc) {
 		return
 	}
 	d := min(max(time.Until(j.next), 0), maxJobWait)
-	ev := timerEvent{v: v, gen: j.gen, kind: tJobDue}
-	j.due = time.AfterFunc(d, func() {
-		select {
-		case s.timers <- ev:
-		case <-s.done:
-		}
-	})
+	j.due = s.afterEvent(d, timerEvent{v: v, gen: j.gen, kind: tJobDue})
 }
 
 // onJobTimer handles the job timer kinds; it reports whether ev was one.
@@ -169,13 +163,7 @@ func (s *Supervisor) startRun(v *svc) {
 	j.timedOut = false
 	s.start(v)
 	if v.alive() && v.Job.Timeout > 0 {
-		ev := timerEvent{v: v, gen: v.gen, kind: tJobTimeout}
-		j.timeout = time.AfterFunc(v.Job.Timeout, func() {
-			select {
-			case s.timers <- ev:
-			case <-s.done:
-			}
-		})
+		j.timeout = s.after(v.Job.Timeout, v, tJobTimeout)
 	}
 }
 

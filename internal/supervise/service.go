@@ -196,9 +196,14 @@ type timerEvent struct {
 	pgid int // tGroupKill
 }
 
-// after arms a timer whose firing the loop receives on s.timers.
+// after arms a timer of kind for v's current process, whose firing the
+// loop receives on s.timers.
 func (s *Supervisor) after(d time.Duration, v *svc, kind timerKind) timer {
-	ev := timerEvent{v: v, gen: v.gen, kind: kind}
+	return s.afterEvent(d, timerEvent{v: v, gen: v.gen, kind: kind})
+}
+
+// afterEvent arms a timer that delivers ev to the loop on s.timers.
+func (s *Supervisor) afterEvent(d time.Duration, ev timerEvent) timer {
 	return s.sys.afterFunc(d, func() {
 		select {
 		case s.timers <- ev:
@@ -381,13 +386,7 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 	if v.stopTimer != nil && s.sys.kill(-pid, 0) == nil {
 		// Stopped, and its group outlives the leader: the stop_timeout
 		// still applies to what is left of the group.
-		ev := timerEvent{v: v, kind: tGroupKill, pgid: pid}
-		s.sys.afterFunc(v.stopBy.Sub(s.sys.now()), func() {
-			select {
-			case s.timers <- ev:
-			case <-s.done:
-			}
-		})
+		s.afterEvent(v.stopBy.Sub(s.sys.now()), timerEvent{v: v, kind: tGroupKill, pgid: pid})
 	}
 	v.cancelTimers()
 	if s.phase >= stopping && v.blockers == 0 {

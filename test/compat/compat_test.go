@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -503,21 +502,8 @@ func TestJobControl(t *testing.T) {
 		{"single-child", []string{"-c"}, []string{"sleep", "1h"}, nil, 143},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			master, pts := openPTY(t)
-			var mu sync.Mutex
-			var screen strings.Builder
-			go func() { // drain the terminal so that nothing blocks on it
-				buf := make([]byte, 4096)
-				for {
-					n, err := master.Read(buf)
-					mu.Lock()
-					screen.Write(buf[:n])
-					mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
+			master, pts := harness.OpenPTY(t)
+			screen := harness.DrainPTY(master)
 			dir := t.TempDir()
 			out, ready := dir+"/out", dir+"/ready"
 			sh := *env
@@ -588,52 +574,17 @@ func TestJobControl(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.wantOut) {
 				t.Errorf("the child got %q, want %q", harness.ReadLines(out), tt.wantOut)
 			}
-			mu.Lock()
-			t.Logf("terminal: %q", screen.String())
-			mu.Unlock()
+			t.Logf("terminal: %q", screen())
 		})
 	}
-}
-
-// openPTY opens a pseudo-terminal pair (master, slave).
-func openPTY(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("TIOCSPTLCK: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("TIOCGPTN: %v", err)
-	}
-	name := fmt.Sprintf("/dev/pts/%d", n)
-	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	pts := os.NewFile(uintptr(sfd), name)
-	t.Cleanup(func() { pts.Close() })
-	return master, pts
 }
 
 // TestTerminalOwner: when tend leads the terminal's session (docker run
 // -it), dumb-init's child gets the terminal: it is the foreground process
 // group, so Ctrl-C reaches it directly.
 func TestTerminalOwner(t *testing.T) {
-	master, pts := openPTY(t)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			if _, err := master.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	master, pts := harness.OpenPTY(t)
+	harness.DrainPTY(master)
 	dir := t.TempDir()
 	out, ready := dir+"/out", dir+"/ready"
 	r := as("dumb-init").Start(t, dir, harness.Opts{Direct: true, TTY: pts}, testprog, "sigprint", "--out", out, "--ready", ready)

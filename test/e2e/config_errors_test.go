@@ -16,14 +16,27 @@ import (
 // the exit code.
 func runCheck(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
+	return runCheckWith(t, dir, []string{tendBin, "check"}, args)
+}
+
+// runCheckWith runs the command line check (one that runs `tend check`)
+// followed by args, in dir, and returns stdout, stderr and tend's exit
+// code. It fails the test when the command does not finish within 10s or
+// does not exit normally.
+func runCheckWith(t *testing.T, dir string, check, args []string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, append([]string{"check"}, args...)...)
+	argv := append(append([]string{}, check...), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = cleanEnv(nil)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\nstderr:\n%s", args, stderr.String())
+	}
 	code := 0
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)

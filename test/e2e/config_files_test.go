@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,31 +22,7 @@ const memLimit = "4194304"
 // runCheckLimited is runCheck under memLimit.
 func runCheckLimited(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	argv := append([]string{"-c", `ulimit -v ` + memLimit + ` && exec "$@"`, "sh", tendBin, "check"}, args...)
-	cmd := exec.CommandContext(ctx, "sh", argv...)
-	cmd.Dir = dir
-	cmd.Env = cleanEnv(nil)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\nstderr:\n%s", args, stderr.String())
-	}
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("tend check: %v", err)
-		}
-		ws := ee.Sys().(syscall.WaitStatus)
-		if !ws.Exited() {
-			t.Fatalf("tend check died: %v\nstderr:\n%s", err, stderr.String())
-		}
-		code = ws.ExitStatus()
-	}
-	return stdout.String(), stderr.String(), code
+	return runCheckWith(t, dir, []string{"sh", "-c", `ulimit -v ` + memLimit + ` && exec "$@"`, "sh", tendBin, "check"}, args)
 }
 
 // Scenario (issue 10, item 4): every file tend reads — the config file, an

@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,21 +21,11 @@ var (
 	tomlArgv     = harness.TOMLArgv
 	cfgWriteFile = harness.WriteFileAtomic
 	writeConfig  = harness.WriteConfig
+	cfgFreePort  = harness.FreePort
 )
 
 // tprog is the argv of a testprog subcommand.
 func tprog(args ...string) []string { return env.Tprog(args...) }
-
-// cfgFreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func cfgFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // svcRecord is one line appended by `testprog svc`:
 // "start NAME PID UNIXNANO check=X" or "stop NAME PID UNIXNANO".

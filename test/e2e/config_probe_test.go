@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,27 +11,12 @@ import (
 )
 
 // tendCLI runs `tend ARGS... --socket SOCK` (bounded by timeout) and
-// returns its exit code (-2: no answer in time), stdout and stderr.
+// returns its exit code (-2: no answer in time), stdout and stderr
+// (harness.Env.CLI).
 func tendCLI(t *testing.T, sock string, timeout time.Duration, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, append(append([]string{}, args...), "--socket", sock)...)
-	cmd.Env = cleanEnv(nil)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if ctx.Err() != nil {
-			code = -2
-		}
-	}
-	return code, out.String(), errb.String()
+	code, out, errs, _ := env.CLI(sock, timeout, args...)
+	return code, out, errs
 }
 
 // Scenario (issue 10, item 1): a service with a polled ready probe leaves

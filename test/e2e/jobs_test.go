@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,51 +12,27 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // Helpers for the scheduled-job tests: jobs are sh -c scripts that append
 // "KIND UNIXNANO" lines to a file; tend is asked through its control
 // socket.
 
-type jobStatus struct {
-	Schedule            string            `json:"schedule"`
-	Timezone            string            `json:"timezone"`
-	Next                *time.Time        `json:"next"`
-	LastStart           *time.Time        `json:"last_start"`
-	LastDurationSeconds *float64          `json:"last_duration_seconds"`
-	LastSuccess         *time.Time        `json:"last_success"`
-	Runs                map[string]uint64 `json:"runs"`
-	Skipped             uint64            `json:"skipped"`
-}
-
-type svcStatus struct {
-	Name     string     `json:"name"`
-	State    string     `json:"state"`
-	PID      int        `json:"pid"`
-	LastExit *int       `json:"last_exit"`
-	Job      *jobStatus `json:"job"`
-}
+// svcStatus is a service of `tend status --json`.
+type svcStatus = harness.ServiceStatus
 
 // tendCtl runs `tend ARGS... --socket SOCK` and returns its exit code,
-// stdout and stderr.
+// stdout and stderr; it fails the test when tend does not exit normally
+// within 20s.
 func tendCtl(t *testing.T, sock string, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, append(append([]string{}, args...), "--socket", sock)...)
-	cmd.Env = cleanEnv(nil)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok || ctx.Err() != nil {
-			t.Fatalf("tend %v: %v (%v)", args, err, ctx.Err())
-		}
-		code = ee.ExitCode()
+	code, out, errs, _ := env.CLI(sock, 20*time.Second, args...)
+	if code < 0 {
+		t.Fatalf("tend %v: code %d (-1: did not exit normally, -2: no exit within 20s)\nstderr: %s", args, code, errs)
 	}
-	return code, out.String(), errb.String()
+	return code, out, errs
 }
 
 // jobs returns the services of `tend status --json` by name.
@@ -83,17 +55,11 @@ func (r *run) tryJobs(sock string) (map[string]svcStatus, bool) {
 	if code != 0 {
 		r.T.Fatalf("tend status --json: code %d: %s\n%s", code, errs, r.Diag())
 	}
-	var rep struct {
-		Services []svcStatus `json:"services"`
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	rep, err := harness.ParseStatus(out)
+	if err != nil {
 		r.T.Fatalf("tend status --json: %v\n%s", err, out)
 	}
-	m := map[string]svcStatus{}
-	for _, s := range rep.Services {
-		m[s.Name] = s
-	}
-	return m, true
+	return rep.ByName(), true
 }
 
 // waitJob polls the status until cond holds for the named service.

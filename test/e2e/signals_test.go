@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -282,21 +280,8 @@ func TestTerminal(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			needEnv(t)
-			master, pts := openPTY(t)
-			var mu sync.Mutex
-			var screen []byte
-			go func() { // drain the master so writes to the tty never block
-				buf := make([]byte, 4096)
-				for {
-					n, err := master.Read(buf)
-					mu.Lock()
-					screen = append(screen, buf[:n]...)
-					mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
+			master, pts := harness.OpenPTY(t)
+			screen := harness.DrainPTY(master)
 			dir := t.TempDir()
 			out, ready := dir+"/O", dir+"/R"
 			r := startIn(t, dir, opts{Direct: direct, TTY: pts}, "--", testprog, "sigprint", "--out", out, "--ready", ready)
@@ -329,35 +314,7 @@ func TestTerminal(t *testing.T) {
 			if got := readLines(out); !reflect.DeepEqual(got, []string{"got SIGINT", "got SIGTERM"}) {
 				t.Errorf("main received %q, want SIGINT then SIGTERM", got)
 			}
-			mu.Lock()
-			t.Logf("tty output: %q", screen)
-			mu.Unlock()
+			t.Logf("tty output: %q", screen())
 		})
 	}
-}
-
-// openPTY opens a pseudo-terminal pair (master, slave).
-func openPTY(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("TIOCSPTLCK: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("TIOCGPTN: %v", err)
-	}
-	name := fmt.Sprintf("/dev/pts/%d", n)
-	sfd, err := unix.Open(name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	pts := os.NewFile(uintptr(sfd), name)
-	t.Cleanup(func() { pts.Close() })
-	return master, pts
 }

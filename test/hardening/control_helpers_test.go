@@ -1,51 +1,21 @@
 package hardening
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
-// serviceStatus is the part of `tend status --json` the tests use.
-type serviceStatus struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	PID      int    `json:"pid"`
-	Restarts int    `json:"restarts"`
-	LastExit *int   `json:"last_exit"`
-}
-
-type statusReport struct {
-	ShuttingDown bool            `json:"shutting_down"`
-	Services     []serviceStatus `json:"services"`
-}
+// statusReport is the part of `tend status --json` the tests use.
+type statusReport = harness.Status
 
 // tendCLI runs `tend ARGS... --socket SOCK` with a timeout and returns its
-// exit code, stdout, stderr and how long it took.
+// exit code (-2: no answer within timeout), stdout, stderr and how long it
+// took (harness.Env.CLI).
 func tendCLI(sock string, timeout time.Duration, args ...string) (int, string, string, time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, append(append([]string{}, args...), "--socket", sock)...)
-	cmd.Env = cleanEnv(nil)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	t0 := time.Now()
-	err := cmd.Run()
-	took := time.Since(t0)
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if ctx.Err() != nil {
-			code = -2 // timed out
-		}
-	}
-	return code, out.String(), errb.String(), took
+	return env.CLI(sock, timeout, args...)
 }
 
 // status calls `tend status --json` and fails the test when it does not
@@ -57,20 +27,11 @@ func (r *run) status(sock string, timeout time.Duration) (statusReport, time.Dur
 		r.T.Fatalf("tend status --json: code %d after %v (-2 = no answer within %v)\nstdout: %s\nstderr: %s\n%s",
 			code, took.Round(time.Millisecond), timeout, out, errs, r.Diag())
 	}
-	var rep statusReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+	rep, err := harness.ParseStatus(out)
+	if err != nil {
 		r.T.Fatalf("tend status --json: %v\n%s", err, out)
 	}
 	return rep, took
-}
-
-// byName indexes a status report.
-func (s statusReport) byName() map[string]serviceStatus {
-	m := map[string]serviceStatus{}
-	for _, v := range s.Services {
-		m[v.Name] = v
-	}
-	return m
 }
 
 func waitStatus(t *testing.T, r *run, sock, what string, cond func(statusReport) bool) statusReport {
@@ -82,9 +43,11 @@ func waitStatus(t *testing.T, r *run, sock, what string, cond func(statusReport)
 		if code != 0 {
 			return false
 		}
-		if json.Unmarshal([]byte(out), &last) != nil {
+		st, err := harness.ParseStatus(out)
+		if err != nil {
 			return false
 		}
+		last = st
 		return cond(last)
 	})
 	return last

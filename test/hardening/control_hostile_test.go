@@ -73,7 +73,7 @@ command = %s
 `, tomlArgv(tprog("svc", "--name", "a", "--log", recs)...), tomlArgv(tprog("svc", "--name", "b", "--log", recs)...)))
 	r := start(t, dir, opts{Timeout: 90 * time.Second}, "-c", conf, "--socket", sock)
 	before := waitStatus(t, r, sock, "both services running", func(s statusReport) bool {
-		m := s.byName()
+		m := s.ByName()
 		return m["a"].State == "running" && m["b"].State == "running"
 	})
 	time.Sleep(100 * time.Millisecond)
@@ -279,7 +279,7 @@ command = %s
 	}
 	after, took := r.status(sock, 2*time.Second)
 	t.Logf("status after the attack answered in %v", took.Round(time.Millisecond))
-	bm, am := before.byName(), after.byName()
+	bm, am := before.ByName(), after.ByName()
 	for _, n := range []string{"a", "b"} {
 		if bm[n].PID != am[n].PID || am[n].State != "running" || am[n].Restarts != 0 {
 			t.Errorf("service %s changed: before %+v, after %+v", n, bm[n], am[n])

@@ -98,7 +98,7 @@ func TestCrashLoops(t *testing.T) {
 
 	// Backoff and restart limits, from the services' own start records.
 	byName := startRecords(t, recs)
-	st := final.byName()
+	st := final.ByName()
 	for _, name := range names {
 		starts := byName[name]
 		var gaps []string

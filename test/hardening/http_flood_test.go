@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // probeHealthz does what kubelet does: connect, GET /healthz, read the
@@ -42,12 +45,7 @@ func probeHealthz(addr string, timeout time.Duration) error {
 func TestHTTPIdleFlood(t *testing.T) {
 	const idle, trickle = 400, 100
 	dir := scratch(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(harness.FreePort(t))
 	recs := filepath.Join(dir, "records")
 	conf := writeConfig(t, dir, fmt.Sprintf("grace = \"5s\"\n\n[service.steady]\ncommand = %s\n",
 		tomlArgv(tprog("svc", "--name", "steady", "--log", recs)...)))

@@ -63,7 +63,7 @@ command = %s
 	}
 	defer devnull.Close()
 	r := start(t, dir, opts{Timeout: 120 * time.Second, Stdout: devnull}, "-c", conf, "--socket", sock)
-	waitStatus(t, r, sock, "flood running", func(s statusReport) bool { return s.byName()["flood"].State == "running" })
+	waitStatus(t, r, sock, "flood running", func(s statusReport) bool { return s.ByName()["flood"].State == "running" })
 	rss0 := rssKiB(t, r.TendPID)
 
 	// One follower of the quiet service, reading: it must get every tick,

@@ -54,14 +54,7 @@ func newContainerd(t *testing.T) *ctrd {
 	}
 
 	// The image: the test rootfs, FROM scratch.
-	ctxDir := t.TempDir()
-	if out, err := exec.Command("cp", "-a", rootfs, filepath.Join(ctxDir, "rootfs")).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v: %s", err, out)
-	}
-	df := "FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin:/sbin\nCMD [\"sh\"]\n"
-	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ctxDir := scratchContext(t)
 	tag := randomID("tend-oci-test:")
 	iidFile := filepath.Join(t.TempDir(), "iid")
 	out, err := run(2*time.Minute, nil, "docker", "build", "-q", "--iidfile", iidFile, "-t", tag, ctxDir)
@@ -113,9 +106,7 @@ func (c *ctrd) removeNamespace() {
 		return strings.Fields(out)
 	}
 	for _, id := range ids("containers", "ls", "-q") {
-		c.ctr(time.Minute, "task", "kill", "-s", "KILL", id)
-		c.ctr(time.Minute, "task", "rm", "-f", id)
-		c.ctr(time.Minute, "containers", "rm", id)
+		c.removeContainer(id)
 	}
 	c.ctr(time.Minute, "images", "rm", "--sync", c.image)
 	var err error
@@ -141,15 +132,19 @@ func (c *ctrd) removeNamespace() {
 	c.t.Errorf("containerd namespace %s not removed: %v", c.ns, err)
 }
 
+// removeContainer kills container id's task and removes it and the
+// container, by ID; what is already gone is no error.
+func (c *ctrd) removeContainer(id string) {
+	c.ctr(time.Minute, "task", "kill", "-s", "KILL", id)
+	c.ctr(time.Minute, "task", "rm", "-f", id)
+	c.ctr(time.Minute, "containers", "rm", id)
+}
+
 // runContainer is `ctr run --rm --runc-binary tend-runc [flags] IMAGE ID
 // args...`: the container's exit code is ctr's.
 func (c *ctrd) runContainer(id string, flags []string, args ...string) (out string, code int) {
 	c.t.Helper()
-	c.t.Cleanup(func() {
-		c.ctr(time.Minute, "task", "kill", "-s", "KILL", id)
-		c.ctr(time.Minute, "task", "rm", "-f", id)
-		c.ctr(time.Minute, "containers", "rm", id)
-	})
+	c.t.Cleanup(func() { c.removeContainer(id) })
 	full := append([]string{"run", "--rm", "--runc-binary", tendRunc}, flags...)
 	full = append(append(full, c.image, id), args...)
 	out, err := c.ctr(cmdTimeout, full...)
@@ -302,11 +297,7 @@ func TestContainerd(t *testing.T) {
 	t.Run("ExecPassesThrough", func(t *testing.T) {
 		c.t = t
 		id := randomID("exec-")
-		c.t.Cleanup(func() {
-			c.ctr(time.Minute, "task", "kill", "-s", "KILL", id)
-			c.ctr(time.Minute, "task", "rm", "-f", id)
-			c.ctr(time.Minute, "containers", "rm", id)
-		})
+		c.t.Cleanup(func() { c.removeContainer(id) })
 		if out, err := c.ctr(cmdTimeout, "run", "-d", "--runc-binary", tendRunc, c.image, id, "sleep", "600"); err != nil {
 			t.Fatalf("ctr run -d: %v: %s", err, out)
 		}

@@ -150,14 +150,7 @@ func (d *privateDockerd) dockerRun(image string, flags []string, args ...string)
 
 func TestDockerPrivateDaemon(t *testing.T) {
 	d := newPrivateDockerd(t)
-	ctxDir := t.TempDir()
-	if out, err := exec.Command("cp", "-a", rootfs, filepath.Join(ctxDir, "rootfs")).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v: %s", err, out)
-	}
-	df := "FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin:/sbin\nCMD [\"sh\"]\n"
-	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ctxDir := scratchContext(t)
 	image := randomID("tend-oci-test:")
 	if out, err := d.docker(3*time.Minute, "build", "-q", "-t", image, ctxDir); err != nil {
 		t.Fatalf("docker build: %v: %s", err, out)

@@ -216,3 +216,18 @@ func argsOf(t *testing.T, data []byte) []string {
 }
 
 var tendPath = ociruntime.TendPath
+
+// scratchContext returns a fresh docker build context for an image FROM
+// scratch holding the test rootfs (PATH=/bin:/sbin, command sh).
+func scratchContext(t *testing.T) string {
+	t.Helper()
+	ctxDir := t.TempDir()
+	if out, err := exec.Command("cp", "-a", rootfs, filepath.Join(ctxDir, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("cp rootfs: %v: %s", err, out)
+	}
+	df := "FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin:/sbin\nCMD [\"sh\"]\n"
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ctxDir
+}

@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -92,4 +94,32 @@ func TestModuleRoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "test", "internal", "harness", "harness.go")); err != nil {
 		t.Errorf("moduleRoot = %s: %v", root, err)
 	}
+}
+
+func TestParseStatus(t *testing.T) {
+	s, err := ParseStatus(`{"shutting_down":true,"services":[{"name":"a","state":"running","pid":7,"restarts":2,"last_exit":null},` +
+		`{"name":"j","state":"scheduled","pid":0,"last_exit":3,"job":{"schedule":"@every 1s","runs":{"success":4},"skipped":1}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.ByName()
+	a, j := m["a"], m["j"]
+	if !s.ShuttingDown || len(m) != 2 || a.State != "running" || a.PID != 7 || a.Restarts != 2 || a.LastExit != nil || a.Job != nil {
+		t.Errorf("ParseStatus: %+v", s)
+	}
+	if j.LastExit == nil || *j.LastExit != 3 || j.Job == nil || j.Job.Schedule != "@every 1s" || j.Job.Runs["success"] != 4 || j.Job.Skipped != 1 {
+		t.Errorf("ParseStatus: job %+v (%+v)", j, j.Job)
+	}
+	if _, err := ParseStatus("not json"); err == nil {
+		t.Error("ParseStatus accepted garbage")
+	}
+}
+
+func TestFreePort(t *testing.T) {
+	p := FreePort(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		t.Fatalf("port %d from FreePort is not free: %v", p, err)
+	}
+	ln.Close()
 }
