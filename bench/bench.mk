@@ -21,4 +21,5 @@ bench-peers:
 bench-compare: build bench-peers
 	CGO_ENABLED=0 $(GO) build -o bin/testprog ./test/testprog
 	CGO_ENABLED=0 $(GO) build -o bin/tendbench ./bench/cmd/tendbench
-	./bin/tendbench -tend $(BIN) -testprog bin/testprog -out BENCHMARKS.md $(BENCH_ARGS)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gofloor ./bench/cmd/gofloor
+	./bin/tendbench -tend $(BIN) -testprog bin/testprog -gofloor bin/gofloor -out BENCHMARKS.md $(BENCH_ARGS)
