@@ -11,6 +11,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/httpget"
+	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/spawn"
 
 	"github.com/tend-sh/tend/internal/safe"
@@ -94,6 +95,7 @@ func (s *Supervisor) probe(v *svc) {
 			return
 		}
 		s.childless = false
+		reap.Started()
 		ref := probeRef{v: v, gen: v.gen, health: health}
 		ref.kill = time.AfterFunc(timeout, func() { _ = unix.Kill(-pid, unix.SIGKILL) })
 		s.probePIDs[pid] = ref

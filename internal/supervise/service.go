@@ -250,6 +250,7 @@ func (s *Supervisor) start(v *svc) {
 		return
 	}
 	s.childless = false
+	reap.Started()
 	v.pid, v.started = pid, time.Now()
 	s.byPID[pid] = v
 	if v.Main {

@@ -380,6 +380,7 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 			s.log.Error("pre-stop: " + err.Error())
 		} else {
 			s.preStopPID, s.preStopDone, s.childless = pid, false, false
+			reap.Started()
 			s.log.Info("running pre-stop", "pid", pid, "cmd", strings.Join(s.cfg.PreStop.Argv, " "))
 		}
 	}
