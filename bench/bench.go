@@ -24,6 +24,7 @@ import (
 // Options are the programs to compare and how many times to measure.
 type Options struct {
 	Tend     string   // tend binary
+	GoFloor  string   // bench/cmd/gofloor binary: the Go floor column ("" = none)
 	Testprog string   // test/testprog binary (orphans, trapterm)
 	Stamp    []string // argv prefix of the stamp helper (tendbench stamp)
 
@@ -70,8 +71,12 @@ func Defaults() Options {
 }
 
 // Tool names, in column order. "bare" is /bin/true alone (the floor).
+// GoFloor is bench/cmd/gofloor, the least a static Go program does to run
+// a child (fork+exec, wait, exit): the floor for any Go init, measured in
+// the startup and idle rows only (it handles no signal, reaps no orphan).
 const (
 	Tend       = "tend"
+	GoFloor    = "go floor"
 	Tini       = "tini"
 	DumbInit   = "dumb-init"
 	Catatonit  = "catatonit"
@@ -79,7 +84,7 @@ const (
 )
 
 // Columns is the order of the table's value columns.
-var Columns = []string{Tend, Tini, DumbInit, Catatonit, Supervisor}
+var Columns = []string{Tend, GoFloor, Tini, DumbInit, Catatonit, Supervisor}
 
 // Inits are the drop-in inits (one child); supervisord only supervises.
 var Inits = []string{Tend, Tini, DumbInit, Catatonit}
@@ -180,6 +185,7 @@ func Run(o Options) (*Report, error) {
 		Tini:      {Tini, "tini", []string{"-s", "--"}, []string{"--"}},
 		DumbInit:  {DumbInit, "dumb-init", nil, nil},                        // no subreaper option
 		Catatonit: {Catatonit, "catatonit", []string{"--"}, []string{"--"}}, // always a subreaper
+		GoFloor:   {GoFloor, o.GoFloor, nil, nil},
 	}
 	load0 := loadavg()
 	r.columns = slices.Clone(Columns)
@@ -192,10 +198,14 @@ func Run(o Options) (*Report, error) {
 	rep := &Report{Columns: r.columns, Start: time.Now(), Load: [2]string{load0}, Present: r.present, Versions: map[string]string{}}
 	for _, name := range r.columns {
 		path := name
-		if t, ok := r.tools[name]; ok && r.tendish[name] {
+		if t, ok := r.tools[name]; ok && (r.tendish[name] || name == GoFloor) {
 			path = t.path
 		}
 		p, err := exec.LookPath(path)
+		if name == GoFloor && (path == "" || err != nil) {
+			r.logf("SKIP %s: no -gofloor binary (%q); its column stays empty", name, path)
+			continue
+		}
 		if err != nil {
 			r.logf("SKIP %s: not installed (%v); its column stays empty", name, err)
 			continue
@@ -204,6 +214,10 @@ func Run(o Options) (*Report, error) {
 		if t, ok := r.tools[name]; ok {
 			t.path = p
 			r.tools[name] = t
+		}
+		if name == GoFloor {
+			rep.Versions[name] = "bench/cmd/gofloor"
+			continue
 		}
 		rep.Versions[name] = version(p)
 	}
@@ -297,6 +311,18 @@ func version(path string) string {
 // inits lists the installed drop-in inits, tend first.
 func (r *runner) inits() []initTool {
 	var out []initTool
+	for _, t := range r.withFloor() {
+		if t.name != GoFloor {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// withFloor is inits with the Go floor, for the rows it can take part in
+// (startup, idle): it only runs a child and waits.
+func (r *runner) withFloor() []initTool {
+	var out []initTool
 	for _, n := range r.columns {
 		if _, ok := r.tools[n]; ok && r.present[n] {
 			out = append(out, r.tools[n])
@@ -326,7 +352,7 @@ func (r *runner) startup() ([]Row, [2]float64, error) {
 		argv []string
 	}
 	cands := []cand{{"bare", []string{"/bin/true"}}}
-	for _, t := range r.inits() {
+	for _, t := range r.withFloor() {
 		cands = append(cands, cand{t.name, t.argv(false, "/bin/true")})
 	}
 	samples := map[string][]float64{}
@@ -343,7 +369,7 @@ func (r *runner) startup() ([]Row, [2]float64, error) {
 			}
 		}
 	}
-	med := Row{Name: "startup `X -- /bin/true`, median", Unit: "ms", Ratio: true, Target: "≤ 1.3× tini"}
+	med := Row{Name: "startup `X -- /bin/true`, median", Unit: "ms", Ratio: true, Target: "≤ 1.2× go floor"}
 	p90 := Row{Name: "startup `X -- /bin/true`, p90", Unit: "ms", Ratio: true}
 	over := Row{Name: "startup over the /bin/true floor, median", Unit: "ms", Ratio: true}
 	floor := median(samples["bare"])
@@ -355,8 +381,8 @@ func (r *runner) startup() ([]Row, [2]float64, error) {
 		p90.set(name, pct(s, 90))
 		over.set(name, median(s)-floor)
 	}
-	if t, ok := med.Val[Tini]; ok {
-		med.Met = yes(med.Val[Tend] <= 1.3*t)
+	if f, ok := med.Val[GoFloor]; ok {
+		med.Met = yes(med.Val[Tend] <= 1.2*f)
 	}
 	return []Row{med, p90, over}, [2]float64{floor, pct(samples["bare"], 90)}, nil
 }
@@ -365,16 +391,17 @@ func (r *runner) startup() ([]Row, [2]float64, error) {
 
 func (r *runner) idle() ([]Row, error) {
 	rss := Row{Name: "RSS, one idle child", Unit: "MiB", Ratio: true, Target: "≤ 2.5 MiB"}
+	anon := Row{Name: "anonymous RSS (RssAnon), one idle child", Unit: "KiB", Ratio: true, Target: "≤ 1.25× go floor"}
 	thr := Row{Name: "threads, one idle child", Unit: "", Ratio: true}
 	wake := Row{Name: fmt.Sprintf("idle wakeups in %v, one child", r.o.Idle), Unit: "", Ratio: true, Target: "0"}
 	rss20 := Row{Name: fmt.Sprintf("RSS, %d services", r.o.Services), Unit: "MiB", Ratio: true, Target: "≤ 8 MiB"}
 	thr20 := Row{Name: fmt.Sprintf("threads, %d services", r.o.Services), Unit: "", Ratio: true}
 	wake20 := Row{Name: fmt.Sprintf("idle wakeups in %v, %d services", r.o.Idle, r.o.Services), Unit: "", Ratio: true, Target: "0"}
-	rows := []*Row{&rss, &thr, &wake, &rss20, &thr20, &wake20}
+	rows := []*Row{&rss, &anon, &thr, &wake, &rss20, &thr20, &wake20}
 	if !r.root {
 		return deref(rows), nil
 	}
-	type sample struct{ rss, thr, wake []float64 }
+	type sample struct{ rss, anon, thr, wake []float64 }
 	one, many := map[string]*sample{}, map[string]*sample{}
 	for round := 0; round < r.o.Rounds; round++ {
 		type running struct {
@@ -392,7 +419,7 @@ func (r *runner) idle() ([]Row, error) {
 		}
 		// Every init idles at the same time: an idle process does not
 		// disturb the others, and one window serves them all.
-		for _, t := range r.inits() {
+		for _, t := range r.withFloor() {
 			p, err := startNS(t.argv(true, "/bin/sleep", "1000000"), nil)
 			if err != nil {
 				return fail(err)
@@ -426,6 +453,10 @@ func (r *runner) idle() ([]Row, error) {
 			if err != nil {
 				return fail(err)
 			}
+			anonKiB, err := rssAnon(x.p.pid)
+			if err != nil {
+				return fail(err)
+			}
 			m := one
 			if x.many {
 				m = many
@@ -436,6 +467,7 @@ func (r *runner) idle() ([]Row, error) {
 				m[x.name] = s
 			}
 			s.rss = append(s.rss, float64(kib)/1024)
+			s.anon = append(s.anon, float64(anonKiB))
 			s.thr = append(s.thr, float64(threads))
 			s.wake = append(s.wake, float64(c1-x.ctxt0))
 		}
@@ -448,6 +480,7 @@ func (r *runner) idle() ([]Row, error) {
 	}
 	for name, s := range one {
 		rss.set(name, median(s.rss))
+		anon.set(name, median(s.anon))
 		thr.set(name, median(s.thr))
 		wake.set(name, median(s.wake))
 	}
@@ -457,6 +490,9 @@ func (r *runner) idle() ([]Row, error) {
 		wake20.set(name, median(s.wake))
 	}
 	rss.Met = yes(rss.Val[Tend] <= 2.5)
+	if f, ok := anon.Val[GoFloor]; ok {
+		anon.Met = yes(anon.Val[Tend] <= 1.25*f)
+	}
 	rss20.Met = yes(rss20.Val[Tend] <= 8)
 	wake.Met = yes(wake.Val[Tend] == 0)
 	wake20.Met = yes(wake20.Val[Tend] == 0)

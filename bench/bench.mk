@@ -23,7 +23,8 @@ bench-peers:
 bench-compare: build bench-peers
 	CGO_ENABLED=0 $(GO) build -o bin/testprog ./test/testprog
 	CGO_ENABLED=0 $(GO) build -o bin/tendbench ./bench/cmd/tendbench
-	./bin/tendbench -tend $(BIN) -testprog bin/testprog -out BENCHMARKS.md $(BENCH_ARGS)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gofloor ./bench/cmd/gofloor
+	./bin/tendbench -tend $(BIN) -testprog bin/testprog -gofloor bin/gofloor -out BENCHMARKS.md $(BENCH_ARGS)
 	@# tend-runc (the OCI runtime wrapper) against plain runc, its own table.
 	@if command -v runc >/dev/null 2>&1; then \
 	  ln -sf tend bin/tend-runc && ./bin/tendbench oci -tend-runc bin/tend-runc -out BENCHMARKS.md $(BENCH_OCI_ARGS); \

@@ -185,6 +185,23 @@ func procStatus(pid int) (rssKiB, threads int, err error) {
 	return rssKiB, threads, nil
 }
 
+// rssAnon reads RssAnon (KiB) from /proc/PID/status: the private memory
+// a process really costs (file pages are shared page cache).
+func rssAnon(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				return strconv.Atoi(f[0])
+			}
+		}
+	}
+	return 0, fmt.Errorf("no RssAnon in /proc/%d/status", pid)
+}
+
 // ctxtSwitches sums voluntary and nonvoluntary context switches over all
 // threads of pid.
 func ctxtSwitches(pid int) (int, error) {

@@ -29,8 +29,9 @@ func TestSmoke(t *testing.T) {
 	tend := build("github.com/tend-sh/tend/cmd/tend", "tend")
 	testprog := build("github.com/tend-sh/tend/test/testprog", "testprog")
 	tendbench := build("github.com/tend-sh/tend/bench/cmd/tendbench", "tendbench")
+	gofloor := build("github.com/tend-sh/tend/bench/cmd/gofloor", "gofloor")
 	for _, peer := range bench.Columns[1:] {
-		if _, err := exec.LookPath(peer); err != nil {
+		if _, err := exec.LookPath(peer); err != nil && peer != bench.GoFloor {
 			t.Logf("SKIP peer %s: not installed (apt-get install -y tini dumb-init catatonit supervisor)", peer)
 		}
 	}
@@ -39,7 +40,7 @@ func TestSmoke(t *testing.T) {
 	}
 	md := filepath.Join(dir, "BENCHMARKS.md")
 	os.WriteFile(md, []byte("# Benchmarks\n\nhand-written text\n"), 0o644)
-	cmd := exec.Command(tendbench, "-tend", tend, "-testprog", testprog, "-out", md,
+	cmd := exec.Command(tendbench, "-tend", tend, "-testprog", testprog, "-gofloor", gofloor, "-out", md,
 		"-startup-runs", "3", "-rounds", "1", "-idle", "1s", "-term-runs", "2",
 		"-orphans", "60", "-orphan-runs", "1", "-shell-runs", "1", "-shell-delay", "300ms",
 		"-super-runs", "2", "-services", "3", "-crashes", "2", "-log-lines", "2000", "-log-runs", "1")
@@ -60,7 +61,7 @@ func TestSmoke(t *testing.T) {
 	}
 	rows := []string{
 		"startup `X -- /bin/true`, median", "startup `X -- /bin/true`, p90", "startup over the /bin/true floor",
-		"RSS, one idle child", "threads, one idle child", "idle wakeups in 1s, one child",
+		"RSS, one idle child", "anonymous RSS (RssAnon), one idle child", "threads, one idle child", "idle wakeups in 1s, one child",
 		"RSS, 3 services", "threads, 3 services", "idle wakeups in 1s, 3 services",
 		"SIGTERM → init exit (child exits at once), median", "SIGTERM → init exit, p90",
 		"60 orphans created and reaped", "largest zombie count seen", "runs ending with every orphan reaped",
@@ -89,6 +90,10 @@ func TestSmoke(t *testing.T) {
 		cells := strings.Split(line, " | ")
 		if len(cells) < 2 || cells[1] == "–" || cells[1] == "" {
 			t.Errorf("row %q has no value for tend: %s", r, line)
+		}
+		// The Go floor column (the next one) is filled in the startup rows.
+		if strings.HasPrefix(r, "startup `X") && (len(cells) < 3 || cells[2] == "–" || cells[2] == "") {
+			t.Errorf("row %q has no value for the go floor: %s", r, line)
 		}
 	}
 	if os.Geteuid() == 0 {

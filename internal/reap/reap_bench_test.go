@@ -8,9 +8,23 @@ import (
 	"time"
 )
 
-// started is set once BenchmarkDispatch has installed the reaper: from then
-// on its goroutine reaps everything, so BenchmarkDrain cannot run after it.
+// started is set once a test or BenchmarkDispatch has installed the
+// reaper: from then on its goroutine reaps everything, so BenchmarkDrain
+// cannot run after it.
 var started bool
+
+// reaped is the channel of the one reaper of this test binary.
+var reaped chan Batch
+
+// startReaper installs the reaper once and returns its channel.
+func startReaper() chan Batch {
+	if !started {
+		reaped = make(chan Batch, 16)
+		Start(reaped)
+		started = true
+	}
+	return reaped
+}
 
 // spawnBlocked starts n children (/bin/cat on a pipe) that exit together
 // when the returned function closes the pipe.
@@ -108,15 +122,10 @@ func splitFields(s string) []string {
 }
 
 // BenchmarkDispatch is the whole path from N children exiting together to
-// their N exits received from the channel the event loop reads: SIGCHLD
-// delivery through os/signal, the drain, and the channel sends. Forking is
-// not timed.
+// their N exits received from the channel the event loop reads: the
+// reaper's wake-up, the drain, and the channel sends. Forking is not timed.
 func BenchmarkDispatch(b *testing.B) {
-	out := make(chan Batch, 16)
-	if !started {
-		Start(out)
-		started = true
-	}
+	out := startReaper()
 	for _, n := range []int{1, 10, 100} {
 		b.Run("N="+strconv.Itoa(n), func(b *testing.B) {
 			for b.Loop() {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/spawn"
 )
 
@@ -31,7 +32,16 @@ type timer interface{ Stop() bool }
 
 type realSystem struct{}
 
-func (realSystem) start(spec *spawn.Spec) (int, error)    { return spawn.Start(spec) }
+// start forks and execs spec, then tells the reaper that tend has a child
+// to wait for (it sleeps in waitid while tend has none).
+func (realSystem) start(spec *spawn.Spec) (int, error) {
+	pid, err := spawn.Start(spec)
+	if err == nil {
+		reap.Started()
+	}
+	return pid, err
+}
+
 func (realSystem) kill(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) }
 func (realSystem) now() time.Time                         { return time.Now() }
 func (realSystem) afterFunc(d time.Duration, f func()) timer {

@@ -3,6 +3,7 @@ package tendlog
 import (
 	"io"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,17 +21,20 @@ type Async struct {
 	pending atomic.Int64
 	dropped atomic.Uint64
 	drained chan struct{}
+	start   sync.Once
 }
 
-// NewAsync starts a writer for w with room for queue lines.
+// NewAsync returns a writer for w with room for queue lines. Its goroutine
+// starts with the first line: at the default level a healthy tend logs
+// nothing, and a goroutine started before the first fork wakes an idle
+// thread to run it, on the start path of every container (BENCHMARKS.md).
 func NewAsync(w io.Writer, queue int) *Async {
-	a := &Async{w: w, ch: make(chan []byte, queue), drained: make(chan struct{}, 1)}
-	safe.Go("log writer", a.run)
-	return a
+	return &Async{w: w, ch: make(chan []byte, queue), drained: make(chan struct{}, 1)}
 }
 
 // Write queues a copy of p, or drops it when the queue is full.
 func (a *Async) Write(p []byte) (int, error) {
+	a.start.Do(func() { safe.Go("log writer", a.run) })
 	a.pending.Add(1)
 	select {
 	case a.ch <- append([]byte(nil), p...):

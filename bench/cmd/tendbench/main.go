@@ -4,7 +4,7 @@
 // that file (BENCHMARKS.md). Run it as root (PID namespaces). See
 // bench/bench.mk: `make bench-compare`.
 //
-//	tendbench [-tend bin/tend] [-testprog PATH] [-out BENCHMARKS.md] [counts...]
+//	tendbench [-tend bin/tend] [-testprog PATH] [-gofloor bin/gofloor] [-out BENCHMARKS.md] [counts...]
 //	tendbench stamp --file F [--run 50ms] [--code 1]   (helper: the crashing service)
 //	tendbench oci -tend-runc PATH [-runs N] [-out BENCHMARKS.md]   (tend-runc vs runc)
 //	tendbench exec-runtime RUNTIME ARGS...   (helper: the Go floor of a runtime wrapper)
@@ -42,6 +42,7 @@ func main() {
 	fs := flag.NewFlagSet("tendbench", flag.ExitOnError)
 	fs.StringVar(&d.Tend, "tend", "bin/tend", "tend binary")
 	fs.StringVar(&d.Testprog, "testprog", "bin/testprog", "test/testprog binary")
+	fs.StringVar(&d.GoFloor, "gofloor", "bin/gofloor", "bench/cmd/gofloor binary, the Go floor column (\"\": none)")
 	out := fs.String("out", "", "also write the table into this file (between markers)")
 	fs.IntVar(&d.StartupRuns, "startup-runs", d.StartupRuns, "startup runs per tool (round-robin)")
 	fs.IntVar(&d.Rounds, "rounds", d.Rounds, "idle rounds (RSS, threads, wakeups)")
