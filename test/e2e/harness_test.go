@@ -109,7 +109,7 @@ func (r *run) doneBeforeExit(path, wantFirstLine string) string {
 		r.T.Errorf("%s written %v AFTER tend exited", filepath.Base(path), mt.Sub(r.Ended))
 	}
 	if lag := r.Ended.Sub(mt); lag > promptExit {
-		r.T.Errorf("tend exited %v after the last cleanup finished (want < %v: it must not wait out the grace)", lag.Round(time.Millisecond), promptExit)
+		r.T.Errorf("tend exited %v after the last cleanup finished (want < %v: it must not wait out the grace)\n%s", lag.Round(time.Millisecond), promptExit, r.Diag())
 	}
 	return content
 }
