@@ -161,26 +161,40 @@ func TestGraceLeftoverKeepsExitCode(t *testing.T) {
 }
 
 // A second SIGTERM during shutdown is forwarded again but does not extend
-// the grace: --grace 4s, SIGTERM at 0s and 2s => exit at ~4s, not ~6s. The
-// 2 s on either side leave room for a loaded machine: with grace 3s and the
-// second SIGTERM at 2.5s, the main had not yet written its second line when
-// the grace ran out (load average ~100).
+// the grace: --grace 8s, SIGTERM at 0s and 4s => exit at ~8s, not at ~12s
+// (4s + the grace, restarted). The bound sits 1 s before the earliest exit
+// of a tend that restarted its grace at the second SIGTERM (measured from
+// when it was actually sent) and leaves ~3 s for the exit and the reap to
+// be scheduled on a loaded machine: with grace 4s, SIGTERM at 0s and 2s
+// and a bound of 5.2s, tend exited 5.587s after the first SIGTERM at a
+// load average of ~35 (good 4s, bad 6s: too little room on either side);
+// with grace 3s and the second SIGTERM at 2.5s, the main had not yet
+// written its second line when the grace ran out (load average ~100).
 func TestSecondSigtermDoesNotExtendGrace(t *testing.T) {
 	// not parallel: asserts timing
+	const grace = 8 * time.Second
 	dir := t.TempDir()
 	ready, out := dir+"/R", dir+"/S"
-	r := startIn(t, dir, opts{}, "--grace", "4s", "--", testprog, "sigprint", "--stay", "--out", out, "--ready", ready)
+	r := startIn(t, dir, opts{Timeout: 30 * time.Second}, "--grace", grace.String(), "--", testprog, "sigprint", "--stay", "--out", out, "--ready", ready)
 	r.WaitFile(ready)
 	sent := time.Now()
 	r.Signal(unix.SIGTERM)
 	r.WaitLines(out, 1)
-	time.Sleep(time.Until(sent.Add(2 * time.Second))) // deliberate offset, not synchronisation
+	time.Sleep(time.Until(sent.Add(grace / 2))) // deliberate offset, not synchronisation
+	sent2 := time.Now()
+	if sent2.Sub(sent) > grace-time.Second {
+		t.Fatalf("the second SIGTERM could only be sent %v after the first, too close to the %v grace for the test to mean anything\n%s",
+			sent2.Sub(sent).Round(time.Millisecond), grace, r.Diag())
+	}
 	r.Signal(unix.SIGTERM)
 	r.WaitLines(out, 2)
 	r.ExpectExit(137)
 	took := r.Ended.Sub(sent)
-	if took < 3900*time.Millisecond || took > 5200*time.Millisecond {
-		t.Errorf("tend exited %v after the first SIGTERM; want ~4s (grace 4s, not extended to ~6s by the second SIGTERM)", took.Round(time.Millisecond))
+	// good: the grace after the first SIGTERM (+ scheduling); bad: the
+	// grace after the second one, at least sent2+grace.
+	if bad := sent2.Add(grace).Sub(sent); took < grace-100*time.Millisecond || took > bad-time.Second {
+		t.Errorf("tend exited %v after the first SIGTERM; want ~%v (the grace), and well before %v (a grace restarted by the second SIGTERM)",
+			took.Round(time.Millisecond), grace, bad.Round(time.Millisecond))
 	}
 	if got := readLines(out); len(got) != 2 || got[0] != "got SIGTERM" || got[1] != "got SIGTERM" {
 		t.Errorf("main received %q, want the SIGTERM forwarded twice", got)
