@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // startRecords reads the "start NAME PID UNIXNANO ..." records `testprog
@@ -109,7 +111,7 @@ func TestCrashLoops(t *testing.T) {
 		if len(starts) != 6 {
 			t.Errorf("%s started %d times; want 6 (the first start and max_restarts.count = 5 restarts)", name, len(starts))
 		}
-		for _, e := range checkBackoff(starts, strings.HasSuffix(name, "exit1"), 100*time.Millisecond, time.Second) {
+		for _, e := range harness.CheckBackoff(starts, strings.HasSuffix(name, "exit1"), 100*time.Millisecond, time.Second) {
 			t.Errorf("%s: %s", name, e)
 		}
 		if st[name].State != "failed" {
@@ -136,56 +138,6 @@ func TestCrashLoops(t *testing.T) {
 	r.noPanic()
 }
 
-// checkBackoff checks the gaps between a service's start records against
-// its backoff: initial, doubling up to max while it keeps failing (initial
-// each time when it exits 0), up to 20% jitter taken off. tend starts the
-// doubling afresh after a run that lasted at least max (a healthy run),
-// and on a loaded machine a slow start makes a crash-looping run that
-// long: at a load average of ~35, run 2 of a failing service lasted over
-// 1 s (gaps 2.107s 817ms 175ms 392ms 687ms), tend rightly restarted the
-// doubling, and a check without resets reported restarts 3 to 5 as too
-// early. So a reset is accepted at restart i only when the records allow
-// run i to have lasted max: it began after the previous restart's backoff
-// and ended before this one's, so it lasted at most
-// starts[i] - floor(initial) - (starts[i-2] + floor(previous backoff)).
-// Every sequence of resets the records allow is followed; the gaps are
-// wrong when none fits.
-func checkBackoff(starts []time.Time, failing bool, initial, max time.Duration) []string {
-	floor := func(d time.Duration) time.Duration { return d*8/10 - 10*time.Millisecond }
-	type state struct {
-		streak int           // failed runs in a row, as tend counts them
-		prev   time.Duration // the backoff before the current run
-	}
-	states := map[state]bool{{0, 0}: true}
-	for i := 1; i < len(starts); i++ {
-		gap := starts[i].Sub(starts[i-1])
-		next := map[state]bool{}
-		var wants []string
-		for st := range states {
-			want := initial
-			if failing {
-				want = min(initial<<st.streak, max)
-			}
-			wants = append(wants, want.String())
-			if gap >= floor(want) {
-				next[state{st.streak + 1, want}] = true
-			}
-			if failing && i >= 2 && st.streak > 0 && gap >= floor(initial) {
-				ranAtMost := starts[i].Add(-floor(initial)).Sub(starts[i-2].Add(floor(st.prev)))
-				if ranAtMost >= max {
-					next[state{1, initial}] = true // a healthy run: the backoff started afresh
-				}
-			}
-		}
-		if len(next) == 0 {
-			return []string{fmt.Sprintf("restart %d came %v after the previous start; the backoff is %s (at least 80%%, less 10ms, with jitter; no run before it can have lasted the %v that restarts the doubling)",
-				i, gap.Round(time.Millisecond), strings.Join(wants, " or "), max)}
-		}
-		states = next
-	}
-	return nil
-}
-
 func countAll(m map[string][]time.Time) int {
 	n := 0
 	for _, v := range m {
@@ -199,37 +151,4 @@ func deref(p *int) string {
 		return "nil"
 	}
 	return strconv.Itoa(*p)
-}
-
-// checkBackoff accepts the doubling and the resets the records allow, and
-// rejects restarts that come too early.
-func TestCheckBackoff(t *testing.T) {
-	ms := func(gaps ...int) []time.Time {
-		ts := []time.Time{time.Unix(1000, 0)}
-		for _, g := range gaps {
-			ts = append(ts, ts[len(ts)-1].Add(time.Duration(g)*time.Millisecond))
-		}
-		return ts
-	}
-	cases := []struct {
-		name    string
-		gaps    []int
-		failing bool
-		ok      bool
-	}{
-		{"doubling to the cap", []int{100, 200, 400, 800, 1000}, true, true},
-		{"jitter", []int{81, 161, 321, 641, 791}, true, true},
-		{"slow run 2 restarts the doubling (seen at load ~35)", []int{2107, 817, 175, 392, 687}, true, true},
-		{"no backoff", []int{5, 5, 5, 5, 5}, true, false},
-		{"no doubling", []int{100, 100, 100, 100, 100}, true, false},
-		{"reset after short runs", []int{100, 200, 400, 800, 100}, true, false},
-		{"exit 0: initial each time", []int{100, 100, 100, 100, 100}, false, true},
-		{"exit 0: too early", []int{100, 30, 100, 100, 100}, false, false},
-	}
-	for _, c := range cases {
-		errs := checkBackoff(ms(c.gaps...), c.failing, 100*time.Millisecond, time.Second)
-		if (len(errs) == 0) != c.ok {
-			t.Errorf("%s: gaps %v: errors %q, want ok=%v", c.name, c.gaps, errs, c.ok)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTail(t *testing.T) {
@@ -91,5 +92,38 @@ func TestModuleRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "test", "internal", "harness", "harness.go")); err != nil {
 		t.Errorf("moduleRoot = %s: %v", root, err)
+	}
+}
+
+// CheckBackoff accepts the doubling and the resets the records allow, and
+// rejects restarts that come too early.
+func TestCheckBackoff(t *testing.T) {
+	ms := func(gaps ...int) []time.Time {
+		ts := []time.Time{time.Unix(1000, 0)}
+		for _, g := range gaps {
+			ts = append(ts, ts[len(ts)-1].Add(time.Duration(g)*time.Millisecond))
+		}
+		return ts
+	}
+	cases := []struct {
+		name    string
+		gaps    []int
+		failing bool
+		ok      bool
+	}{
+		{"doubling to the cap", []int{100, 200, 400, 800, 1000}, true, true},
+		{"jitter", []int{81, 161, 321, 641, 791}, true, true},
+		{"slow run 2 restarts the doubling (seen at load ~35)", []int{2107, 817, 175, 392, 687}, true, true},
+		{"no backoff", []int{5, 5, 5, 5, 5}, true, false},
+		{"no doubling", []int{100, 100, 100, 100, 100}, true, false},
+		{"reset after short runs", []int{100, 200, 400, 800, 100}, true, false},
+		{"exit 0: initial each time", []int{100, 100, 100, 100, 100}, false, true},
+		{"exit 0: too early", []int{100, 30, 100, 100, 100}, false, false},
+	}
+	for _, c := range cases {
+		errs := CheckBackoff(ms(c.gaps...), c.failing, 100*time.Millisecond, time.Second)
+		if (len(errs) == 0) != c.ok {
+			t.Errorf("%s: gaps %v: errors %q, want ok=%v", c.name, c.gaps, errs, c.ok)
+		}
 	}
 }
