@@ -299,6 +299,16 @@ func logFlood(t *testing.T, jsonFmt, nonblock bool) {
 	// Phase 1: a slow reader (at most 16 KiB per ms).
 	d := pick(1500*time.Millisecond, 5*time.Second)
 	readFor(d, true)
+	// ... and on until the closer's 10 lines are out: they are checked
+	// whole below, and what tend still holds when it exits with its
+	// stdout blocked is lost by design. At a load average of ~60 the
+	// closer had not had its turn within the 1.5 s: 9 lines, want 10.
+	for t1 := time.Now(); !bytes.Contains(out.Bytes(), []byte("closing 10")); {
+		if time.Since(t1) > 30*time.Second {
+			t.Fatalf("the closer's 10th line was not relayed within %v of slow reading\n%s", d+30*time.Second, r.Diag())
+		}
+		readFor(100*time.Millisecond, true)
+	}
 	phase1 := out.Len()
 	rss1 := rssKiB(t, r.TendPID)
 	// Phase 2: nobody reads. tend's writes block; its event loop must not.
