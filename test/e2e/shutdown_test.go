@@ -221,15 +221,17 @@ func TestSigintShutdown(t *testing.T) {
 func TestOrphansReaped(t *testing.T) {
 	// not parallel: forks 5000 processes
 	dir := t.TempDir()
-	r := startIn(t, dir, opts{Timeout: 45 * time.Second}, "--", "sh", "-c",
+	r := startIn(t, dir, opts{Timeout: 90 * time.Second}, "--", "sh", "-c",
 		fmt.Sprintf("%s orphans --count 5000 && %s pscheck --settle 10s", q(testprog), q(testprog)))
 	r.ExpectExit(0)
 	first, _, _ := strings.Cut(r.Stdout(), "\n")
 	if !strings.Contains(first, " zombies=0 others=0") {
 		t.Errorf("pscheck after 5000 orphans: %q, want zombies=0 others=0\n%s", first, r.Diag())
 	}
-	if took := r.Ended.Sub(r.Started); took > 30*time.Second {
-		t.Errorf("took %v", took)
+	// Only a tend that reaps far too slowly (or hangs) takes this long:
+	// 5000 forks take seconds, seconds more at a load average of ~100.
+	if took := r.Ended.Sub(r.Started); took > 60*time.Second {
+		t.Errorf("took %v to reap 5000 orphans (want < 60s)", took)
 	}
 }
 
