@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // runCheck runs `tend check ARGS...` in dir and returns stdout, stderr and
@@ -23,7 +25,11 @@ func runCheck(t *testing.T, dir string, args ...string) (string, string, int) {
 	cmd.Env = cleanEnv(nil)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	state := harness.StateOnCancel(cmd)
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("tend check %q did not finish within 10s\n%s\nstderr:\n%s", args, state(), stderr.String())
+	}
 	code := 0
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // memLimit is the address-space limit (ulimit -v, KiB) the tests of
@@ -32,9 +34,10 @@ func runCheckLimited(t *testing.T, dir string, args ...string) (string, string, 
 	cmd.Env = cleanEnv(nil)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	state := harness.StateOnCancel(cmd) // sh execs tend: same pid
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\nstderr:\n%s", args, stderr.String())
+		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\n%s\nstderr:\n%s", args, state(), stderr.String())
 	}
 	code := 0
 	if err != nil {
@@ -151,8 +154,9 @@ func TestConfigReloadFIFO(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tendBin, "status", "--socket", sock)
 	cmd.Env = cleanEnv(nil)
+	state := harness.StateOnCancel(cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("tend status after the failed reload: %v\n%s\n%s", err, out, r.Diag())
+		t.Errorf("tend status after the failed reload: %v\n%s%s\n%s", err, state(), out, r.Diag())
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")

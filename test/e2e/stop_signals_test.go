@@ -218,7 +218,11 @@ func tendCommand(sock string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tendBin, append(args, "--socket", sock)...)
 	cmd.Env = cleanEnv(nil)
+	state := harness.StateOnCancel(cmd)
 	out, err := cmd.CombinedOutput()
+	if s := state(); s != "" {
+		out = append(out, "\n--- the CLI did not finish within 10s:\n"+s...)
+	}
 	return string(out), err
 }
 

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // serviceStatus is the part of `tend status --json` the tests use.
@@ -32,6 +34,7 @@ func tendCLI(sock string, timeout time.Duration, args ...string) (int, string, s
 	cmd.Env = cleanEnv(nil)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	state := harness.StateOnCancel(cmd)
 	t0 := time.Now()
 	err := cmd.Run()
 	took := time.Since(t0)
@@ -43,6 +46,7 @@ func tendCLI(sock string, timeout time.Duration, args ...string) (int, string, s
 		}
 		if ctx.Err() != nil {
 			code = -2 // timed out
+			errb.WriteString("\n--- the CLI did not finish in time:\n" + state())
 		}
 	}
 	return code, out.String(), errb.String(), took

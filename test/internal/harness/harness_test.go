@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,5 +126,28 @@ func TestCheckBackoff(t *testing.T) {
 		if (len(errs) == 0) != c.ok {
 			t.Errorf("%s: gaps %v: errors %q, want ok=%v", c.name, c.gaps, errs, c.ok)
 		}
+	}
+}
+
+// StateOnCancel records the process's /proc state when the context's end
+// kills it, and nothing when it finished by itself.
+func TestStateOnCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sleep", "30")
+	state := StateOnCancel(cmd)
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sleep 30 was not killed")
+	}
+	if s := state(); !strings.Contains(s, "/stat: ") || !strings.Contains(s, "(sleep) S") || !strings.Contains(s, "SigBlk:") {
+		t.Errorf("state of the killed sleep: %q", s)
+	}
+	cmd = exec.CommandContext(context.Background(), "true")
+	state = StateOnCancel(cmd)
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "" {
+		t.Errorf("state of a command that finished: %q", s)
 	}
 }

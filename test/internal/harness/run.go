@@ -486,3 +486,24 @@ func ProcState(pid int) string {
 	}
 	return b.String()
 }
+
+// StateOnCancel makes cmd, made by exec.CommandContext and not yet
+// started, record what the kernel says of its process (ProcState) just
+// before the context's end kills it; the returned func gives that record
+// ("" when it was not killed), for the "did not finish in time" failure.
+func StateOnCancel(cmd *exec.Cmd) func() string {
+	var mu sync.Mutex
+	var state string
+	cmd.Cancel = func() error {
+		s := ProcState(cmd.Process.Pid)
+		mu.Lock()
+		state = s
+		mu.Unlock()
+		return cmd.Process.Kill()
+	}
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return state
+	}
+}
