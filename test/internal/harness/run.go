@@ -193,12 +193,25 @@ func (r *Run) cleanup() {
 	if !r.Exited() {
 		if r.Direct {
 			r.T.Logf("cleanup: tend still running, killing it\n%s", r.Diag())
-			procs, _ := procfs.List("/proc")
-			kids := procfs.Descendants(procs, r.TendPID)
-			unix.Kill(r.TendPID, unix.SIGKILL)
-			for _, k := range kids {
-				unix.Kill(k, unix.SIGKILL)
+			// Its descendants first, round after round while tend (the
+			// subreaper) is alive to adopt what they fork meanwhile (a fork
+			// loop would otherwise leave children behind, re-parented to
+			// the host's init once tend is gone); then tend.
+			for range 100 {
+				procs, _ := procfs.List("/proc")
+				live := 0
+				for _, k := range procfs.Descendants(procs, r.TendPID) {
+					if p, err := procfs.Read("/proc", k); err == nil && p.State != 'Z' {
+						unix.Kill(k, unix.SIGKILL)
+						live++
+					}
+				}
+				if live == 0 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
+			unix.Kill(r.TendPID, unix.SIGKILL)
 		} else {
 			r.T.Logf("cleanup: tend still running, killing its namespace\n%s", r.Diag())
 			// tend first (PID 1: the namespace goes down with it; --kill-child
