@@ -33,8 +33,10 @@ func TestMain(m *testing.M) {
 	os.Exit(harness.Main(m, harness.Config{
 		Name:       "e2e",
 		TendBinEnv: true,
-		Timeout:    15 * time.Second,
-		KillWait:   5 * time.Second,
+		// A run's hard deadline only bounds a hang: the runs take a few
+		// seconds, longer at a load average of ~100.
+		Timeout:  30 * time.Second,
+		KillWait: 5 * time.Second,
 	}, func(e *harness.Env) {
 		env, tendBin, testprog = e, e.Tend, e.Testprog
 	}))
@@ -47,7 +49,7 @@ func needEnv(t *testing.T) {
 }
 
 // opts says how to start tend: Direct (subreaper mode), Env, TTY, Timeout
-// (default 15s), Binds (namespace mode only).
+// (default 30s), Binds (namespace mode only).
 type opts = harness.Opts
 
 // run is one started tend, with the e2e-only helpers below.
