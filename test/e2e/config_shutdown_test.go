@@ -44,6 +44,7 @@ stop_timeout = %s
 	if d := stops[0].at.Sub(sent); d < stopTimeout {
 		t.Errorf("base stopped %v after SIGTERM, before stubborn's stop_timeout %v had run out (stubborn, after base, ignores SIGTERM)", d, stopTimeout)
 	}
+	// good: the 500ms stop_timeout; bad: the 10s default grace.
 	if d := r.Ended.Sub(sent); d > 5*time.Second {
 		t.Errorf("tend took %v to exit after SIGTERM; stubborn should be SIGKILLed after %v", d, stopTimeout)
 	}
@@ -74,6 +75,7 @@ stop_timeout = "60s"
 	if d < time.Second {
 		t.Errorf("tend exited %v after SIGTERM, before the 1s grace, with a service ignoring SIGTERM\n%s", d, r.Diag())
 	}
+	// good: the 1s grace; bad: the 60s stop_timeout.
 	if d > 6*time.Second {
 		t.Errorf("tend exited %v after SIGTERM; the 1s grace should have bounded the 60s stop_timeout\n%s", d, r.Diag())
 	}

@@ -118,6 +118,8 @@ func TestGraceExpiry(t *testing.T) {
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(137)
 	took := r.Ended.Sub(sent)
+	// good: the 1s grace; bad: before it (no grace) or the 10s default
+	// (the flag ignored); 4 s of room for a loaded machine.
 	if took < time.Second || took > 5*time.Second {
 		t.Errorf("tend exited %v after SIGTERM, want between 1s and 5s with --grace 1s", took.Round(time.Millisecond))
 	}
@@ -151,6 +153,8 @@ func TestGraceLeftoverKeepsExitCode(t *testing.T) {
 		fmt.Sprintf("%s ignoreterm --ready %s & %s waitfile %s; exit 3", q(testprog), q(ready), q(testprog), q(ready)))
 	pid := r.WaitPID(ready)
 	r.ExpectExit(3)
+	// good: the 1s grace (the ready file's coarse mtime: 100 ms slack);
+	// bad: before it or the 10s default; 4 s of room for a loaded machine.
 	if took := r.Ended.Sub(r.mtime(ready)); took < 900*time.Millisecond || took > 5*time.Second {
 		t.Errorf("tend exited %v after the leftover started; want about the 1s grace", took.Round(time.Millisecond))
 	}
