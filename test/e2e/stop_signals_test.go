@@ -329,10 +329,23 @@ wait`, q(fifo), q(testprog), q(ready))
 			if pids := strings.Count(m[3], " ("); pids != logged {
 				t.Errorf("grace line says %d process(es) but lists %d", logged, pids)
 			}
-			if logged != truth {
-				t.Errorf("grace line counts %d process(es); tend reaped %d killed by SIGKILL (and the main)", logged, truth)
+			// The reaped lines are the whole truth only if tend logged
+			// them all: at load averages of ~75-90 it dropped some of its
+			// own lines ("147 of tend's own log line(s) dropped": the log
+			// queue is bounded by design), or stopped waiting for the
+			// killed (killWait, "exiting anyway" after 3 s: 797 killed,
+			// none reaped in time). Then they are a lower bound.
+			s := r.Stderr()
+			complete := !strings.Contains(s, "log line(s) dropped") && !strings.Contains(s, "exiting anyway")
+			switch {
+			case complete && logged != truth:
+				t.Errorf("grace line counts %d process(es); tend reaped %d killed by SIGKILL (and the main)\n%s", logged, truth, r.Diag())
+			case !complete && logged < truth:
+				t.Errorf("grace line counts %d process(es); tend reaped at least %d killed by SIGKILL (and the main)\n%s", logged, truth, r.Diag())
+			case !complete:
+				t.Logf("tend's log is incomplete (lines dropped, or it exited before reaping all): checked only that the grace line's %d ≥ the %d reaped", logged, truth)
 			}
-			t.Logf("killed %d (502 processes before the kill)", truth)
+			t.Logf("killed %d, %d of them seen reaped (502 processes before the kill)", logged, truth)
 		})
 	}
 }
