@@ -231,7 +231,11 @@ func (r *Run) cleanup() {
 		select {
 		case <-r.done:
 		case <-time.After(r.env.KillWait):
-			r.T.Errorf("cleanup: pid %d did not die after SIGKILL", r.Cmd.Process.Pid)
+			state := ProcState(r.Cmd.Process.Pid)
+			if r.TendPID != 0 && r.TendPID != r.Cmd.Process.Pid {
+				state += "    tend:\n" + ProcState(r.TendPID)
+			}
+			r.T.Errorf("cleanup: pid %d did not die within %v of SIGKILL\n%s", r.Cmd.Process.Pid, r.env.KillWait, state)
 		}
 	}
 	r.mu.Lock()
