@@ -151,3 +151,19 @@ func TestStateOnCancel(t *testing.T) {
 		t.Errorf("state of a command that finished: %q", s)
 	}
 }
+
+func TestSigkillPending(t *testing.T) {
+	for _, c := range []struct {
+		status string
+		want   bool
+	}{
+		{"Name:\ttestprog\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000100\n", true},
+		{"SigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\n", true},
+		{"SigPnd:\t0000000000004000\nShdPnd:\t0000000000000000\n", false}, // SIGTERM
+		{"SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n", false},
+	} {
+		if got := sigkillPending(c.status); got != c.want {
+			t.Errorf("sigkillPending(%q) = %v, want %v", c.status, got, c.want)
+		}
+	}
+}
