@@ -97,11 +97,12 @@ func backgroundWorker(t *testing.T, direct bool) {
 	content := r.doneBeforeExit(f, "done SIGTERM")
 	checkCount(t, content, 1)
 	took := r.Ended.Sub(readyAt)
-	// The upper bound stays well below the 10s default grace (what a tend
-	// that did not notice the worker's exit would take) and leaves room
-	// for a loaded CI machine.
-	if took < time.Second || took > 5*time.Second {
-		t.Errorf("tend exited %v after the worker was ready; want about the worker's 1s cleanup (1s..5s, grace 10s)\n%s", took.Round(time.Millisecond), r.Diag())
+	// The upper bound stays 2 s below the 10s default grace (what a tend
+	// that did not notice the worker's exit would take) and leaves 7 s
+	// for a loaded machine (the exit as the test sees it lagged 3.5 s
+	// once at a load average of ~70).
+	if took < time.Second || took > 8*time.Second {
+		t.Errorf("tend exited %v after the worker was ready; want about the worker's 1s cleanup (1s..8s, grace 10s)\n%s", took.Round(time.Millisecond), r.Diag())
 	}
 }
 

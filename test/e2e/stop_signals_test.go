@@ -57,7 +57,9 @@ func procState(pid int) string {
 // group: the main was SIGKILLed at the grace, exit 137).
 func TestStoppedProcessesContinuedAtShutdown(t *testing.T) {
 	t.Parallel()
-	const grace = 6 * time.Second
+	// Long, so that the bad outcome (the grace) is far from the good one
+	// (ms) plus the exit's lag on a loaded machine (3.5 s seen).
+	const grace = 12 * time.Second
 	cases := []struct {
 		name   string
 		direct bool
@@ -233,7 +235,9 @@ func tendCommand(sock string, args ...string) (string, error) {
 // The PID reuse is forced through ns_last_pid in tend's PID namespace.
 func TestSweepAfterStopWithReusedGroupID(t *testing.T) {
 	t.Parallel()
-	const grace = 6 * time.Second
+	// Long, so that the bad outcome (the grace) is far from the good one
+	// (ms) plus the exit's lag on a loaded machine (3.5 s seen).
+	const grace = 12 * time.Second
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sock")
 	records := filepath.Join(dir, "records")
