@@ -86,15 +86,23 @@ func tendWith(t *testing.T, timeout time.Duration, during func(pid int), stderr 
 	// group by its pgid (its pid).
 	var state string
 	cmd.Cancel = func() error {
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", cmd.Process.Pid))
-		state = fmt.Sprintf("/proc/%d/stat: %s\nwchan: %s", cmd.Process.Pid, stat, wchan)
+		state = procState(cmd.Process.Pid)
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+	// A during that fails the test (t.Fatal) ends this goroutine: kill
+	// the group and reap tend on the way out.
+	waited := false
+	defer func() {
+		if !waited {
+			cancel()
+			cmd.Wait()
+		}
+	}()
 	if during != nil {
 		during(cmd.Process.Pid)
 	}
 	err := cmd.Wait()
+	waited = true
 	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
 	if ctx.Err() != nil {
 		t.Fatalf("tend %q did not finish within %v\n%s\nstdout:\n%s\nstderr:\n%s", args, timeout, state, r.stdout, r.stderr)
@@ -114,13 +122,37 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// waitFor polls cond (a filesystem or process check) until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// procState is what the kernel says of pid, for a "did not exit in time"
+// failure: its /proc/PID/stat line, where it sleeps (wchan), its state,
+// thread count and signal masks.
+func procState(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/", pid)
+	stat, err := os.ReadFile(dir + "stat")
+	if err != nil {
+		return fmt.Sprintf("/proc/%d/stat: %v", pid, err)
+	}
+	wchan, _ := os.ReadFile(dir + "wchan")
+	out := fmt.Sprintf("/proc/%d/stat: %swchan: %s", pid, stat, wchan)
+	status, _ := os.ReadFile(dir + "status")
+	for _, l := range strings.Split(string(status), "\n") {
+		for _, k := range []string{"State:", "Threads:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"} {
+			if strings.HasPrefix(l, k) {
+				out += "\n" + l
+			}
+		}
+	}
+	return out
+}
+
+// waitFor polls cond (a filesystem or process check) until it holds; on
+// timeout it fails with the state of tend (pid).
+func waitFor(t *testing.T, pid int, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: only a hang takes this long.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s\ntend: %s", what, procState(pid))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -143,7 +175,7 @@ func TestSingleCommand(t *testing.T) {
 		{[]string{"--pre-stop", "'unterminated", "--", "true"}, 2, ""},
 	}
 	for _, tt := range tests {
-		r := tend(t, 10*time.Second, nil, tt.args...)
+		r := tend(t, 30*time.Second, nil, tt.args...)
 		if r.code != tt.code {
 			t.Errorf("%q: exit %d, want %d\n%s", tt.args, r.code, tt.code, r.stderr)
 		}
@@ -160,7 +192,7 @@ func TestSubreaperWaitsForLeftover(t *testing.T) {
 	done := filepath.Join(dir, "done")
 	script := fmt.Sprintf(`(trap 'sleep 0.3; echo x > %s; exit 0' TERM; touch %s/ready; while :; do sleep 0.05; done) &
 while [ ! -e %s/ready ]; do sleep 0.01; done; exit 0`, done, dir, dir)
-	r := tend(t, 10*time.Second, nil, "--", "sh", "-c", script)
+	r := tend(t, 30*time.Second, nil, "--", "sh", "-c", script)
 	if r.code != 0 || !exists(done) {
 		t.Fatalf("code %d, cleanup written: %v\n%s", r.code, exists(done), r.stderr)
 	}
@@ -212,7 +244,7 @@ max_restarts = { count = 2, within = "1m" }
 	// main waits for that to be logged: tend's stderr is a file here).
 	errFile := filepath.Join(dir, "stderr")
 	main := fmt.Sprintf("echo main ran; until grep -q 'service failed service=sic[k]' %s; do sleep 0.05; done", errFile)
-	r := tendTo(t, 20*time.Second, errFile, "-v", "-c", cfg, "--", "sh", "-c", main)
+	r := tendTo(t, 60*time.Second, errFile, "-v", "-c", cfg, "--", "sh", "-c", main)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -234,17 +266,19 @@ max_restarts = { count = 2, within = "1m" }
 func TestCriticalFailureExitCode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	stopped := filepath.Join(dir, "stopped")
+	stopped, trapped := filepath.Join(dir, "stopped"), filepath.Join(dir, "trapped")
 	cfg := filepath.Join(dir, "tend.toml")
+	// bad fails only once other has its TERM trap: on a loaded machine
+	// bad's three runs could otherwise end before other's shell set it.
 	writeFile(t, cfg, fmt.Sprintf(`[service.bad]
-command = ["sh", "-c", "exit 7"]
+command = ["sh", "-c", "while [ ! -e %s ]; do sleep 0.01; done; exit 7"]
 critical = true
 backoff = { initial = "10ms", max = "10ms" }
 max_restarts = { count = 2, within = "1m" }
 [service.other]
-command = ["sh", "-c", "trap 'touch %s; exit 0' TERM; while :; do sleep 0.05; done"]
-`, stopped))
-	r := tend(t, 20*time.Second, nil, "-c", cfg)
+command = ["sh", "-c", "trap 'touch %s; exit 0' TERM; touch %s; while :; do sleep 0.05; done"]
+`, trapped, stopped, trapped))
+	r := tend(t, 60*time.Second, nil, "-c", cfg)
 	if r.code != 7 {
 		t.Fatalf("exit %d, want 7\n%s", r.code, r.stderr)
 	}
@@ -265,26 +299,37 @@ func TestReload(t *testing.T) {
 	}
 	writeFile(t, cfg, svc("a")+svc("b"))
 	read := func(name string) string { b, _ := os.ReadFile(filepath.Join(dir, name+".pid")); return string(b) }
-	r := tend(t, 20*time.Second, func(pid int) {
-		waitFor(t, "a and b", func() bool { return read("a") != "" && read("b") != "" })
+	errFile := filepath.Join(dir, "stderr")
+	stderr := func() string { b, _ := os.ReadFile(errFile); return string(b) }
+	f, err := os.Create(errFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := tendWith(t, 60*time.Second, func(pid int) {
+		waitFor(t, pid, "a and b", func() bool { return read("a") != "" && read("b") != "" })
 		a, b := read("a"), read("b")
 		os.Remove(filepath.Join(dir, "b.pid"))
 		writeFile(t, cfg, svc("a")+strings.Replace(svc("b"), "sleep 60", "sleep 61", 1)+svc("c"))
 		syscall.Kill(pid, syscall.SIGHUP)
-		waitFor(t, "b restarted and c started", func() bool { return read("b") != "" && read("c") != "" })
+		waitFor(t, pid, "b restarted and c started", func() bool { return read("b") != "" && read("c") != "" })
 		if read("a") != a || read("b") == b {
 			t.Errorf("after reload: a %q→%q (want same), b %q→%q (want new)", a, read("a"), b, read("b"))
 		}
 		writeFile(t, cfg, "[service.a]\nrestrat = 1\n")
 		syscall.Kill(pid, syscall.SIGHUP)
-		time.Sleep(100 * time.Millisecond) // nothing to wait for: an invalid file changes nothing
+		// Before, a fixed 100 ms sleep: a SIGTERM that overtakes a reload
+		// still being read drops it, and its failure is never logged.
+		waitFor(t, pid, "the reload failure to be logged", func() bool {
+			return strings.Contains(stderr(), "tend: reload failed; keeping the running configuration")
+		})
 		syscall.Kill(pid, syscall.SIGTERM)
-	}, "-c", cfg)
+	}, f, "-c", cfg)
 	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		t.Fatalf("exit %d\n%s", r.code, stderr())
 	}
-	if !strings.Contains(r.stderr, "tend: reload failed; keeping the running configuration") || !strings.Contains(r.stderr, "restrat") {
-		t.Errorf("invalid reload not reported:\n%s", r.stderr)
+	if !strings.Contains(stderr(), "restrat") {
+		t.Errorf("invalid reload not reported with the bad key:\n%s", stderr())
 	}
 }
 
@@ -297,8 +342,8 @@ func TestPanicBecomesOrderlyShutdown(t *testing.T) {
 	done, ready := filepath.Join(dir, "done"), filepath.Join(dir, "ready")
 	script := fmt.Sprintf("trap 'sleep 0.2; echo x > %s; exit 5' TERM; touch %s; while :; do sleep 0.05; done", done, ready)
 	t.Setenv("TEND_TEST_PANIC_ON", "SIGUSR1") // read by the tend under test (TestMain)
-	r := tend(t, 15*time.Second, func(pid int) {
-		waitFor(t, "main ready", func() bool { return exists(ready) })
+	r := tend(t, 60*time.Second, func(pid int) {
+		waitFor(t, pid, "main ready", func() bool { return exists(ready) })
 		syscall.Kill(pid, syscall.SIGUSR1)
 	}, "--", "sh", "-c", script)
 	if r.code != 5 || !exists(done) {
@@ -319,11 +364,11 @@ func TestRestartPendingAtShutdown(t *testing.T) {
 	dir := t.TempDir()
 	sock, cfg, starts := filepath.Join(dir, "sock"), filepath.Join(dir, "tend.toml"), filepath.Join(dir, "starts")
 	writeFile(t, cfg, fmt.Sprintf(`[service.slow]
-command = ["sh", "-c", "echo start >> %s; trap 'sleep 1.5; exit 0' TERM; while :; do sleep 0.05; done"]
+command = ["sh", "-c", "trap 'sleep 1.5; exit 0' TERM; echo start >> %s; while :; do sleep 0.05; done"]
 `, starts))
 	count := func() int { b, _ := os.ReadFile(starts); return strings.Count(string(b), "start") }
-	r := tend(t, 15*time.Second, func(pid int) {
-		waitFor(t, "first start", func() bool { return count() == 1 && exists(sock) })
+	r := tend(t, 60*time.Second, func(pid int) {
+		waitFor(t, pid, "first start", func() bool { return count() == 1 && exists(sock) })
 		ctl := exec.Command(os.Args[0], "restart", "--socket", sock, "slow")
 		ctl.Env = append(os.Environ(), tendUnderTest+"=1")
 		if out, err := ctl.CombinedOutput(); err != nil {
@@ -347,7 +392,9 @@ func TestNothingEverRan(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tend.toml")
-	writeFile(t, cfg, "grace = \"5s\"\n[service.ghost]\ncommand = [\"/nonexistent\"]\nrestart = \"never\"\n")
+	// good: at once (ms); bad: at the grace. A 30 s grace keeps the two
+	// far apart; the bound is 10 s (was 2 s with a 5 s grace).
+	writeFile(t, cfg, "grace = \"30s\"\n[service.ghost]\ncommand = [\"/nonexistent\"]\nrestart = \"never\"\n")
 	errFile := filepath.Join(dir, "stderr")
 	var sent time.Time
 	f, err := os.Create(errFile)
@@ -355,14 +402,14 @@ func TestNothingEverRan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := tendWith(t, 15*time.Second, func(pid int) {
-		waitFor(t, "the failure", func() bool { b, _ := os.ReadFile(errFile); return strings.Contains(string(b), "service failed") })
+	r := tendWith(t, 60*time.Second, func(pid int) {
+		waitFor(t, pid, "the failure", func() bool { b, _ := os.ReadFile(errFile); return strings.Contains(string(b), "service failed") })
 		sent = time.Now()
 		syscall.Kill(pid, syscall.SIGTERM)
 	}, f, "-c", cfg)
 	b, _ := os.ReadFile(errFile)
-	if took := time.Since(sent); r.code != 0 || took > 2*time.Second {
-		t.Fatalf("exit %d %v after SIGTERM (want 0, well within the 5s grace)\n%s", r.code, took, b)
+	if took := time.Since(sent); r.code != 0 || took > 10*time.Second {
+		t.Fatalf("exit %d %v after SIGTERM (want 0, at once: well before the 30s grace)\n%s", r.code, took, b)
 	}
 }
 
@@ -371,7 +418,7 @@ func TestNothingEverRan(t *testing.T) {
 func TestUsageErrorIsShort(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--no-such-flag", "--", "true"}, {}, {"--grace", "soon", "--", "true"}} {
-		r := tend(t, 10*time.Second, nil, args...)
+		r := tend(t, 30*time.Second, nil, args...)
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 		if r.code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "tend: ") || lines[1] != "see 'tend --help'" {
 			t.Errorf("tend %q: exit %d, stderr:\n%s\nwant exit 2, one error line and \"see 'tend --help'\"", args, r.code, r.stderr)

@@ -457,9 +457,16 @@ func (c *container) short() string {
 func (c *container) state() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := docker(ctx, "inspect", "-f", "{{.State.Status}} exit={{.State.ExitCode}}", c.id)
+	s, err := docker(ctx, "inspect", "-f", "{{.State.Status}} exit={{.State.ExitCode}} pid={{.State.Pid}}", c.id)
 	if err != nil {
 		return err.Error()
+	}
+	// The container's init (tend) as the host's kernel sees it, so that
+	// a "did not ... in time" failure explains itself.
+	if _, p, ok := strings.Cut(s, " pid="); ok {
+		if pid, err := strconv.Atoi(p); err == nil && pid > 0 {
+			s += "\n" + harness.ProcState(pid)
+		}
 	}
 	return s
 }

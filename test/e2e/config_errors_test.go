@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // runCheck runs `tend check ARGS...` in dir and returns stdout, stderr and
@@ -33,9 +35,10 @@ func runCheckWith(t *testing.T, dir string, check, args []string) (string, strin
 	cmd.Env = cleanEnv(nil)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	state := harness.StateOnCancel(cmd)
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\nstderr:\n%s", args, stderr.String())
+		t.Fatalf("tend check %q did not finish within 10s (it must never block on a file)\n%s\nstderr:\n%s", args, state(), stderr.String())
 	}
 	code := 0
 	if err != nil {

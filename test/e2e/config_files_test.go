@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/test/internal/harness"
 )
 
 // memLimit is the address-space limit (ulimit -v, KiB) the tests of
@@ -125,8 +127,9 @@ func TestConfigReloadFIFO(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tendBin, "status", "--socket", sock)
 	cmd.Env = cleanEnv(nil)
+	state := harness.StateOnCancel(cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("tend status after the failed reload: %v\n%s\n%s", err, out, r.Diag())
+		t.Errorf("tend status after the failed reload: %v\n%s%s\n%s", err, state(), out, r.Diag())
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")

@@ -44,7 +44,9 @@ stop_timeout = %s
 	if d := stops[0].at.Sub(sent); d < stopTimeout {
 		t.Errorf("base stopped %v after SIGTERM, before stubborn's stop_timeout %v had run out (stubborn, after base, ignores SIGTERM)", d, stopTimeout)
 	}
-	if d := r.Ended.Sub(sent); d > 5*time.Second {
+	// good: the 500ms stop_timeout; bad: the 10s default grace; 8 s
+	// leaves room for the exit's lag on a loaded machine (3.5 s seen).
+	if d := r.Ended.Sub(sent); d > 8*time.Second {
 		t.Errorf("tend took %v to exit after SIGTERM; stubborn should be SIGKILLed after %v", d, stopTimeout)
 	}
 	if !strings.Contains(r.Stderr(), "tend: service did not stop in time; sending SIGKILL service=stubborn") {
@@ -74,7 +76,8 @@ stop_timeout = "60s"
 	if d < time.Second {
 		t.Errorf("tend exited %v after SIGTERM, before the 1s grace, with a service ignoring SIGTERM\n%s", d, r.Diag())
 	}
-	if d > 6*time.Second {
+	// good: the 1s grace; bad: the 60s stop_timeout.
+	if d > 20*time.Second {
 		t.Errorf("tend exited %v after SIGTERM; the 1s grace should have bounded the 60s stop_timeout\n%s", d, r.Diag())
 	}
 	if !strings.Contains(r.Stderr(), "tend: grace period 1s expired; killed ") {

@@ -57,7 +57,9 @@ func procState(pid int) string {
 // group: the main was SIGKILLed at the grace, exit 137).
 func TestStoppedProcessesContinuedAtShutdown(t *testing.T) {
 	t.Parallel()
-	const grace = 6 * time.Second
+	// Long, so that the bad outcome (the grace) is far from the good one
+	// (ms) plus the exit's lag on a loaded machine (3.5 s seen).
+	const grace = 12 * time.Second
 	cases := []struct {
 		name   string
 		direct bool
@@ -183,8 +185,9 @@ func TestStopTimeoutKillsLeftoverGroup(t *testing.T) {
 					return len(filterSvcRecords(readSvcRecords(t, records), "start", "w")) > i
 				})
 			}
-			// The last stop's timeout plus generous room for a loaded machine.
-			deadline := time.Now().Add(stopTimeout + 5*time.Second)
+			// The last stop's timeout plus generous room for a loaded
+			// machine: members that are not killed live forever.
+			deadline := time.Now().Add(stopTimeout + 10*time.Second)
 			for len(r.liveMembers()) != c.want && time.Now().Before(deadline) {
 				time.Sleep(harness.PollEvery)
 			}
@@ -194,7 +197,7 @@ func TestStopTimeoutKillsLeftoverGroup(t *testing.T) {
 					states = append(states, procState(pid))
 				}
 				t.Errorf("%d member(s) that ignore SIGTERM still alive %v after the stop_timeout, want %d:\n  %s\n%s",
-					len(got), stopTimeout+5*time.Second, c.want, strings.Join(states, "\n  "), r.Diag())
+					len(got), stopTimeout+10*time.Second, c.want, strings.Join(states, "\n  "), r.Diag())
 			}
 			r.Signal(unix.SIGTERM)
 			r.ExpectExit(0)
@@ -217,7 +220,11 @@ func tendCommand(sock string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tendBin, append(args, "--socket", sock)...)
 	cmd.Env = cleanEnv(nil)
+	state := harness.StateOnCancel(cmd)
 	out, err := cmd.CombinedOutput()
+	if s := state(); s != "" {
+		out = append(out, "\n--- the CLI did not finish within 10s:\n"+s...)
+	}
 	return string(out), err
 }
 
@@ -228,7 +235,9 @@ func tendCommand(sock string, args ...string) (string, error) {
 // The PID reuse is forced through ns_last_pid in tend's PID namespace.
 func TestSweepAfterStopWithReusedGroupID(t *testing.T) {
 	t.Parallel()
-	const grace = 6 * time.Second
+	// Long, so that the bad outcome (the grace) is far from the good one
+	// (ms) plus the exit's lag on a loaded machine (3.5 s seen).
+	const grace = 12 * time.Second
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sock")
 	records := filepath.Join(dir, "records")
@@ -324,10 +333,23 @@ wait`, q(fifo), q(testprog), q(ready))
 			if pids := strings.Count(m[3], " ("); pids != logged {
 				t.Errorf("grace line says %d process(es) but lists %d", logged, pids)
 			}
-			if logged != truth {
-				t.Errorf("grace line counts %d process(es); tend reaped %d killed by SIGKILL (and the main)", logged, truth)
+			// The reaped lines are the whole truth only if tend logged
+			// them all: at load averages of ~75-90 it dropped some of its
+			// own lines ("147 of tend's own log line(s) dropped": the log
+			// queue is bounded by design), or stopped waiting for the
+			// killed (killWait, "exiting anyway" after 3 s: 797 killed,
+			// none reaped in time). Then they are a lower bound.
+			s := r.Stderr()
+			complete := !strings.Contains(s, "log line(s) dropped") && !strings.Contains(s, "exiting anyway")
+			switch {
+			case complete && logged != truth:
+				t.Errorf("grace line counts %d process(es); tend reaped %d killed by SIGKILL (and the main)\n%s", logged, truth, r.Diag())
+			case !complete && logged < truth:
+				t.Errorf("grace line counts %d process(es); tend reaped at least %d killed by SIGKILL (and the main)\n%s", logged, truth, r.Diag())
+			case !complete:
+				t.Logf("tend's log is incomplete (lines dropped, or it exited before reaping all): checked only that the grace line's %d ≥ the %d reaped", logged, truth)
 			}
-			t.Logf("killed %d (502 processes before the kill)", truth)
+			t.Logf("killed %d, %d of them seen reaped (502 processes before the kill)", logged, truth)
 		})
 	}
 }

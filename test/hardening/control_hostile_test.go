@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -213,19 +214,22 @@ command = %s
 			lorisOpenAtEnd.Add(1)
 		}()
 	}
-	// The prober: `tend status` must keep answering within 4.5 s — less
-	// than the 5 s request deadline a server that served clients one at a
-	// time would sit out behind each slow-loris client, with room for a
-	// loaded machine (3.7 s once at a load average of ~100; typically
-	// tens of ms, logged below).
+	// The prober: a status request must keep being answered within 4.5 s
+	// — less than the 5 s request deadline a server that served clients
+	// one at a time would sit out behind each slow-loris client. It is
+	// made here, not by `tend status`: with the CLI's own exec and start
+	// it took 3.7 s once at a load average of ~100, too close to the 5 s
+	// of the bad outcome; what is measured now is tend's answer, from the
+	// connect (typically ms, logged below). The CLI is checked after the
+	// attack.
 	var lat stats
 	var probeFail []string
 	t0 := time.Now()
 	for time.Since(t0) < d {
-		code, out, errs, took := tendCLI(sock, 5*time.Second, "status", "--json")
+		took, err := statusExchange(sock, 10*time.Second)
 		lat.add(took.Seconds() * 1000)
-		if code != 0 || took > 4500*time.Millisecond {
-			probeFail = append(probeFail, fmt.Sprintf("at %v: code %d after %v: %s%s", time.Since(t0).Round(time.Millisecond), code, took.Round(time.Millisecond), out, errs))
+		if err != nil || took > 4500*time.Millisecond {
+			probeFail = append(probeFail, fmt.Sprintf("at %v: after %v: %v", time.Since(t0).Round(time.Millisecond), took.Round(time.Millisecond), err))
 		}
 		r.Alive("during the control-socket attack")
 		time.Sleep(100 * time.Millisecond)
@@ -244,7 +248,7 @@ command = %s
 	t.Logf("status latency during the attack (ms): %s", lat.String())
 	t.Logf("tend: fds %d before, %d during; VmRSS %d KiB before, %d KiB during", fd0, fdPeak, rss0, rssPeak)
 	for _, f := range probeFail {
-		t.Errorf("tend status did not answer within 4.5 s during the attack: %s", f)
+		t.Errorf("a status request was not answered within 4.5 s during the attack: %s\n%s", f, r.Diag())
 	}
 	if idleErr > 0 {
 		t.Errorf("%d of %d idle connections could not connect", idleErr, idle)
@@ -277,7 +281,9 @@ command = %s
 	if fdAfter > fd0+2 {
 		t.Errorf("tend holds %d fds after the attack, %d before: a leak", fdAfter, fd0)
 	}
-	after, took := r.status(sock, 2*time.Second)
+	// 10 s: only that tend still answers (ms when it does); the CLI's own
+	// start takes seconds at a load average of ~100.
+	after, took := r.status(sock, 10*time.Second)
 	t.Logf("status after the attack answered in %v", took.Round(time.Millisecond))
 	bm, am := before.ByName(), after.ByName()
 	for _, n := range []string{"a", "b"} {
@@ -286,8 +292,35 @@ command = %s
 		}
 	}
 	r.Signal(unix.SIGTERM)
-	took = r.WaitExit(10 * time.Second)
+	took = r.WaitExit(20 * time.Second) // ms when it works; bounds a hang
 	t.Logf("SIGTERM: tend exited %v later", took.Round(time.Millisecond))
 	r.ExpectCode(0)
 	r.noPanic()
+}
+
+// statusExchange sends one status request on a new connection to sock and
+// reads its answer; it returns the time from the connect to the answer.
+func statusExchange(sock string, timeout time.Duration) (time.Duration, error) {
+	t0 := time.Now()
+	c, err := net.DialTimeout("unix", sock, timeout)
+	if err != nil {
+		return time.Since(t0), err
+	}
+	defer c.Close()
+	c.SetDeadline(t0.Add(timeout))
+	if _, err := io.WriteString(c, `{"v":1,"op":"status"}`+"\n"); err != nil {
+		return time.Since(t0), err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	took := time.Since(t0)
+	if err != nil {
+		return took, fmt.Errorf("reading the answer: %v (got %q)", err, line)
+	}
+	var rep struct {
+		OK bool `json:"ok"`
+	}
+	if err := json.Unmarshal([]byte(line), &rep); err != nil || !rep.OK {
+		return took, fmt.Errorf("answer %q (%v)", clip([]byte(line)), err)
+	}
+	return took, nil
 }

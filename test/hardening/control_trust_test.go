@@ -156,7 +156,7 @@ func TestSocketDirUntrusted(t *testing.T) {
 				r.Alive("without a control socket")
 			}
 			r.Signal(unix.SIGTERM)
-			r.WaitExit(10 * time.Second)
+			r.WaitExit(20 * time.Second) // ms when it works; bounds a hang
 			r.ExpectCode(0)
 			if bad == "" {
 				if _, err := os.Lstat(sock); err == nil {

@@ -43,8 +43,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "hardening: soak variants (long durations)")
 	}
 	os.Exit(harness.Main(m, harness.Config{
-		Name:           "hardening",
-		Timeout:        30 * time.Second,
+		Name: "hardening",
+		// A run's hard deadline only bounds a hang (see the tests for the
+		// bounds that guard a promise).
+		Timeout:        60 * time.Second,
 		KillWait:       10 * time.Second,
 		RequireTend:    true,
 		DiagProcs:      40,
@@ -80,7 +82,7 @@ func scratch(t *testing.T) string {
 	return dir
 }
 
-// opts says how to start tend: Env, Timeout (default 30s), Stdout, and
+// opts says how to start tend: Env, Timeout (default 60s), Stdout, and
 // inside the namespace before tend: Pre (sh script), Wrap (argv prepended
 // to tend's), BeforeTend (runs right after unshare was started).
 type opts = harness.Opts

@@ -140,7 +140,7 @@ func TestHTTPIdleFlood(t *testing.T) {
 	wg.Wait()
 	stop = make(chan struct{})
 	r.Signal(unix.SIGTERM)
-	r.WaitExit(10 * time.Second)
+	r.WaitExit(20 * time.Second) // ms when it works; bounds a hang
 	r.ExpectCode(0)
 	r.noPanic()
 }

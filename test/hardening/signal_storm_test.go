@@ -119,9 +119,11 @@ func TestSignalStorm(t *testing.T) {
 		}
 	}
 
-	// The SIGTERM is not lost: the main prints it and exits 0.
+	// The SIGTERM is not lost: the main prints it and exits 0. A lost
+	// SIGTERM never ends the run; an exit takes milliseconds: 15 s bounds
+	// the wait with room for a load average of ~100.
 	r.Signal(unix.SIGTERM)
-	took := r.WaitExit(5 * time.Second)
+	took := r.WaitExit(15 * time.Second)
 	t.Logf("SIGTERM after the storm: tend exited %v later", took.Round(time.Millisecond))
 	r.ExpectCode(0)
 	if !strings.HasSuffix(r.Stdout(), "got SIGTERM\n") {
@@ -150,7 +152,11 @@ func TestSignalStormTermDuring(t *testing.T) {
 	}()
 	time.Sleep(pick(500*time.Millisecond, 2*time.Second))
 	r.Signal(unix.SIGTERM)
-	took := r.WaitExit(5 * time.Second)
+	// A SIGTERM pushed out by the storm never ends the run (the main
+	// exits on it, nothing waits for the 5 s grace); one that gets
+	// through ends it in milliseconds. 15 s bounds the wait, the check
+	// below the delay.
+	took := r.WaitExit(15 * time.Second)
 	close(stop)
 	wait()
 	t.Logf("SIGTERM in a storm (%d signals sent in total): tend exited %v later", sent.Load(), took.Round(time.Millisecond))
@@ -158,8 +164,8 @@ func TestSignalStormTermDuring(t *testing.T) {
 	if !strings.Contains(r.Stdout(), "got SIGTERM\n") {
 		t.Errorf("the main never got SIGTERM\n%s", r.Diag())
 	}
-	if took > 2*time.Second {
-		t.Errorf("tend took %v to exit after SIGTERM during the storm (want < 2s)", took)
+	if took > 5*time.Second {
+		t.Errorf("tend took %v to exit after SIGTERM during the storm (want < 5s: milliseconds, with room for a loaded machine)", took)
 	}
 	r.noPanic()
 }

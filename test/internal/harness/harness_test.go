@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTail(t *testing.T) {
@@ -122,4 +124,76 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("port %d from FreePort is not free: %v", p, err)
 	}
 	ln.Close()
+}
+
+// CheckBackoff accepts the doubling and the resets the records allow, and
+// rejects restarts that come too early.
+func TestCheckBackoff(t *testing.T) {
+	ms := func(gaps ...int) []time.Time {
+		ts := []time.Time{time.Unix(1000, 0)}
+		for _, g := range gaps {
+			ts = append(ts, ts[len(ts)-1].Add(time.Duration(g)*time.Millisecond))
+		}
+		return ts
+	}
+	cases := []struct {
+		name    string
+		gaps    []int
+		failing bool
+		ok      bool
+	}{
+		{"doubling to the cap", []int{100, 200, 400, 800, 1000}, true, true},
+		{"jitter", []int{81, 161, 321, 641, 791}, true, true},
+		{"slow run 2 restarts the doubling (seen at load ~35)", []int{2107, 817, 175, 392, 687}, true, true},
+		{"no backoff", []int{5, 5, 5, 5, 5}, true, false},
+		{"no doubling", []int{100, 100, 100, 100, 100}, true, false},
+		{"reset after short runs", []int{100, 200, 400, 800, 100}, true, false},
+		{"exit 0: initial each time", []int{100, 100, 100, 100, 100}, false, true},
+		{"exit 0: too early", []int{100, 30, 100, 100, 100}, false, false},
+	}
+	for _, c := range cases {
+		errs := CheckBackoff(ms(c.gaps...), c.failing, 100*time.Millisecond, time.Second)
+		if (len(errs) == 0) != c.ok {
+			t.Errorf("%s: gaps %v: errors %q, want ok=%v", c.name, c.gaps, errs, c.ok)
+		}
+	}
+}
+
+// StateOnCancel records the process's /proc state when the context's end
+// kills it, and nothing when it finished by itself.
+func TestStateOnCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sleep", "30")
+	state := StateOnCancel(cmd)
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sleep 30 was not killed")
+	}
+	if s := state(); !strings.Contains(s, "/stat: ") || !strings.Contains(s, "(sleep) S") || !strings.Contains(s, "SigBlk:") {
+		t.Errorf("state of the killed sleep: %q", s)
+	}
+	cmd = exec.CommandContext(context.Background(), "true")
+	state = StateOnCancel(cmd)
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != "" {
+		t.Errorf("state of a command that finished: %q", s)
+	}
+}
+
+func TestSigkillPending(t *testing.T) {
+	for _, c := range []struct {
+		status string
+		want   bool
+	}{
+		{"Name:\ttestprog\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000100\n", true},
+		{"SigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\n", true},
+		{"SigPnd:\t0000000000004000\nShdPnd:\t0000000000000000\n", false}, // SIGTERM
+		{"SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n", false},
+	} {
+		if got := sigkillPending(c.status); got != c.want {
+			t.Errorf("sigkillPending(%q) = %v, want %v", c.status, got, c.want)
+		}
+	}
 }
