@@ -9,16 +9,22 @@ import (
 
 const benchLine = `127.0.0.1 - - [24/Nov/2026:12:00:00 +0000] "GET /index.html HTTP/1.1" 200 512 "-" "curl/8.5.0"` + "\n"
 
-// benchPipe measures the hot path for one line: scanning the read buffer,
-// recording into the ring, formatting, and the write (to io.Discard).
-func benchPipe(b *testing.B, opts Options, line string) {
+// benchPipeFor is the stdout pipe of a service "web" of a Mux writing to
+// io.Discard.
+func benchPipeFor(opts Options) *pipe {
 	opts.Stdout, opts.Stderr = io.Discard, io.Discard
 	m := New(opts)
 	m.SetWidth(8)
 	m.mu.Lock()
 	svc := m.service("web")
 	m.mu.Unlock()
-	p := newPipe(m, svc, Stdout, nil)
+	return newPipe(m, svc, Stdout, nil)
+}
+
+// benchPipe measures the hot path for one line: scanning the read buffer,
+// recording into the ring, formatting, and the write (to io.Discard).
+func benchPipe(b *testing.B, opts Options, line string) {
+	p := benchPipeFor(opts)
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -32,13 +38,7 @@ func benchPipe(b *testing.B, opts Options, line string) {
 // writing fast delivers them (a pipe's capacity): the per-line cost of the
 // batched path. b.N counts lines.
 func benchBatch(b *testing.B, opts Options, line string) {
-	opts.Stdout, opts.Stderr = io.Discard, io.Discard
-	m := New(opts)
-	m.SetWidth(8)
-	m.mu.Lock()
-	svc := m.service("web")
-	m.mu.Unlock()
-	p := newPipe(m, svc, Stdout, nil)
+	p := benchPipeFor(opts)
 	chunk := strings.Repeat(line, (64<<10)/len(line))
 	per := len(chunk) / len(line)
 	b.SetBytes(int64(len(line)))
