@@ -11,11 +11,13 @@
 //
 // The rules, in the order Decide applies them:
 //
-//  1. tend.sh/inject: "false" leaves the container alone; "true" or absent
+//  1. A pod sandbox (the pause container holding a pod's namespaces) is left
+//     alone, whatever its annotations say: the transport says so
+//     (Container.Sandbox) or the sandbox annotations of containerd's CRI
+//     plugin or CRI-O do. It comes first, so that an invalid tend.sh/inject
+//     fails the pod's containers, not its sandbox.
+//  2. tend.sh/inject: "false" leaves the container alone; "true" or absent
 //     injects; anything else is an error.
-//  2. A pod sandbox (the pause container holding a pod's namespaces) is left
-//     alone: the transport says so (Container.Sandbox) or the sandbox
-//     annotations of containerd's CRI plugin or CRI-O do.
 //  3. No command (empty args) is left alone: the runtime reports that itself.
 //  4. A command whose basename is an init or a supervisor (Inits) is left
 //     alone: it wants to be PID 1 already.
@@ -23,10 +25,17 @@
 //     variable, unless the container's environment sets that variable
 //     already (the container's own environment wins). An unknown option or
 //     an invalid value is an error naming the annotation.
-//  6. A container whose args already start with TendPath and that has the
+//  6. The grace: unless tend.sh/grace or the container's TEND_GRACE says
+//     otherwise, tend's grace is the platform's (GraceFor): the kubelet's
+//     io.kubernetes.pod.terminationGracePeriod less a margin for the final
+//     reap, or, with no platform figure (Docker passes none),
+//     TEND_GRACE=platform: no deadline of tend's own on a stop the platform
+//     started. A tend the platform put there never takes time the platform
+//     gave.
+//  7. A container whose args already start with TendPath and that has the
 //     mount and every variable is left alone (tend is injected already):
 //     applying a plan twice changes nothing.
-//  7. A non-root user, or a user namespace, that could not execute tend (a
+//  8. A non-root user, or a user namespace, that could not execute tend (a
 //     binary not readable and executable by others) is an error, rather
 //     than a container that fails with "permission denied".
 package inject
@@ -36,7 +45,9 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tend-sh/tend/internal/opts"
 )
@@ -54,7 +65,14 @@ const TendPath = "/dev/.tend/tend"
 const (
 	AnnotationPrefix = "tend.sh/"
 	AnnotationInject = AnnotationPrefix + "inject"
+	AnnotationGrace  = AnnotationPrefix + "grace"
+	// AnnotationPodGrace is the kubelet's container annotation holding the
+	// pod's terminationGracePeriodSeconds (a decimal number of seconds).
+	AnnotationPodGrace = "io.kubernetes.pod.terminationGracePeriod"
 )
+
+// GraceEnv is the variable of tend's --grace.
+const GraceEnv = "TEND_GRACE"
 
 // Inits are the basenames of commands left alone: they are an init or a
 // supervisor that wants to be PID 1 already. s6-overlay's is "/init" (and
@@ -117,6 +135,14 @@ type Plan struct {
 // container that must not be created as asked, names the annotation or
 // field at fault and what would be valid.
 func Decide(c Container) (Plan, error) {
+	for k, v := range SandboxAnnotations {
+		if c.Annotations[k] == v {
+			return Plan{Skip: "a Kubernetes pod sandbox (" + k + ")"}, nil
+		}
+	}
+	if c.Sandbox {
+		return Plan{Skip: "a Kubernetes pod sandbox"}, nil
+	}
 	if v, ok := c.Annotations[AnnotationInject]; ok {
 		switch v {
 		case "false":
@@ -125,14 +151,6 @@ func Decide(c Container) (Plan, error) {
 		default:
 			return Plan{}, fmt.Errorf("invalid annotation %s=%q; want \"true\" or \"false\"", AnnotationInject, v)
 		}
-	}
-	for k, v := range SandboxAnnotations {
-		if c.Annotations[k] == v {
-			return Plan{Skip: "a Kubernetes pod sandbox (" + k + ")"}, nil
-		}
-	}
-	if c.Sandbox {
-		return Plan{Skip: "a Kubernetes pod sandbox"}, nil
 	}
 	if len(c.Args) == 0 {
 		return Plan{Skip: "no process.args"}, nil
@@ -168,8 +186,9 @@ func Decide(c Container) (Plan, error) {
 }
 
 // annotationEnv returns TEND_X=value for every tend.sh/x annotation whose
-// variable env does not set already, checked by tend's own option parser;
-// then the resulting TEND_* set is checked as tend will read it.
+// variable env does not set already, checked by tend's own option parser,
+// and the platform's grace (GraceFor) unless TEND_GRACE is set; then the
+// resulting TEND_* set is checked as tend will read it.
 func annotationEnv(ann map[string]string, env []string) ([]string, error) {
 	set := map[string]string{}
 	for _, kv := range env {
@@ -199,12 +218,55 @@ func annotationEnv(ann map[string]string, env []string) ([]string, error) {
 		set[twin] = v
 		out = append(out, twin+"="+v)
 	}
+	if _, ok := set[GraceEnv]; !ok { // always valid: checked below only with the annotations
+		g := GraceFor(ann)
+		set[GraceEnv] = g
+		out = append(out, GraceEnv+"="+g)
+	}
 	if len(keys) > 0 {
 		if _, err := opts.Parse(nil, func(k string) (string, bool) { v, ok := set[k]; return v, ok }); err != nil {
 			return nil, fmt.Errorf("annotations %s* with the container's environment: %v", AnnotationPrefix, err)
 		}
 	}
 	return out, nil
+}
+
+// Margin is what an injected tend keeps of the pod's grace for itself: the
+// time between its own deadline and the platform's SIGKILL, in which it
+// SIGKILLs what is left, reaps it, drains the logs and exits with the code
+// it computed (137 for a main it killed, the app's own code for one that
+// finished) rather than being SIGKILLed by the runtime with everything
+// else. That step takes milliseconds on an idle node; a second covers
+// scheduling delays on a loaded one. A tenth of the grace when that is
+// shorter, so that a short grace stays mostly the app's.
+func Margin(grace time.Duration) time.Duration {
+	return min(time.Second, grace/10)
+}
+
+// minPodGrace is the shortest grace the kubelet gives a container it stops
+// (its minimumGracePeriodInSeconds): a pod whose
+// terminationGracePeriodSeconds is 0 or 1 still gets 2 s.
+const minPodGrace = 2 * time.Second
+
+// GraceFor is the value of TEND_GRACE for an injected tend with the
+// annotations ann, when neither tend.sh/grace nor the container's TEND_GRACE
+// sets one: the kubelet's io.kubernetes.pod.terminationGracePeriod (at least
+// the kubelet's 2 s floor) less Margin, as a duration ("29s" for the
+// default 30); else "platform" (tend's --grace=platform: a stop signal
+// starts a shutdown with no deadline of tend's own). A value that is not a
+// number of seconds is not tend's annotation to reject: it counts as no
+// figure.
+func GraceFor(ann map[string]string) string {
+	v, ok := ann[AnnotationPodGrace]
+	if !ok {
+		return opts.GracePlatformValue
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 || n > int64(24*365*time.Hour/time.Second) {
+		return opts.GracePlatformValue
+	}
+	g := max(time.Duration(n)*time.Second, minPodGrace)
+	return (g - Margin(g)).String()
 }
 
 // checkUser refuses a non-root user, or a user namespace, that could not

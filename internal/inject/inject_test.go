@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const tend = "/usr/local/bin/tend"
@@ -40,17 +41,17 @@ func TestDecideInjects(t *testing.T) {
 		c    Container
 		want Plan
 	}{
-		{"plain", app(nil), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Mount: tendMount}},
+		{"plain", app(nil), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Env: []string{"TEND_GRACE=platform"}, Mount: tendMount}},
 		{"options become TEND_*, sorted; the container's own variable wins", app(func(c *Container) {
 			ann("tend.sh/hold", "true", "tend.sh/remap-exit", "143:0", "tend.sh/grace", "20s")(c)
 			c.Env = append(c.Env, "TEND_GRACE=3s")
 		}), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Env: []string{"TEND_HOLD=true", "TEND_REMAP_EXIT=143:0"}, Mount: tendMount}},
-		{"inject true", app(ann("tend.sh/inject", "true")), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Mount: tendMount}},
+		{"inject true", app(ann("tend.sh/inject", "true")), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Env: []string{"TEND_GRACE=platform"}, Mount: tendMount}},
 		{"an init's name as an argument is no init", app(func(c *Container) { c.Args = []string{"sh", "-c", "exec tini app"} }),
-			Plan{Args: []string{TendPath, "--", "sh", "-c", "exec tini app"}, Mount: tendMount}},
-		{"args already tend's: only the mount", app(func(c *Container) { c.Args = []string{TendPath, "--", "app"} }), Plan{Mount: tendMount}},
-		{"mount present: only the args", app(func(c *Container) { c.Mounts = append(c.Mounts, TendPath+"/") }), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}}},
-		{"non-root user, tend a+rx", app(func(c *Container) { c.UID = 1000; c.TendMode = 0o755 }), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Mount: tendMount}},
+			Plan{Args: []string{TendPath, "--", "sh", "-c", "exec tini app"}, Env: []string{"TEND_GRACE=platform"}, Mount: tendMount}},
+		{"args already tend's: only the mount", app(func(c *Container) { c.Args = []string{TendPath, "--", "app"}; c.Env = []string{"TEND_GRACE=1s"} }), Plan{Mount: tendMount}},
+		{"mount present: only the args", app(func(c *Container) { c.Mounts = append(c.Mounts, TendPath+"/"); c.Env = []string{"TEND_GRACE=1s"} }), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}}},
+		{"non-root user, tend a+rx", app(func(c *Container) { c.UID = 1000; c.TendMode = 0o755 }), Plan{Args: []string{TendPath, "--", "sh", "-c", "app"}, Env: []string{"TEND_GRACE=platform"}, Mount: tendMount}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,6 +70,8 @@ func TestDecideLeavesAlone(t *testing.T) {
 		c    Container
 		why  string
 	}{
+		{"sandbox with an invalid tend.sh/inject: the sandbox runs", app(ann("io.kubernetes.cri.container-type", "sandbox", "tend.sh/inject", "no")), "pod sandbox"},
+		{"transport-known sandbox with an invalid tend.sh/inject", app(func(c *Container) { c.Sandbox = true; c.Annotations["tend.sh/inject"] = "no" }), "pod sandbox"},
 		{"opt-out, other annotations not even checked", app(ann("tend.sh/inject", "false", "tend.sh/grace", "bogus")), `tend.sh/inject is "false"`},
 		{"containerd CRI sandbox", app(ann("io.kubernetes.cri.container-type", "sandbox")), "pod sandbox"},
 		{"CRI-O sandbox", app(ann("io.kubernetes.cri-o.ContainerType", "sandbox")), "pod sandbox"},
@@ -84,7 +87,9 @@ func TestDecideLeavesAlone(t *testing.T) {
 		{"supervisord", args("/usr/bin/supervisord", "-n"), "is an init"},
 		{"pause", args("/pause"), "is an init"},
 		{"init with a bad option annotation: left alone", app(func(c *Container) { c.Args = []string{"/sbin/tini", "app"}; c.Annotations["tend.sh/grace"] = "soon" }), "is an init"},
-		{"injected already", app(func(c *Container) { c.Args = []string{TendPath, "--", "app"}; c.Mounts = append(c.Mounts, TendPath) }), "injected already"},
+		{"injected already", app(func(c *Container) {
+			c.Args, c.Mounts, c.Env = []string{TendPath, "--", "app"}, append(c.Mounts, TendPath), append(c.Env, "TEND_GRACE=platform")
+		}), "injected already"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,4 +171,51 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("second Decide = %+v, %v", again, err)
 		}
 	})
+}
+
+// TestDecideGrace: an injected tend takes the platform's grace (less the
+// margin), or none of its own; tend.sh/grace and the container's
+// TEND_GRACE win.
+func TestDecideGrace(t *testing.T) {
+	cases := []struct {
+		name string
+		c    Container
+		want string // the TEND_GRACE the plan adds, "" for none
+	}{
+		{"Docker: no platform figure", app(nil), "TEND_GRACE=platform"},
+		{"the kubelet's default 30 s", app(ann(AnnotationPodGrace, "30")), "TEND_GRACE=29s"},
+		{"a long grace keeps a 1 s margin", app(ann(AnnotationPodGrace, "3600")), "TEND_GRACE=59m59s"},
+		{"a short grace keeps a tenth", app(ann(AnnotationPodGrace, "5")), "TEND_GRACE=4.5s"},
+		{"0 is the kubelet's 2 s floor", app(ann(AnnotationPodGrace, "0")), "TEND_GRACE=1.8s"},
+		{"not a number: no figure, not an error", app(ann(AnnotationPodGrace, "30s")), "TEND_GRACE=platform"},
+		{"negative: no figure", app(ann(AnnotationPodGrace, "-1")), "TEND_GRACE=platform"},
+		{"tend.sh/grace wins", app(ann(AnnotationPodGrace, "30", "tend.sh/grace", "45s")), "TEND_GRACE=45s"},
+		{"tend.sh/grace platform", app(ann(AnnotationPodGrace, "30", "tend.sh/grace", "platform")), "TEND_GRACE=platform"},
+		{"the container's TEND_GRACE wins", app(func(c *Container) { c.Annotations[AnnotationPodGrace] = "30"; c.Env = []string{"TEND_GRACE=7s"} }), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Decide(c.c)
+			if err != nil || p.Skip != "" {
+				t.Fatalf("Decide = %+v, %v", p, err)
+			}
+			var got []string
+			for _, kv := range p.Env {
+				if strings.HasPrefix(kv, GraceEnv+"=") {
+					got = append(got, kv)
+				}
+			}
+			if c.want == "" && len(got) != 0 || c.want != "" && !reflect.DeepEqual(got, []string{c.want}) {
+				t.Errorf("grace variables %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestMargin(t *testing.T) {
+	for g, want := range map[time.Duration]time.Duration{30 * time.Second: time.Second, 10 * time.Second: time.Second, 5 * time.Second: 500 * time.Millisecond, 2 * time.Second: 200 * time.Millisecond} {
+		if got := Margin(g); got != want {
+			t.Errorf("Margin(%v) = %v, want %v", g, got, want)
+		}
+	}
 }

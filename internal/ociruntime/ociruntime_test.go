@@ -151,6 +151,7 @@ func TestRewriteLeavesAlone(t *testing.T) {
 		{"supervisord", withArgs(`["/usr/bin/supervisord","-n"]`)},
 		{"pause", withArgs(`["/pause"]`)},
 		{"containerd CRI sandbox", []byte(`{"annotations":{"io.kubernetes.cri.container-type":"sandbox"},"process":{"args":["/pause-under-another-name"]}}`)},
+		{"containerd CRI sandbox with an invalid tend.sh/inject", []byte(`{"annotations":{"io.kubernetes.cri.container-type":"sandbox","tend.sh/inject":"no"},"process":{"args":["/pause"]}}`)},
 		{"CRI-O sandbox", []byte(`{"annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox"},"process":{"args":["/x"]}}`)},
 		{"no process", []byte(`{"ociVersion":"1.0.2"}`)},
 		{"null process", []byte(`{"process":null}`)},
@@ -167,6 +168,27 @@ func TestRewriteLeavesAlone(t *testing.T) {
 	// An init's name as an argument, not the command, is injected.
 	if _, changed, _ := Rewrite(withArgs(`["sh","-c","exec tini app"]`), self); !changed {
 		t.Error("sh -c 'exec tini app' was left alone")
+	}
+}
+
+// TestRewritePodGrace: the kubelet's grace annotation (passed through by
+// container_annotations) becomes tend's grace less the margin; with none,
+// TEND_GRACE=platform.
+func TestRewritePodGrace(t *testing.T) {
+	for annotations, want := range map[string]string{
+		`{"io.kubernetes.pod.terminationGracePeriod":"30"}`: "TEND_GRACE=29s",
+		`{}`: "TEND_GRACE=platform",
+		`{"io.kubernetes.pod.terminationGracePeriod":"30","tend.sh/grace":"1m"}`: "TEND_GRACE=1m",
+	} {
+		in := []byte(`{"annotations":` + annotations + `,"process":{"args":["app"],"env":["PATH=/bin"]}}`)
+		out, changed, err := Rewrite(in, self)
+		if err != nil || !changed {
+			t.Fatalf("%s: changed=%v err=%v", annotations, changed, err)
+		}
+		env := decode(t, out)["process"].(map[string]any)["env"]
+		if !reflect.DeepEqual(env, []any{"PATH=/bin", want}) {
+			t.Errorf("%s: env = %v, want PATH=/bin %s", annotations, env, want)
+		}
 	}
 }
 
