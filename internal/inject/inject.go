@@ -207,7 +207,7 @@ func annotationEnv(ann map[string]string, env []string) ([]string, error) {
 		name, v := strings.TrimPrefix(k, AnnotationPrefix), ann[k]
 		twin, ok := opts.Twin(name)
 		if !ok {
-			return nil, fmt.Errorf("unknown annotation %s; tend's are %sinject and %s<option> for the options %s", k, AnnotationPrefix, AnnotationPrefix, strings.Join(opts.Names(), ", "))
+			return nil, fmt.Errorf("unknown annotation %s; tend's are %sinject and %s<option> for the options %s", k, AnnotationPrefix, AnnotationPrefix, strings.Join(optionNames(), ", "))
 		}
 		if err := opts.CheckTwin(name, v); err != nil {
 			return nil, fmt.Errorf("invalid annotation %s=%q: %v", k, v, err)
@@ -229,6 +229,28 @@ func annotationEnv(ann map[string]string, env []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Annotations lists every tend.sh/ annotation the policy accepts:
+// tend.sh/inject and tend.sh/<option> for each long option of tend's.
+func Annotations() []string {
+	out := []string{AnnotationInject}
+	for _, n := range optionNames() {
+		out = append(out, AnnotationPrefix+n)
+	}
+	return out
+}
+
+// optionNames are the long names of tend's options (the one-letter flags
+// have none, so no annotation).
+func optionNames() []string {
+	var out []string
+	for _, n := range opts.Names() {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Margin is what an injected tend keeps of the pod's grace for itself: the

@@ -111,7 +111,7 @@ func TestDecideErrors(t *testing.T) {
 		{"bad remap", app(ann("tend.sh/remap-exit", "1:300")), `invalid annotation tend.sh/remap-exit="1:300"`},
 		{"bad forward", app(ann("tend.sh/forward", "all")), "want group|child"},
 		{"empty value", app(ann("tend.sh/user", "")), `tend.sh/user="": empty value`},
-		{"unknown option", app(ann("tend.sh/graec", "1s")), "unknown annotation tend.sh/graec; tend's are tend.sh/inject and tend.sh/<option> for the options config,"},
+		{"unknown option: the long names listed, no empty one", app(ann("tend.sh/graec", "1s")), "unknown annotation tend.sh/graec; tend's are tend.sh/inject and tend.sh/<option> for the options config, crontab, procfile, forward, rewrite, grace, pre-stop, remap-exit, hold, user, socket, http, verbose"},
 		{"bad inject", app(ann("tend.sh/inject", "no")), `invalid annotation tend.sh/inject="no"; want "true" or "false"`},
 		{"config and procfile", app(ann("tend.sh/config", "/a", "tend.sh/procfile", "/b")), "cannot be used together"},
 		{"non-root cannot execute tend", app(func(c *Container) { c.UID = 1000; c.TendMode = 0o750 }), "process.user.uid 1000 cannot execute tend (/usr/local/bin/tend, mode 0750); chmod a+rx it"},
@@ -218,4 +218,31 @@ func TestMargin(t *testing.T) {
 			t.Errorf("Margin(%v) = %v, want %v", g, got, want)
 		}
 	}
+}
+
+func TestAnnotations(t *testing.T) {
+	got := Annotations()
+	if got[0] != AnnotationInject || !contains(got, "tend.sh/grace") || !contains(got, "tend.sh/crontab") {
+		t.Errorf("Annotations() = %q", got)
+	}
+	for _, a := range got {
+		if a == AnnotationPrefix {
+			t.Errorf("an empty option name in %q", got)
+		}
+		if a == AnnotationInject {
+			continue
+		}
+		if _, err := Decide(app(ann(a, "x"))); err != nil && strings.Contains(err.Error(), "unknown annotation") {
+			t.Errorf("%s listed but unknown to Decide: %v", a, err)
+		}
+	}
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }

@@ -17,6 +17,16 @@ import (
 // internal/inject).
 const TendPath = inject.TendPath
 
+// The annotations tend-runc reads: the policy's (internal/inject).
+const (
+	AnnotationPrefix = inject.AnnotationPrefix
+	AnnotationInject = inject.AnnotationInject
+)
+
+// Annotations lists every tend.sh/ annotation tend-runc accepts:
+// tend.sh/inject and tend.sh/<option> for each long option of tend's.
+func Annotations() []string { return inject.Annotations() }
+
 // rewriteBundle rewrites bundle/config.json in place (atomically, same
 // mode and owner) when the injection policy (internal/inject) says so.
 func rewriteBundle(bundle, self string, debug func(format string, a ...any)) error {
