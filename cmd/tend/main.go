@@ -130,6 +130,7 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		ResetSignals: o.ResetSignals,
 		ChdirRoot:    o.ChdirRoot,
 	}
+	cfg.PlatformGrace = o.GracePlatform // --grace=platform: a stop signal's sender owns the deadline
 	if o.PreStop != "" {
 		argv, err := shellwords.Split(o.PreStop)
 		if err == nil && len(argv) == 0 {

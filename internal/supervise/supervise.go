@@ -43,6 +43,11 @@ type Config struct {
 	ToChild   bool // forward to the main process only, not its group
 	Rewrite   signals.Rewrite
 	RemapExit map[int]int
+	// PlatformGrace (--grace=platform): a shutdown a signal started arms
+	// no grace timer, the sender of the signal owns the deadline (docker
+	// stop -t, the kubelet's grace); one tend starts itself (the main
+	// exited or failed) still ends at Grace.
+	PlatformGrace bool
 	// Hold keeps tend running after a failure that would stop the
 	// container (the main failing, a critical service failing) until
 	// SIGTERM or SIGINT.
@@ -206,7 +211,8 @@ func (s *Supervisor) add(def *Service) *svc {
 }
 
 // GraceEnd returns when the grace period of the shutdown ends (or ended):
-// its start plus the grace. It is the zero time when no shutdown started.
+// its start plus the grace. It is the zero time when no shutdown started,
+// or when the shutdown had no grace of tend's own (PlatformGrace).
 // Call it only after Run returned; tend drains the services' output until
 // then.
 func (s *Supervisor) GraceEnd() time.Time { return s.graceEnd }
@@ -519,14 +525,20 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	// by an earlier `tend stop` is long gone, and its number may now be
 	// another group's (PID reuse).
 	clear(s.signalledPGIDs)
-	s.grace = time.NewTimer(s.cfg.Grace)
-	s.graceEnd = s.sys.now().Add(s.cfg.Grace)
+	var grace any = s.cfg.Grace
+	if s.cfg.PlatformGrace && trigger != 0 {
+		// The sender of the stop signal owns the deadline (its SIGKILL).
+		grace = "platform's"
+	} else {
+		s.grace = time.NewTimer(s.cfg.Grace)
+		s.graceEnd = s.sys.now().Add(s.cfg.Grace)
+	}
 	if failure && (s.main == nil || s.main.started.IsZero()) {
 		// Said at the default level: why the container stops, with which
 		// code (a main that ran decides the code, and says why itself).
-		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", s.cfg.Grace)
+		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", grace)
 	} else {
-		s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
+		s.log.Info("shutting down", "reason", why, "grace", grace)
 	}
 	s.preStopDone = true
 	if s.cfg.PreStop != nil {
