@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,14 +112,16 @@ func getopt(f Face, args []string, known, withValue string, long map[string]byte
 			return args[i+1:], nil
 		case strings.HasPrefix(a, "--") && long != nil:
 			name, val, hasVal := strings.Cut(a[2:], "=")
-			c, ok := long[name]
-			if !ok {
-				return nil, &UsageError{f, fmt.Sprintf("unknown option %s", a)}
+			full, err := longName(f, name, long)
+			if err != nil {
+				return nil, err
 			}
+			name = full
+			c := long[name]
 			if strings.IndexByte(withValue, c) >= 0 {
 				if !hasVal {
 					if i+1 >= len(args) {
-						return nil, &UsageError{f, fmt.Sprintf("option %s needs a value", a)}
+						return nil, &UsageError{f, fmt.Sprintf("option --%s needs a value", name)}
 					}
 					i++
 					val = args[i]
@@ -159,6 +162,30 @@ func getopt(f Face, args []string, known, withValue string, long map[string]byte
 		}
 	}
 	return nil, nil
+}
+
+// longName resolves a long option's name as getopt_long does: the exact
+// name, else the one option it is a prefix of (--single for
+// --single-child, --rew for --rewrite); a prefix of several (--ver:
+// --verbose or --version?) is ambiguous and refused, listing them.
+func longName(f Face, name string, long map[string]byte) (string, error) {
+	if _, ok := long[name]; ok {
+		return name, nil
+	}
+	var matches []string
+	for full := range long {
+		if strings.HasPrefix(full, name) {
+			matches = append(matches, full)
+		}
+	}
+	slices.Sort(matches)
+	switch len(matches) {
+	case 0:
+		return "", &UsageError{f, fmt.Sprintf("unknown option --%s", name)}
+	case 1:
+		return matches[0], nil
+	}
+	return "", &UsageError{f, fmt.Sprintf("option --%s is ambiguous: --%s", name, strings.Join(matches, " or --"))}
 }
 
 // parseTini reads tini's command line: tini [-hsvwgl] [-p SIGNAL]

@@ -120,6 +120,26 @@ func TestParseValid(t *testing.T) {
 		{"dumb-init --help", DumbInit, []string{"--help", "x"}, env(), Help, nil},
 		{"dumb-init -V", DumbInit, []string{"-V"}, env(), Version, nil},
 		{"dumb-init --version", DumbInit, []string{"--version"}, env(), Version, nil},
+		// getopt_long takes an unambiguous prefix of a long option.
+		{"dumb-init --single", DumbInit, []string{"--single", "x"}, env(), Run, func() opts.Options {
+			o := dumbDefaults()
+			o.SingleChild, o.Forward, o.Rewrite = true, opts.ForwardChild, nil
+			return o
+		}},
+		{"dumb-init --single-c --s", DumbInit, []string{"--single-c", "--s", "x"}, env(), Run, func() opts.Options {
+			o := dumbDefaults()
+			o.SingleChild, o.Forward, o.Rewrite = true, opts.ForwardChild, nil
+			return o
+		}},
+		{"dumb-init --rew 15:3 and --rew=10:0", DumbInit, []string{"--rew", "15:3", "--rew=10:0", "--r", "12:0", "x"}, env(), Run, func() opts.Options {
+			o := dumbDefaults()
+			o.Rewrite[syscall.SIGTERM], o.Rewrite[syscall.SIGUSR1], o.Rewrite[syscall.SIGUSR2] = syscall.SIGQUIT, 0, 0
+			return o
+		}},
+		{"dumb-init --verb", DumbInit, []string{"--verb", "x"}, env(), Run, func() opts.Options { o := dumbDefaults(); o.Verbose = 2; return o }},
+		{"dumb-init --vers", DumbInit, []string{"--vers"}, env(), Version, nil},
+		{"dumb-init --he", DumbInit, []string{"--he"}, env(), Help, nil},
+		{"dumb-init --h", DumbInit, []string{"--h", "x"}, env(), Help, nil},
 		{"dumb-init -cv grouped", DumbInit, []string{"-cv", "x"}, env(), Run, func() opts.Options {
 			o := dumbDefaults()
 			o.SingleChild, o.Forward, o.Rewrite, o.Verbose = true, opts.ForwardChild, nil, 2
@@ -169,6 +189,12 @@ func TestParseInvalid(t *testing.T) {
 		{"dumb-init unknown flag", DumbInit, []string{"-x", "y"}, env(), "unknown option -x"},
 		{"dumb-init unknown long", DumbInit, []string{"--foo", "y"}, env(), "unknown option --foo"},
 		{"dumb-init --verbose=1", DumbInit, []string{"--verbose=1", "y"}, env(), "option --verbose takes no value"},
+		{"dumb-init --single=1", DumbInit, []string{"--single=1", "y"}, env(), "option --single-child takes no value"},
+		{"dumb-init --ver ambiguous", DumbInit, []string{"--ver", "y"}, env(), "option --ver is ambiguous: --verbose or --version"},
+		{"dumb-init --v ambiguous", DumbInit, []string{"--v", "y"}, env(), "option --v is ambiguous"},
+		{"dumb-init --= ambiguous", DumbInit, []string{"--=x", "y"}, env(), "is ambiguous"},
+		{"dumb-init --rew missing", DumbInit, []string{"--rew"}, env(), "option --rewrite needs a value"},
+		{"dumb-init --single-childx", DumbInit, []string{"--single-childx", "y"}, env(), "unknown option --single-childx"},
 		{"dumb-init no program", DumbInit, nil, env(), "no program given"},
 		{"dumb-init -c alone", DumbInit, []string{"-c"}, env(), "no program given"},
 		{"dumb-init -r missing", DumbInit, []string{"-r"}, env(), "option -r needs a value"},

@@ -295,6 +295,51 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestLongPrefixes: dumb-init reads its command line with getopt_long,
+// which takes an unambiguous prefix of a long option (--single for
+// --single-child, --rew for --rewrite) and refuses an ambiguous one (--ver:
+// --verbose or --version?) with exit 1. The program's own exit code (7)
+// shows that it ran.
+func TestLongPrefixes(t *testing.T) {
+	env.Need(t)
+	prog := []string{"sh", "-c", "exit 7"}
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--single"}, 7},
+		{[]string{"--single-c", "--"}, 7},
+		{[]string{"--rew", "15:3"}, 7},
+		{[]string{"--rew=15:3", "--r", "10:0"}, 7},
+		{[]string{"--verb"}, 7},
+		{[]string{"--vers"}, 0},
+		{[]string{"--he"}, 0},
+		{[]string{"--ver"}, 1},
+		{[]string{"--v"}, 1},
+		{[]string{"--single=1"}, 1},
+		{[]string{"--rewritex", "15:3"}, 1},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(links, "dumb-init"), append(append([]string(nil), tt.args...), prog...)...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d; stderr %q", code, tt.code, stderr.String())
+			}
+			if tt.code == 1 && stderr.Len() == 0 {
+				t.Errorf("refused without a word on stderr")
+			}
+		})
+	}
+}
+
 // TestReapWarnings: tini -w warns for every reaped process that is not the
 // child; without -w reaping is silent.
 func TestReapWarnings(t *testing.T) {
