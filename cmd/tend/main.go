@@ -64,7 +64,7 @@ func face(argv0 string, args []string) int {
 		if inv.Action != compat.Run {
 			return compat.Answer(inv, version, os.Stdout, os.Stderr)
 		}
-		return runOptions(inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
+		return runOptions(f, inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
 	}
 	return run(args)
 }
@@ -90,12 +90,12 @@ func run(args []string) int {
 	case len(o.Command) == 0 && !services(o):
 		return usageError("no command given")
 	}
-	return runOptions(o, usageError)
+	return runOptions(compat.Tend, o, usageError)
 }
 
-// runOptions runs tend as the options say; usage reports an invalid value
-// the way the face reports usage errors.
-func runOptions(o opts.Options, usage func(msg string) int) int {
+// runOptions runs tend as the options say, as face f; usage reports an
+// invalid value the way the face reports usage errors.
+func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	if o.Pdeathsig != 0 {
 		// Any thread of tend's does: when the parent dies, the kernel
 		// signals the whole process for each thread that asked.
@@ -197,6 +197,16 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 	logq := tendlog.NewAsync(dest, 1024)
 	log = tendlog.New(logq, level)
 	cfg.Log = log
+	if f == compat.DumbInit {
+		// A program that cannot be executed is reported in dumb-init's
+		// shape ("[dumb-init] PROGRAM: No such file or directory"), which
+		// log filters match, with its exit code.
+		cfg.MainStartError = func(err error) int {
+			line, code, _ := compat.StartError(f, err)
+			_, _ = logq.Write([]byte(line))
+			return code
+		}
+	}
 	sup := supervise.New(cfg)
 	var web *httpapi.Server
 	if o.HTTP != "" {

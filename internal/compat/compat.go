@@ -9,6 +9,7 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/spawn"
 )
 
 // Face is the program tend is standing in for.
@@ -367,6 +369,42 @@ func Fail(f Face, err error, version string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "See %s --help.\n", f)
 	}
 	return CodeUsage
+}
+
+// CodeExecFailed is dumb-init's exit code when its child cannot execute the
+// program (execvp failed): the child exits 2, and dumb-init with it.
+const CodeExecFailed = 2
+
+// StartError reports a program that could not be started the way the
+// face's peer does and returns the exit code to use. As dumb-init it is
+// dumb-init's own line, "[dumb-init] PROGRAM: " and the C library's text
+// for the error (strerror: "No such file or directory", "Permission
+// denied"), and exit 2. Other faces return ok false: tend's own message
+// and the shell's codes (127, 126, 125) apply.
+func StartError(f Face, err error) (line string, code int, ok bool) {
+	if f != DumbInit {
+		return "", 0, false
+	}
+	name, text := "", err.Error()
+	var se *spawn.Error
+	if errors.As(err, &se) {
+		name = se.Name
+		text = se.Err.Error()
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		text = errno.Error()
+	}
+	return "[dumb-init] " + name + ": " + strerror(text) + "\n", CodeExecFailed, true
+}
+
+// strerror turns Go's text for an errno into the C library's: Go's table
+// is glibc's strerror with the first letter in lower case.
+func strerror(text string) string {
+	if text == "" {
+		return text
+	}
+	return strings.ToUpper(text[:1]) + text[1:]
 }
 
 // Usage is the help of a face, in tend's words.

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"strings"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/spawn"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -249,6 +251,30 @@ func TestAnswerStreams(t *testing.T) {
 		}
 		if !strings.Contains(got, tt.want) || other != "" {
 			t.Errorf("%v %v: on its stream %q, on the other %q", tt.face, tt.action, got, other)
+		}
+	}
+}
+
+// StartError: as dumb-init, the program and the C library's text for the
+// error, exit 2; other faces keep tend's own report.
+func TestStartError(t *testing.T) {
+	for _, tt := range []struct {
+		face Face
+		err  error
+		line string
+		code int
+		ok   bool
+	}{
+		{DumbInit, &spawn.Error{Name: "nope", Err: syscall.ENOENT, Code: spawn.CodeNotFound}, "[dumb-init] nope: No such file or directory\n", 2, true},
+		{DumbInit, &spawn.Error{Name: "/etc/passwd", Err: syscall.EACCES, Code: spawn.CodeNotExecutable}, "[dumb-init] /etc/passwd: Permission denied\n", 2, true},
+		{DumbInit, &spawn.Error{Name: "./a.out", Err: fmt.Errorf("exec: %w", syscall.ENOEXEC), Code: spawn.CodeNotExecutable}, "[dumb-init] ./a.out: Exec format error\n", 2, true},
+		{DumbInit, &spawn.Error{Name: "x", Err: syscall.E2BIG, Code: spawn.CodeOther}, "[dumb-init] x: Argument list too long\n", 2, true},
+		{Tini, &spawn.Error{Name: "nope", Err: syscall.ENOENT, Code: spawn.CodeNotFound}, "", 0, false},
+		{Tend, &spawn.Error{Name: "nope", Err: syscall.ENOENT, Code: spawn.CodeNotFound}, "", 0, false},
+	} {
+		line, code, ok := StartError(tt.face, tt.err)
+		if line != tt.line || code != tt.code || ok != tt.ok {
+			t.Errorf("StartError(%v, %v) = %q, %d, %v; want %q, %d, %v", tt.face, tt.err, line, code, ok, tt.line, tt.code, tt.ok)
 		}
 	}
 }

@@ -349,8 +349,13 @@ func (s *Supervisor) startFailed(v *svc, err error) {
 	v.started = s.sys.now()
 	if v.Main {
 		// As a shell would: say why and exit with 127/126/125 at once,
-		// without holding or restarting.
-		s.log.Error(err.Error())
+		// without holding or restarting (or as the peer tend stands in
+		// for would: MainStartError).
+		if s.cfg.MainStartError != nil {
+			code = s.cfg.MainStartError(err)
+		} else {
+			s.log.Error(err.Error())
+		}
 		v.lastExit = &code
 		v.setState(Failed)
 		s.mainCode, s.mainDone, s.mainStartFailed = code, true, true

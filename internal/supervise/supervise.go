@@ -82,6 +82,12 @@ type Config struct {
 	// ChdirRoot moves tend's working directory to "/" once the services of
 	// the startup were started, so tend keeps no directory busy (dumb-init).
 	ChdirRoot bool
+	// MainStartError, when set, reports a main that could not be started
+	// in the words of the program tend stands in for and returns the exit
+	// code (dumb-init: "[dumb-init] PROGRAM: No such file or directory",
+	// 2). Without it tend logs its own error and exits 127, 126 or 125 as
+	// a shell does.
+	MainStartError func(err error) int
 }
 
 // Reloaded is a re-read configuration.

@@ -340,6 +340,35 @@ func TestLongPrefixes(t *testing.T) {
 	}
 }
 
+// TestExecFailure: a program dumb-init cannot execute is reported on
+// stderr as "[dumb-init] PROGRAM: " and the C library's text for the error,
+// and dumb-init exits 2 (the code its child exits with after execvp failed).
+func TestExecFailure(t *testing.T) {
+	notExec := filepath.Join(t.TempDir(), "notexec")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		for _, tt := range []struct {
+			prog, text string
+		}{
+			{"no-such-program-tend", "No such file or directory"},
+			{"/no/such/dir/prog", "No such file or directory"},
+			{notExec, "Permission denied"},
+			{"/", "Permission denied"},
+		} {
+			t.Run(m.name+"/"+tt.prog, func(t *testing.T) {
+				r := as("dumb-init").Start(t, t.TempDir(), harness.Opts{Direct: m.direct}, tt.prog, "arg")
+				r.ExpectExit(2)
+				want := "[dumb-init] " + tt.prog + ": " + tt.text + "\n"
+				if got := r.Stderr(); got != want {
+					t.Errorf("stderr %q, want exactly %q", got, want)
+				}
+			})
+		}
+	}
+}
+
 // TestReapWarnings: tini -w warns for every reaped process that is not the
 // child; without -w reaping is silent.
 func TestReapWarnings(t *testing.T) {
