@@ -175,6 +175,9 @@ type Supervisor struct {
 	stopOrderWork int
 
 	sys system // processes and clock; a fake in the unit tests
+	// stoppedNow: the stopped processes, read from /proc once per turn
+	// of the loop when a stop signal needs to know (cont.go).
+	stoppedNow *stoppedSet
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -315,6 +318,7 @@ func (s *Supervisor) loop() int {
 		}
 		var handle func()
 		where := "event loop" // a panic's place: see onFault
+		s.newTurn()
 		select {
 		case sig := <-s.termCh:
 			handle = func() { s.onStopSignal(sig.(syscall.Signal)) }
@@ -627,7 +631,7 @@ func (s *Supervisor) code() int {
 	return code
 }
 
-// sweep sends SIGTERM (and SIGCONT) once to every live process other than
+// sweep sends SIGTERM (and SIGCONT to a stopped one) once to every live process other than
 // tend that did not already receive a stop signal through its service's
 // process group in this shutdown: the whole namespace when tend is PID 1,
 // every descendant otherwise.
@@ -641,8 +645,11 @@ func (s *Supervisor) sweep() {
 	}
 	n := 0
 	for _, p := range sweepTargets(s.mine(), s.signalledPGIDs) {
-		if s.killCont(p.PID, unix.SIGTERM) == nil {
+		if s.sys.kill(p.PID, unix.SIGTERM) == nil {
 			n++
+			if p.State == 'T' { // stopped: it acts on SIGTERM once it runs (killCont)
+				_ = s.sys.kill(p.PID, unix.SIGCONT)
+			}
 		}
 	}
 	if n > 0 {
@@ -674,18 +681,6 @@ func sweepTargets(procs []proc.Process, signalled map[int]bool) []proc.Process {
 		out = append(out, p)
 	}
 	return out
-}
-
-// killCont sends sig to target (a pid, or -pgid) and then SIGCONT, as a
-// careful init does: a stopped process acts on sig only once it runs again
-// (until then it would just wait for the grace's SIGKILL). SIGCONT does not
-// follow a signal that itself stops (signals.NeedsCont).
-func (s *Supervisor) killCont(target int, sig syscall.Signal) error {
-	err := s.sys.kill(target, sig)
-	if err == nil && signals.NeedsCont(sig) {
-		_ = s.sys.kill(target, unix.SIGCONT)
-	}
-	return err
 }
 
 // others lists live processes tend is responsible for, zombies excluded.

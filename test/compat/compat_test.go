@@ -713,3 +713,102 @@ exec %[1]s ignoreterm --ready %[2]s/main.ready`, testprog, dir)
 		})
 	}
 }
+
+// hostPID is the host pid of tend's one descendant named comm (the ready
+// file holds the pid in tend's namespace, which the host cannot signal).
+func hostPID(r *harness.Run, comm string) int {
+	r.T.Helper()
+	pid := 0
+	r.Poll("tend's descendant "+comm, func() bool {
+		for _, p := range r.Descendants() {
+			if p.Comm == comm && p.State != 'Z' {
+				pid = p.PID
+				return true
+			}
+		}
+		return false
+	})
+	return pid
+}
+
+// TestExactSignals: a running program gets exactly the signals sent to the
+// init, in order: SIGTERM, SIGQUIT, SIGINT, SIGTERM, and no SIGCONT after
+// the stop signals (tend sends one only to a stopped target:
+// TestStoppedGetsCont). As dumb-init, tini and tend; the program keeps
+// running through them all (sigprint --stay) and is then SIGKILLed.
+func TestExactSignals(t *testing.T) {
+	sent := []unix.Signal{unix.SIGTERM, unix.SIGQUIT, unix.SIGINT, unix.SIGTERM}
+	want := []string{"got SIGTERM", "got SIGQUIT", "got SIGINT", "got SIGTERM"}
+	for _, m := range modes {
+		for _, tt := range []struct {
+			init string
+			args []string
+		}{
+			{"dumb-init", nil},
+			{"dumb-init", []string{"-c"}},
+			{"tini", []string{"--"}},
+			{"tini", []string{"-g", "--"}},
+			{"tend", []string{"--"}},
+		} {
+			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				out := dir + "/out"
+				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--cont", "--stay", "--out", out, "--ready", dir+"/ready")
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=60s"}}, args...)
+				r.WaitFile(dir + "/ready")
+				child := hostPID(r, "testprog")
+				for i, sig := range sent {
+					r.Signal(sig)
+					r.WaitLines(out, i+1) // one at a time: the order is the point
+				}
+				unix.Kill(child, unix.SIGKILL)
+				r.ExpectExit(137)
+				if got := harness.ReadLines(out); !reflect.DeepEqual(got, want) {
+					t.Errorf("the program got %q, want exactly %q\n%s", got, want, r.Diag())
+				}
+			})
+		}
+	}
+}
+
+// TestStoppedGetsCont: a program stopped (SIGSTOP) when the stop signal
+// arrives gets SIGCONT after it, so that it can act on it and exit within
+// the grace instead of being SIGKILLed at its end. Where tend deliberately
+// differs: dumb-init and tini send no SIGCONT, and the program stays
+// stopped (TEND_COMPAT_PEERS=1 fails here).
+func TestStoppedGetsCont(t *testing.T) {
+	for _, m := range modes {
+		for _, tt := range []struct {
+			init string
+			args []string
+		}{
+			{"dumb-init", nil},
+			{"dumb-init", []string{"-c"}},
+			{"tini", []string{"--"}},
+			{"tend", []string{"--"}},
+		} {
+			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				out := dir + "/out"
+				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--out", out, "--ready", dir+"/ready")
+				// The grace (60 s) is far beyond the bound (a hang guard):
+				// an exit within it is the program's own.
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=60s"}, Timeout: 50 * time.Second}, args...)
+				r.WaitFile(dir + "/ready")
+				child := hostPID(r, "testprog")
+				if err := unix.Kill(child, unix.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				r.Poll("the program to be stopped", func() bool {
+					p, err := procfs.Read("/proc", child)
+					return err == nil && p.State == 'T'
+				})
+				r.Signal(unix.SIGTERM)
+				r.ExpectExit(0)
+				if got := harness.ReadLines(out); !slices.Contains(got, "got SIGTERM") {
+					t.Errorf("the program got %q, want SIGTERM among them", got)
+				}
+			})
+		}
+	}
+}
