@@ -114,9 +114,10 @@ const CodeInternal = 70
 // recovery path.
 var InjectFault func(event string)
 
-// killWait bounds how long tend waits for SIGKILLed processes to be reaped
-// (a process in uninterruptible sleep may take a while) before exiting.
-const killWait = 3 * time.Second
+// KillWait bounds how long tend waits for SIGKILLed processes to be
+// reaped (a process in uninterruptible sleep may take a while) before
+// exiting. A variable only so that tests can shorten it.
+var KillWait = 3 * time.Second
 
 // Stats are counters for metrics and tests.
 type Stats struct {
@@ -340,7 +341,7 @@ func (s *Supervisor) loop() int {
 			s.grace = nil
 			handle = s.onGraceExpired
 		case <-finalC:
-			s.log.Warn("processes still present after SIGKILL; exiting anyway", "waited", killWait)
+			s.afterKillWait()
 			return s.code()
 		}
 		// A panic in a handler is reported (onPanic) and handled on the
@@ -712,7 +713,7 @@ func (s *Supervisor) mine() []proc.Process {
 // onGraceExpired SIGKILLs everything left and says what it killed.
 func (s *Supervisor) onGraceExpired() {
 	s.phase = killing
-	s.final = time.NewTimer(killWait)
+	s.final = time.NewTimer(KillWait)
 	var killed []string
 	rest := ""
 	if s.cfg.SingleChild {
