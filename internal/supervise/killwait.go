@@ -70,7 +70,7 @@ func leftAfterKill(procs []proc.Process, waited string) (msg string, left bool) 
 	}
 	switch {
 	case len(live) == 0 && zombies == 0:
-		return "all processes killed at the grace have exited; tend had not yet been told of every exit " + waited + " after SIGKILL", false
+		return "all processes killed at the grace have exited; exiting anyway, " + waited + " after SIGKILL, before every reap was reported", false
 	case len(live) == 0:
 		return fmt.Sprintf("%d process(es) killed at the grace are dead but not yet reaped (zombies) %s after SIGKILL; exiting anyway: they are reaped when tend exits", zombies, waited), true
 	}
