@@ -453,6 +453,44 @@ func tail(s string) string {
 	return s
 }
 
+// The default log level is the README's: errors and warnings, among them
+// one line per restart (a crash loop is never silent), and no lifecycle
+// detail (started, stopping: -v).
+func TestDefaultLogLevel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, once := filepath.Join(dir, "tend.toml"), filepath.Join(dir, "once")
+	writeFile(t, cfg, fmt.Sprintf(`[service.flaky]
+command = ["sh", "-c", "if [ -e %[1]s ]; then exec sleep 1000; fi; touch %[1]s; exit 3"]
+`, once))
+	errFile := filepath.Join(dir, "stderr")
+	f, err := os.Create(errFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := tendWith(t, 60*time.Second, func(pid int) {
+		waitFor(t, pid, "the restart", func() bool {
+			b, _ := os.ReadFile(errFile)
+			return strings.Contains(string(b), "restarting")
+		})
+		syscall.Kill(pid, syscall.SIGTERM)
+	}, f, "--socket", filepath.Join(dir, "sock"), "-c", cfg)
+	b, _ := os.ReadFile(errFile)
+	stderr := string(b)
+	if r.code != 0 {
+		t.Errorf("exit %d\n%s", r.code, stderr)
+	}
+	if !strings.Contains(stderr, "tend: service exited; restarting service=flaky code=3") {
+		t.Errorf("the restart is not logged at the default level:\n%s", stderr)
+	}
+	for _, info := range []string{"tend: started", "tend: stopping", "tend: shutting down"} {
+		if strings.Contains(stderr, info) {
+			t.Errorf("%q logged at the default level (it is -v's):\n%s", info, stderr)
+		}
+	}
+}
+
 // A restart pending when the shutdown begins must not start the service
 // again: `tend restart` sends the stop signal; SIGTERM to tend arrives
 // before the service has exited (it takes 1.5s to stop).

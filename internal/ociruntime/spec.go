@@ -183,6 +183,28 @@ func rewrite(data []byte, self string) (out []byte, why string, err error) {
 	return mustJSON(top), "", nil
 }
 
+// Annotations lists every tend.sh/ annotation tend-runc accepts:
+// tend.sh/inject and tend.sh/<option> for each long option of tend's.
+func Annotations() []string {
+	out := []string{AnnotationInject}
+	for _, n := range optionNames() {
+		out = append(out, AnnotationPrefix+n)
+	}
+	return out
+}
+
+// optionNames are tend's long option names, in --help order (tini's
+// one-letter flags have none).
+func optionNames() []string {
+	var out []string
+	for _, n := range opts.Names() {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // annotationEnv adds TEND_X=value for every tend.sh/x annotation whose
 // variable env does not set already, checked by tend's own option parser;
 // then the resulting TEND_* set is checked as tend will read it.
@@ -204,7 +226,7 @@ func annotationEnv(ann map[string]string, env []string) ([]string, error) {
 		name, v := strings.TrimPrefix(k, AnnotationPrefix), ann[k]
 		twin, ok := opts.Twin(name)
 		if !ok {
-			return nil, fmt.Errorf("unknown annotation %s; tend's are %sinject and %s<option> for the options %s", k, AnnotationPrefix, AnnotationPrefix, strings.Join(opts.Names(), ", "))
+			return nil, fmt.Errorf("unknown annotation %s; tend's are %sinject and %s<option> for the options %s", k, AnnotationPrefix, AnnotationPrefix, strings.Join(optionNames(), ", "))
 		}
 		if err := opts.CheckTwin(name, v); err != nil {
 			return nil, fmt.Errorf("invalid annotation %s=%q: %v", k, v, err)
