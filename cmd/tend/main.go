@@ -121,7 +121,7 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 		Rewrite:   o.Rewrite,
 		RemapExit: o.RemapExit,
 		Hold:      o.Hold,
-		Terminal:  !o.SingleChild && (!o.NoTerminal || sessionLeader()) && isTerminal(0) && spawn.ControllingTerminal(0),
+		Terminal:  !o.SingleChild && !o.NoTerminal && isTerminal(0) && spawn.ControllingTerminal(0),
 		Log:       log,
 
 		WarnReaped:   o.WarnReaped,
@@ -129,6 +129,9 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 		JobControl:   o.JobControl,
 		ResetSignals: o.ResetSignals,
 		ChdirRoot:    o.ChdirRoot,
+		// dumb-init leading its terminal's session (docker run -it) hands
+		// the terminal to the child's own session.
+		HandTerminal: o.NoTerminal && !o.SingleChild && sessionLeader() && isTerminal(0) && spawn.ControllingTerminal(0),
 	}
 	if o.PreStop != "" {
 		argv, err := shellwords.Split(o.PreStop)

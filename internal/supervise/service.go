@@ -262,6 +262,7 @@ func (s *Supervisor) start(v *svc) {
 		spec.Files = []uintptr{0, 1, 2}
 		spec.Foreground = v.Main && s.cfg.Terminal
 		spec.SameGroup = v.Main && s.cfg.SingleChild
+		spec.TakeTerminal = v.Main && s.handedTerminal
 	} else {
 		outR, outW, err1 := os.Pipe()
 		errR, errW, err2 := os.Pipe()

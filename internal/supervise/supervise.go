@@ -88,6 +88,10 @@ type Config struct {
 	// 2). Without it tend logs its own error and exits 127, 126 or 125 as
 	// a shell does.
 	MainStartError func(err error) int
+	// HandTerminal is dumb-init's terminal hand-over, for when tend leads
+	// the session of the terminal on its stdin: tend detaches from the
+	// terminal and the main takes it in a session of its own (terminal.go).
+	HandTerminal bool
 }
 
 // Reloaded is a re-read configuration.
@@ -179,6 +183,11 @@ type Supervisor struct {
 	// stoppedNow: the stopped processes, read from /proc once per turn
 	// of the loop when a stop signal needs to know (cont.go).
 	stoppedNow *stoppedSet
+	// handedTerminal: tend detached from its terminal for the main to
+	// take it; ignoreOnce: the hand-over's signals still to drop
+	// (terminal.go).
+	handedTerminal bool
+	ignoreOnce     map[syscall.Signal]bool
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -258,8 +267,16 @@ func (s *Supervisor) Run() int {
 			}
 		}
 	}
+	if s.cfg.HandTerminal {
+		// The hand-over's SIGCONT must reach the loop (to be dropped),
+		// not the runtime's default, which would lose it.
+		early = append(early, unix.SIGCONT)
+	}
 	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
 	notify(s.sigCh, without(early, kept))
+	if s.cfg.HandTerminal {
+		s.handOverTerminal()
+	}
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
 
@@ -447,6 +464,9 @@ func (s *Supervisor) onStopSignal(sig syscall.Signal) {
 func (s *Supervisor) onSignal(sig syscall.Signal) {
 	if InjectFault != nil {
 		InjectFault(signals.Name(sig))
+	}
+	if s.ignoredOnce(sig) {
+		return
 	}
 	if sig == unix.SIGHUP && s.cfg.Reload != nil {
 		s.reload()

@@ -679,6 +679,58 @@ func TestTerminalOwner(t *testing.T) {
 	}
 }
 
+// TestTerminalHandOver: dumb-init leading its terminal's session (docker
+// run -it) lets go of the terminal (TIOCNOTTY) and its child takes it in a
+// session of its own: the child leads the terminal's session. The kernel
+// answers the detach with SIGHUP and SIGCONT to the terminal's foreground
+// group; dumb-init drops exactly the first of each, so the child gets no
+// hang-up, and the user's own SIGHUP and SIGCONT sent afterwards reach it.
+// Also when the init is then SIGKILLed, the child, leading its own
+// session, gets nothing (it is left running: killed by the test).
+func TestTerminalHandOver(t *testing.T) {
+	master, pts := harness.OpenPTY(t)
+	harness.DrainPTY(master)
+	dir := t.TempDir()
+	out, ready := dir+"/out", dir+"/ready"
+	r := as("dumb-init").Start(t, dir, harness.Opts{Direct: true, TTY: pts}, testprog, "sigprint", "--cont", "--stay", "--out", out, "--ready", ready)
+	pts.Close()
+	child := r.WaitPID(ready)
+	killed := false
+	t.Cleanup(func() { // on failure; a success kills it below
+		if !killed {
+			unix.Kill(child, unix.SIGKILL)
+		}
+	})
+	p, err := procfs.Read("/proc", child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SID != child {
+		t.Errorf("the child's session is %d, want its own (%d)", p.SID, child)
+	}
+	if sid, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGSID); err != nil || sid != child {
+		t.Errorf("the terminal's session is %d (%v), want the child's (%d)", sid, err, child)
+	}
+	want := []string{"got SIGHUP", "got SIGCONT", "got SIGQUIT"}
+	for i, sig := range []unix.Signal{unix.SIGHUP, unix.SIGCONT, unix.SIGQUIT} {
+		r.Signal(sig)
+		r.WaitLines(out, i+1)
+	}
+	r.Signal(unix.SIGKILL)
+	r.Wait()
+	// The child must still be there, having got nothing more: give a
+	// hang-up time to arrive (it would have come with the init's exit).
+	time.Sleep(200 * time.Millisecond)
+	if got := harness.ReadLines(out); !reflect.DeepEqual(got, want) {
+		t.Errorf("the child got %q, want exactly %q (no hang-up of the hand-over, none at the init's death)", got, want)
+	}
+	if err := unix.Kill(child, 0); err != nil {
+		t.Errorf("the child is gone after the init was SIGKILLed: %v", err)
+	}
+	unix.Kill(child, unix.SIGKILL)
+	killed = true
+}
+
 // TestSingleChildGrace: in single-child mode only the child is tend's to
 // stop: one that ignores SIGTERM is SIGKILLed at tend's grace (TEND_GRACE),
 // and a process it left in the background is not touched.
