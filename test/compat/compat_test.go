@@ -202,6 +202,49 @@ func TestSessions(t *testing.T) {
 	}
 }
 
+// TestWorkingDirectory: dumb-init starts its child in the directory it was
+// started in and then moves itself to / (it keeps no mount busy), in both
+// modes and with -c; tend in its own mode keeps its directory (services
+// restarted later, reloads and relative paths resolve against it).
+func TestWorkingDirectory(t *testing.T) {
+	for _, m := range modes {
+		for _, tt := range []struct {
+			init     string
+			args     []string
+			tendInto string // where the init ends up: "/" or "" for where it started
+		}{
+			{"dumb-init", nil, "/"},
+			{"dumb-init", []string{"-c"}, "/"},
+			{"tend", []string{"--"}, ""},
+		} {
+			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				wd := filepath.Join(dir, "work dir")
+				if err := os.Mkdir(wd, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--ready", dir+"/ready")
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Dir: wd}, args...)
+				r.WaitFile(dir + "/ready")
+				child := hostPID(r, "testprog")
+				if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", child)); cwd != wd {
+					t.Errorf("the child's working directory is %q, want the one the init was started in, %q", cwd, wd)
+				}
+				want := tt.tendInto
+				if want == "" {
+					want = wd
+				}
+				r.Poll("the init's working directory to be "+want, func() bool {
+					cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", r.TendPID))
+					return cwd == want
+				})
+				r.Signal(unix.SIGTERM)
+				r.ExpectExit(0)
+			})
+		}
+	}
+}
+
 // TestRewrite: dumb-init's -r S:R forwards S as R; R = 0 drops S.
 func TestRewrite(t *testing.T) {
 	for _, m := range modes {
