@@ -11,7 +11,8 @@
 // TEND_COMPAT_PEERS=1 runs them against the real /usr/bin/tini and
 // /usr/bin/dumb-init instead (apt-get install tini dumb-init): the
 // scenarios where tend deliberately differs (the shutdown sweep, the
-// mask) fail there, which shows that those assertions can fail.
+// mask, TEND_GRACE, the SIGCONT to a program stopped at shutdown) fail
+// there, which shows that those assertions can fail.
 package compat
 
 import (
@@ -886,9 +887,9 @@ func TestStoppedGetsCont(t *testing.T) {
 				dir := t.TempDir()
 				out := dir + "/out"
 				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--out", out, "--ready", dir+"/ready")
-				// The grace (60 s) is far beyond the bound (a hang guard):
-				// an exit within it is the program's own.
-				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=60s"}, Timeout: 50 * time.Second}, args...)
+				// The grace (60 s) is far beyond the bound (30 s, a hang
+				// guard): an exit within it is the program's own.
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=60s"}, Timeout: 30 * time.Second}, args...)
 				r.WaitFile(dir + "/ready")
 				child := hostPID(r, "testprog")
 				if err := unix.Kill(child, unix.SIGSTOP); err != nil {
