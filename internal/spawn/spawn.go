@@ -163,6 +163,12 @@ func Start(s *Spec) (int, error) {
 		}
 	}
 	pid, err := forkExec(bin, s.Argv, attr, s.ClearMask)
+	if err != nil && attr.Sys.Setctty {
+		// The terminal could not be taken (TIOCSCTTY): start without it,
+		// as dumb-init's child does (it only notes the failure).
+		attr.Sys.Setctty = false
+		pid, err = forkExec(bin, s.Argv, attr, s.ClearMask)
+	}
 	if err != nil {
 		if s.Dir != "" && errors.Is(err, unix.ENOENT) {
 			if _, serr := os.Stat(s.Dir); serr != nil {
