@@ -652,10 +652,10 @@ func (s *Supervisor) code() int {
 	return code
 }
 
-// sweep sends SIGTERM (and SIGCONT to a stopped one) once to every live process other than
-// tend that did not already receive a stop signal through its service's
-// process group in this shutdown: the whole namespace when tend is PID 1,
-// every descendant otherwise.
+// sweep sends SIGTERM (and SIGCONT to a stopped one) once to every live
+// process other than tend that did not already receive a stop signal
+// through its service's process group in this shutdown: the whole
+// namespace when tend is PID 1, every descendant otherwise.
 func (s *Supervisor) sweep() {
 	if s.pid1 && !proc.OwnNamespace() {
 		// /proc shows another namespace: we cannot tell who is ours, but
