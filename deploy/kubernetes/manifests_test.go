@@ -446,6 +446,11 @@ func TestRuntimeClassBase(t *testing.T) {
 		env(pc, "TEND_RESTART_RUNTIME") != "true" {
 		t.Errorf("runtimeclass-restart: want hostPID, privileged and TEND_RESTART_RUNTIME=true: %+v", pds.Spec.Template.Spec)
 	}
+	// The API server refuses privileged with allowPrivilegeEscalation false,
+	// which the base sets: the patch must lift it.
+	if ape := pc.SecurityContext.AllowPrivilegeEscalation; ape == nil || !*ape {
+		t.Error("runtimeclass-restart: privileged needs allowPrivilegeEscalation: true over the base's false")
+	}
 }
 
 // TestBasesShareTheImage: both bases name the same image and tag, the one
