@@ -83,6 +83,8 @@ func TestCrontabErrors(t *testing.T) {
 		{"@reboot run\n", `crontab:1: @reboot is not supported`},
 		{"@every 10ms run\n", `crontab:1: @every "10ms": want a duration of whole seconds`},
 		{"CRON_TZ=Moon/Base\n", `crontab:1: CRON_TZ: "Moon/Base" is not a known time zone`},
+		{"CRON_TZ=/dev/zero\n", `crontab:1: CRON_TZ: "/dev/zero": zone file /dev/zero: a character device, not a regular file; accepted: a regular file of at most 10 MiB`},
+		{"CRON_TZ=/\n", `crontab:1: CRON_TZ: "/": zone file /: a directory, not a regular file`},
 		{"9X=1\n", `crontab:1: not a crontab line: "9X=1"; accepted: "SPEC COMMAND"`},
 		{"just words here\n", `crontab:1: not a crontab line: "just words here"`},
 		{"just six words here for you\n", `crontab:1: "just six words here for" is not a schedule`},
