@@ -24,6 +24,7 @@ import (
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
+	"github.com/tend-sh/tend/internal/schedule"
 	"github.com/tend-sh/tend/internal/shellwords"
 	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
@@ -44,8 +45,15 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
+	// Before anything reads the clock in local time: Go's own load of
+	// time.Local must not open a named pipe or read /dev/zero ($TZ or
+	// /etc/localtime). tend says so in its own face; the peers' stay quiet.
+	localErr = schedule.GuardLocal()
 	os.Exit(face(os.Args[0], os.Args[1:]))
 }
+
+// localErr is why time.Local was set to UTC (schedule.GuardLocal), if it was.
+var localErr error
 
 // face is the one place that decides which program tend is from the name
 // it was invoked as (argv[0]'s last element; a symlink to the one binary
@@ -70,6 +78,9 @@ func face(argv0 string, args []string) int {
 }
 
 func run(args []string) int {
+	if localErr != nil {
+		fmt.Fprintln(os.Stderr, "tend: warning: "+localErr.Error())
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return check(args[1:])
 	}
