@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
-	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/schedule"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // Jobs are services with a schedule. They run on the event loop like every
@@ -36,9 +36,6 @@ type Job struct {
 	Timeout  time.Duration // 0: none
 }
 
-// Scheduled is the state of a job waiting for its next due time.
-const Scheduled State = "scheduled"
-
 // maxJobWait caps a job timer: it then re-reads the wall clock, so a step
 // of the system clock delays a run by at most this much.
 const maxJobWait = time.Minute
@@ -47,13 +44,6 @@ const maxJobWait = time.Minute
 const (
 	tJobDue timerKind = iota + 100
 	tJobTimeout
-)
-
-// Run results, as counted for status and metrics.
-const (
-	ResultSuccess = "success"
-	ResultFailure = "failure"
-	ResultTimeout = "timeout"
 )
 
 // jobState is the runtime state of a job. Only the event loop touches it.
@@ -178,12 +168,12 @@ func (s *Supervisor) jobRunEnded(v *svc, success bool) {
 	j.lastStart, j.lastDuration, j.ended = v.started, time.Since(v.started), true
 	switch {
 	case j.timedOut:
-		j.runs[ResultTimeout]++
+		j.runs[status.ResultTimeout]++
 	case success:
-		j.runs[ResultSuccess]++
+		j.runs[status.ResultSuccess]++
 		j.lastSuccess = time.Now()
 	default:
-		j.runs[ResultFailure]++
+		j.runs[status.ResultFailure]++
 	}
 }
 
@@ -245,14 +235,14 @@ func (s *Supervisor) RunJob(name string) error {
 }
 
 // jobStatus is the job part of v's status, nil for other services.
-func (v *svc) jobStatus() *control.JobStatus {
+func (v *svc) jobStatus() *status.JobStatus {
 	if v.Job == nil {
 		return nil
 	}
-	st := &control.JobStatus{
+	st := &status.JobStatus{
 		Schedule: v.Job.Schedule.String(),
 		Timezone: v.Job.Schedule.Location().String(),
-		Runs:     map[string]uint64{ResultSuccess: 0, ResultFailure: 0, ResultTimeout: 0},
+		Runs:     map[string]uint64{status.ResultSuccess: 0, status.ResultFailure: 0, status.ResultTimeout: 0},
 	}
 	j := v.job
 	if j == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // Service is one service as the supervisor runs it: what to start and the
@@ -55,19 +56,20 @@ const (
 	RestartNever     = "never"
 )
 
-// State is a service's state as shown by `tend status`.
-type State string
+// State is a service's state; the names are internal/status's.
+type State = status.State
 
-// The states of a service.
+// The states of a service (status.States).
 const (
-	Starting State = "starting" // waiting for its dependencies, or started and not yet ready
-	Ready    State = "ready"    // its ready probe passed
-	Running  State = "running"  // started, and it has no ready probe
-	Backoff  State = "backoff"  // exited; waiting to be restarted
-	Failed   State = "failed"   // failed for good (restart limit, ready timeout, dependency failed)
-	Stopping State = "stopping" // asked to stop, not yet exited
-	Stopped  State = "stopped"  // exited and not to be restarted
-	Done     State = "done"     // a oneshot that finished successfully
+	Starting  = status.Starting
+	Ready     = status.Ready
+	Running   = status.Running
+	Backoff   = status.Backoff
+	Failed    = status.Failed
+	Stopping  = status.Stopping
+	Stopped   = status.Stopped
+	Done      = status.Done
+	Scheduled = status.Scheduled
 )
 
 // svc is the runtime state of one service. Only the event loop touches it.
@@ -128,14 +130,19 @@ func (v *svc) probing(health bool) bool {
 }
 
 // satisfied reports whether services listing v in `after` may start.
-func (v *svc) satisfied() bool {
-	if v.Job != nil {
-		return v.state != Starting // nothing waits for a job; the main's after lists it
+// It is status.Satisfied: the one decision of "ready", which wait-ready
+// and /readyz ask too.
+func (v *svc) satisfied() bool { return status.Satisfied(v.kind(), v.state) }
+
+// kind is what v is, as far as readiness goes.
+func (v *svc) kind() status.Kind {
+	switch {
+	case v.Job != nil:
+		return status.Job
+	case v.Oneshot:
+		return status.Oneshot
 	}
-	if v.Oneshot {
-		return v.state == Done
-	}
-	return v.state == Ready || v.state == Running
+	return status.LongRunning
 }
 
 // settled reports whether the service reached where startup wants it.
