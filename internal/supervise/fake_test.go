@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/signals"
@@ -164,7 +165,7 @@ func defaults(v *Service) {
 		v.Spec.Argv = []string{v.Name}
 	}
 	if v.Restart == "" {
-		v.Restart = RestartOnFailure
+		v.Restart = config.RestartOnFailure
 	}
 	if v.SuccessCodes == nil {
 		v.SuccessCodes = []int{0}
@@ -184,7 +185,7 @@ func defaults(v *Service) {
 	if v.StopTimeout == 0 {
 		v.StopTimeout = 10 * time.Second
 	}
-	v.Inherit = true // no output pipes
+	v.Log = config.LogInherit // no output pipes
 }
 
 // do runs f as the loop runs a handler (advance after it), then delivers

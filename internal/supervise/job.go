@@ -30,10 +30,10 @@ import (
 //     stop signal like any service (advance, in supervise.go).
 
 // Job is what makes a Service a scheduled job.
+// Its overlap policy and timeout are the definition's (config.Service's
+// Overlap and Timeout).
 type Job struct {
 	Schedule *schedule.Schedule
-	Overlap  string        // config.OverlapSkip or config.OverlapQueue
-	Timeout  time.Duration // 0: none
 }
 
 // maxJobWait caps a job timer: it then re-reads the wall clock, so a step
@@ -107,7 +107,7 @@ func (s *Supervisor) onJobTimer(ev timerEvent) bool {
 	case tJobTimeout:
 		if ev.gen == v.gen && v.alive() && v.job != nil {
 			v.job.timedOut = true
-			s.log.Warn("job run exceeded its timeout; stopping it", "service", v.Name, "pid", v.pid, "timeout", v.Job.Timeout, "signal", v.StopSignal)
+			s.log.Warn("job run exceeded its timeout; stopping it", "service", v.Name, "pid", v.pid, "timeout", v.Timeout, "signal", v.StopSignal)
 			s.signalStop(v, v.StopSignal)
 		}
 	default:
@@ -133,7 +133,7 @@ func (s *Supervisor) onJobDue(v *svc) {
 	j.next = v.Job.Schedule.Next(now)
 	s.armJobTimer(v)
 	switch {
-	case v.alive() && v.Job.Overlap == config.OverlapQueue:
+	case v.alive() && v.Overlap == config.OverlapQueue:
 		if !j.queued {
 			j.queued = true
 			s.log.Info("job still running; queued the run due now", "service", v.Name, "due", due.Format(time.RFC3339))
@@ -152,8 +152,8 @@ func (s *Supervisor) startRun(v *svc) {
 	j.resume = v.state == Scheduled
 	j.timedOut = false
 	s.start(v)
-	if v.alive() && v.Job.Timeout > 0 {
-		j.timeout = s.after(v.Job.Timeout, v, tJobTimeout)
+	if v.alive() && v.Timeout > 0 {
+		j.timeout = s.after(v.Timeout, v, tJobTimeout)
 	}
 }
 
@@ -185,7 +185,7 @@ func (s *Supervisor) jobExited(v *svc, code int, success bool) {
 	if !success {
 		why := "exited with code " + strconv.Itoa(code)
 		if j.timedOut {
-			why = "timed out after " + v.Job.Timeout.String() + " (code " + strconv.Itoa(code) + ")"
+			why = "timed out after " + v.Timeout.String() + " (code " + strconv.Itoa(code) + ")"
 		}
 		if v.Critical {
 			s.fail(v, code, "critical job run "+why)

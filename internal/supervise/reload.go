@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"time"
 
@@ -124,7 +123,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 			continue
 		}
 		v.removed = false
-		if v.Main || reflect.DeepEqual(*v.Service, *def) {
+		if v.Main || v.same(def) {
 			continue
 		}
 		s.log.Info("reload: changed; restarting", "service", def.Name)

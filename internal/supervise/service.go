@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,40 +22,38 @@ import (
 	"github.com/tend-sh/tend/internal/status"
 )
 
-// Service is one service as the supervisor runs it: what to start and the
-// policy around it. Single-command mode is one Main service.
+// Service is one service as the supervisor runs it: its definition, as
+// config validated it, and what tend derives from it to start it.
+// Single-command mode is one Main service.
 type Service struct {
-	Name string
-	Spec spawn.Spec // Argv, Env, Dir, Cred; Files and Foreground are set per start
+	// Service is the definition: every key of [service.NAME], with
+	// defaults filled in (config.Service documents each). A key is added
+	// there, once; the supervisor reads it through this field.
+	*config.Service
+	// Spec is how to start it: Argv (command), Env (tend's environment
+	// under the service's), Dir (workdir), Cred (user). Files and
+	// Foreground are set per start.
+	Spec spawn.Spec
 	// Main marks the main process: the container's exit code is its code,
 	// signals tend receives are forwarded to its group, and it is stopped
 	// with the (rewritten) signal that started the shutdown.
-	Main              bool
-	Oneshot           bool
-	After             []string
-	Restart           string // RestartAlways | RestartOnFailure | RestartNever
-	SuccessCodes      []int
-	BackoffInitial    time.Duration
-	BackoffMax        time.Duration
-	MaxRestarts       int
-	MaxRestartsWithin time.Duration
-	Critical          bool
-	StopSignal        syscall.Signal
-	StopTimeout       time.Duration
-	Ready, Health     *config.Probe
-	// Inherit gives the service tend's own stdin, stdout and stderr (and
-	// the terminal, when tend has one) instead of prefixed log lines.
-	Inherit bool
-	// Job, when set, makes the service a scheduled job (job.go).
+	Main bool
+	// Job, when set, makes the service a scheduled job (job.go): its
+	// parsed schedule.
 	Job *Job
 }
 
-// Restart policies.
-const (
-	RestartAlways    = "always"
-	RestartOnFailure = "on-failure"
-	RestartNever     = "never"
-)
+// inherit reports whether the service gets tend's own stdin, stdout and
+// stderr (and the terminal, when tend has one) instead of prefixed log
+// lines.
+func (d *Service) inherit() bool { return d.Log == config.LogInherit }
+
+// same reports whether d and o define the same service: a reload leaves it
+// alone. Where the definition is written (file, line) does not count.
+func (d *Service) same(o *Service) bool {
+	return d.Service.SameAs(o.Service) && d.Main == o.Main &&
+		reflect.DeepEqual(d.Spec, o.Spec) && reflect.DeepEqual(d.Job, o.Job)
+}
 
 // State is a service's state; the names are internal/status's.
 type State = status.State
@@ -265,7 +264,7 @@ func (s *Supervisor) start(v *svc) {
 	v.stopAsked, v.unhealthy, v.health, v.fails = false, false, "", 0
 	spec := v.Spec // a copy: Files differ per start
 	var closeAfter []*os.File
-	if v.Inherit {
+	if v.inherit() {
 		spec.Files = []uintptr{0, 1, 2}
 		spec.Foreground = v.Main && s.cfg.Terminal
 		spec.SameGroup = v.Main && s.cfg.SingleChild
@@ -473,7 +472,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		return
 	}
 
-	restart := v.Restart == RestartAlways || (v.Restart == RestartOnFailure && !success)
+	restart := v.Restart == config.RestartAlways || (v.Restart == config.RestartOnFailure && !success)
 	if !restart {
 		if success {
 			v.setState(Stopped)
