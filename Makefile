@@ -7,13 +7,18 @@ BIN         := bin/tend
 PREFIX      ?= /usr/local
 FUZZTIME    ?= 5s
 
-.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean demo
+.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean demo tend-nri
 
 all: build
 
 ## build: the static binary in bin/tend
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tend
+
+## tend-nri: the NRI plugin, static, in bin/tend-nri (a binary of its own:
+## NRI's dependencies never reach tend, the PID 1 of every container)
+tend-nri:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tend-nri ./cmd/tend-nri
 
 ## install: build and copy to $(PREFIX)/bin
 install: build

@@ -64,7 +64,7 @@ func face(argv0 string, args []string) int {
 		if inv.Action != compat.Run {
 			return compat.Answer(inv, version, os.Stdout, os.Stderr)
 		}
-		return runOptions(inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
+		return runOptions(f, inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
 	}
 	return run(args)
 }
@@ -90,12 +90,12 @@ func run(args []string) int {
 	case len(o.Command) == 0 && !services(o):
 		return usageError("no command given")
 	}
-	return runOptions(o, usageError)
+	return runOptions(compat.Tend, o, usageError)
 }
 
-// runOptions runs tend as the options say; usage reports an invalid value
-// the way the face reports usage errors.
-func runOptions(o opts.Options, usage func(msg string) int) int {
+// runOptions runs tend as the options say, as face f; usage reports an
+// invalid value the way the face reports usage errors.
+func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	if o.Pdeathsig != 0 {
 		// Any thread of tend's does: when the parent dies, the kernel
 		// signals the whole process for each thread that asked.
@@ -121,7 +121,7 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		Rewrite:   o.Rewrite,
 		RemapExit: o.RemapExit,
 		Hold:      o.Hold,
-		Terminal:  !o.SingleChild && (!o.NoTerminal || sessionLeader()) && isTerminal(0) && spawn.ControllingTerminal(0),
+		Terminal:  !o.SingleChild && !o.NoTerminal && isTerminal(0) && spawn.ControllingTerminal(0),
 		Log:       log,
 
 		WarnReaped:   o.WarnReaped,
@@ -129,7 +129,11 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		JobControl:   o.JobControl,
 		ResetSignals: o.ResetSignals,
 		ChdirRoot:    o.ChdirRoot,
+		// dumb-init leading its terminal's session (docker run -it) hands
+		// the terminal to the child's own session.
+		HandTerminal: o.NoTerminal && !o.SingleChild && sessionLeader() && isTerminal(0) && spawn.ControllingTerminal(0),
 	}
+	cfg.PlatformGrace = o.GracePlatform // --grace=platform: a stop signal's sender owns the deadline
 	if o.PreStop != "" {
 		argv, err := shellwords.Split(o.PreStop)
 		if err == nil && len(argv) == 0 {
@@ -197,6 +201,16 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 	logq := tendlog.NewAsync(dest, 1024)
 	log = tendlog.New(logq, level)
 	cfg.Log = log
+	if f == compat.DumbInit {
+		// A program that cannot be executed is reported in dumb-init's
+		// shape ("[dumb-init] PROGRAM: No such file or directory"), which
+		// log filters match, with its exit code.
+		cfg.MainStartError = func(err error) int {
+			line, code, _ := compat.StartError(f, err)
+			_, _ = logq.Write([]byte(line))
+			return code
+		}
+	}
 	sup := supervise.New(cfg)
 	var web *httpapi.Server
 	if o.HTTP != "" {

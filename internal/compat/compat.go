@@ -9,15 +9,18 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/spawn"
 )
 
 // Face is the program tend is standing in for.
@@ -111,14 +114,16 @@ func getopt(f Face, args []string, known, withValue string, long map[string]byte
 			return args[i+1:], nil
 		case strings.HasPrefix(a, "--") && long != nil:
 			name, val, hasVal := strings.Cut(a[2:], "=")
-			c, ok := long[name]
-			if !ok {
-				return nil, &UsageError{f, fmt.Sprintf("unknown option %s", a)}
+			full, err := longName(f, name, long)
+			if err != nil {
+				return nil, err
 			}
+			name = full
+			c := long[name]
 			if strings.IndexByte(withValue, c) >= 0 {
 				if !hasVal {
 					if i+1 >= len(args) {
-						return nil, &UsageError{f, fmt.Sprintf("option %s needs a value", a)}
+						return nil, &UsageError{f, fmt.Sprintf("option --%s needs a value", name)}
 					}
 					i++
 					val = args[i]
@@ -159,6 +164,30 @@ func getopt(f Face, args []string, known, withValue string, long map[string]byte
 		}
 	}
 	return nil, nil
+}
+
+// longName resolves a long option's name as getopt_long does: the exact
+// name, else the one option it is a prefix of (--single for
+// --single-child, --rew for --rewrite); a prefix of several (--ver:
+// --verbose or --version?) is ambiguous and refused, listing them.
+func longName(f Face, name string, long map[string]byte) (string, error) {
+	if _, ok := long[name]; ok {
+		return name, nil
+	}
+	var matches []string
+	for full := range long {
+		if strings.HasPrefix(full, name) {
+			matches = append(matches, full)
+		}
+	}
+	slices.Sort(matches)
+	switch len(matches) {
+	case 0:
+		return "", &UsageError{f, fmt.Sprintf("unknown option --%s", name)}
+	case 1:
+		return matches[0], nil
+	}
+	return "", &UsageError{f, fmt.Sprintf("option --%s is ambiguous: --%s", name, strings.Join(matches, " or --"))}
 }
 
 // parseTini reads tini's command line: tini [-hsvwgl] [-p SIGNAL]
@@ -340,6 +369,42 @@ func Fail(f Face, err error, version string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "See %s --help.\n", f)
 	}
 	return CodeUsage
+}
+
+// CodeExecFailed is dumb-init's exit code when its child cannot execute the
+// program (execvp failed): the child exits 2, and dumb-init with it.
+const CodeExecFailed = 2
+
+// StartError reports a program that could not be started the way the
+// face's peer does and returns the exit code to use. As dumb-init it is
+// dumb-init's own line, "[dumb-init] PROGRAM: " and the C library's text
+// for the error (strerror: "No such file or directory", "Permission
+// denied"), and exit 2. Other faces return ok false: tend's own message
+// and the shell's codes (127, 126, 125) apply.
+func StartError(f Face, err error) (line string, code int, ok bool) {
+	if f != DumbInit {
+		return "", 0, false
+	}
+	name, text := "", err.Error()
+	var se *spawn.Error
+	if errors.As(err, &se) {
+		name = se.Name
+		text = se.Err.Error()
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		text = errno.Error()
+	}
+	return "[dumb-init] " + name + ": " + strerror(text) + "\n", CodeExecFailed, true
+}
+
+// strerror turns Go's text for an errno into the C library's: Go's table
+// is glibc's strerror with the first letter in lower case.
+func strerror(text string) string {
+	if text == "" {
+		return text
+	}
+	return strings.ToUpper(text[:1]) + text[1:]
 }
 
 // Usage is the help of a face, in tend's words.

@@ -34,7 +34,7 @@ const Usage = `usage: tend status [--json] [NAME...]
        tend shutdown
        tend wait-ready [--timeout DURATION] [NAME...]
 options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
-exit codes: 0 ok, 1 failed (wait-ready: not ready in time, or a service failed), 2 usage, 3 unknown service,
+exit codes: 0 ok, 1 failed (wait-ready: not ready in time, or a service failed or is stopped), 2 usage, 3 unknown service,
             4 no tend running here, 5 permission denied (or the socket is served
             by a user other than root and you)
 `
@@ -494,6 +494,18 @@ func failedForGood(ss []status.ServiceStatus) []string {
 	return out
 }
 
+// stoppedForGood names the services that are stopped and not satisfied:
+// nothing starts them again but `tend start`.
+func stoppedForGood(ss []status.ServiceStatus) []string {
+	var out []string
+	for _, s := range ss {
+		if s.State == status.Stopped && !s.Satisfied() {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 func (c *client) waitReady(o cliOpts) *failure {
 	start := time.Now()
 	var deadline time.Time
@@ -522,6 +534,11 @@ func (c *client) waitReady(o cliOpts) *failure {
 			// someone starts it again: waiting out the timeout helps no one.
 			if failed := failedForGood(rep.Services); len(failed) > 0 {
 				return fail(ExitFailed, "failed, will not become ready (until `tend start`): %s", strings.Join(failed, ", "))
+			}
+			// Nor will one that is stopped (`tend stop`, or it exited
+			// and is not restarted).
+			if stopped := stoppedForGood(rep.Services); len(stopped) > 0 {
+				return fail(ExitFailed, "stopped, will not become ready (until `tend start`): %s", strings.Join(stopped, ", "))
 			}
 			last = fail(ExitFailed, "not ready after %v: %s", o.timeout, strings.Join(nr, ", "))
 		case f.code == ExitNoTend || f.code == ExitFailed:

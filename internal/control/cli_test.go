@@ -257,6 +257,26 @@ func TestWaitReady(t *testing.T) {
 			}
 		}
 	})
+	// Issue 17: so does a stopped one (`tend stop`, or exited and not
+	// restarted): nothing but `tend start` makes it ready.
+	t.Run("stopped", func(t *testing.T) {
+		for _, names := range [][]string{nil, {"web"}} {
+			b := newFake()
+			b.set("web", func(s *status.ServiceStatus) { s.Ready, s.State = false, status.Stopped })
+			_, sock := start(t, b, nil, testConfig())
+			began := time.Now()
+			code, _, stderr := cli(sock, append([]string{"wait-ready", "--timeout", "60s"}, names...)...)
+			if took := time.Since(began); took > 20*time.Second {
+				t.Errorf("wait-ready %v: took %v: it waited for a stopped service", names, took)
+			}
+			if want := "tend: stopped, will not become ready (until `tend start`): web\n"; code != ExitFailed || stderr != want {
+				t.Errorf("wait-ready %v: exit %d, stderr %q, want %q", names, code, stderr, want)
+			}
+			if b.statuses != 1 {
+				t.Errorf("wait-ready %v: %d polls, want 1", names, b.statuses)
+			}
+		}
+	})
 	t.Run("no tend", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "none.sock")
 		code, _, stderr := cli(sock, "wait-ready", "--timeout", "200ms")

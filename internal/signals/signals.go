@@ -65,9 +65,11 @@ func IsShutdown(sig syscall.Signal) bool {
 }
 
 // NeedsCont reports whether a process sent sig to stop it should also get
-// SIGCONT right after: a stopped process acts on a pending signal only once
-// it runs again. Not for the signals that stop a process (SIGCONT would undo
-// them), nor for SIGCONT and SIGKILL themselves.
+// SIGCONT right after, if it is stopped: a stopped process acts on a
+// pending signal only once it runs again (a running one needs nothing and
+// gets nothing more; the caller checks /proc). Not for the signals that
+// stop a process (SIGCONT would undo them), nor for SIGCONT and SIGKILL
+// themselves.
 func NeedsCont(sig syscall.Signal) bool {
 	switch sig {
 	case 0, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGCONT, unix.SIGKILL:

@@ -75,3 +75,38 @@ func TestExitCode(t *testing.T) {
 		})
 	}
 }
+
+// TestPlatformGrace: with --grace=platform a stop signal arms no grace
+// timer of tend's own (the sender's SIGKILL ends the stop), while a
+// shutdown tend starts itself (the main exited) still ends at Grace.
+func TestPlatformGrace(t *testing.T) {
+	svcs := func() []*Service {
+		return []*Service{Main([]string{"app"}, nil, nil, nil), {Service: &config.Service{Name: "side"}}}
+	}
+	cases := []struct {
+		name      string
+		platform  bool
+		act       func(r *rig)
+		wantTimer bool
+	}{
+		{"SIGTERM, platform grace: no timer", true, func(r *rig) { r.signal(unix.SIGTERM) }, false},
+		{"SIGINT, platform grace: no timer", true, func(r *rig) { r.signal(unix.SIGINT) }, false},
+		{"main exits, platform grace: tend's own grace", true, func(r *rig) { r.exit("main", 0) }, true},
+		{"SIGTERM, a duration: the timer", false, func(r *rig) { r.signal(unix.SIGTERM) }, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, Config{Grace: time.Hour, PlatformGrace: c.platform}, svcs()...)
+			c.act(r)
+			if r.s.phase != stopping {
+				t.Fatalf("phase %v, want stopping", r.s.phase)
+			}
+			if got := r.s.grace != nil; got != c.wantTimer {
+				t.Errorf("grace timer armed = %v, want %v", got, c.wantTimer)
+			}
+			if got := !r.s.GraceEnd().IsZero(); got != c.wantTimer {
+				t.Errorf("GraceEnd %v, want set = %v", r.s.GraceEnd(), c.wantTimer)
+			}
+		})
+	}
+}

@@ -56,10 +56,13 @@ type fakeSystem struct {
 	alive   map[int]bool
 	kills   []killRec
 	// conts are the SIGCONTs that followed a stop signal to the same
-	// target (every stop signal tend sends is followed by one, so that a
-	// stopped process can act on it); kept apart so that kills reads as
-	// the decisions.
+	// target (a stop signal to a stopped target is followed by one, so
+	// that it can act on it); kept apart so that kills reads as the
+	// decisions.
 	conts []killRec
+	// procs is what processes() lists (/proc): none unless a test puts
+	// some there, e.g. a stopped process (state T).
+	procs []proc.Process
 	// fail makes a start of this argv[0] fail with the error.
 	fail map[string]error
 }
@@ -99,7 +102,7 @@ func (f *fakeSystem) kill(pid int, sig syscall.Signal) error {
 
 func (f *fakeSystem) now() time.Time { return f.clock }
 
-func (f *fakeSystem) processes() ([]proc.Process, error) { return nil, nil }
+func (f *fakeSystem) processes() ([]proc.Process, error) { return slices.Clone(f.procs), nil }
 
 func (f *fakeSystem) afterFunc(d time.Duration, fn func()) timer {
 	f.seq++
@@ -192,6 +195,7 @@ func defaults(v *Service) {
 // whatever it queued for the loop (timer firings, probe results).
 func (r *rig) do(f func()) {
 	r.t.Helper()
+	r.s.newTurn()
 	f()
 	r.s.advance()
 	for {

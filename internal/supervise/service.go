@@ -268,6 +268,7 @@ func (s *Supervisor) start(v *svc) {
 		spec.Files = []uintptr{0, 1, 2}
 		spec.Foreground = v.Main && s.cfg.Terminal
 		spec.SameGroup = v.Main && s.cfg.SingleChild
+		spec.TakeTerminal = v.Main && s.handedTerminal
 	} else {
 		outR, outW, err1 := os.Pipe()
 		errR, errW, err2 := os.Pipe()
@@ -355,8 +356,13 @@ func (s *Supervisor) startFailed(v *svc, err error) {
 	v.started = s.sys.now()
 	if v.Main {
 		// As a shell would: say why and exit with 127/126/125 at once,
-		// without holding or restarting.
-		s.log.Error(err.Error())
+		// without holding or restarting (or as the peer tend stands in
+		// for would: MainStartError).
+		if s.cfg.MainStartError != nil {
+			code = s.cfg.MainStartError(err)
+		} else {
+			s.log.Error(err.Error())
+		}
 		v.lastExit = &code
 		v.setState(Failed)
 		s.mainCode, s.mainDone, s.mainStartFailed = code, true, true

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/spawn"
 )
 
@@ -317,9 +318,9 @@ func TestControlStopStartRestart(t *testing.T) {
 	if got := r.sent(first); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
 		t.Errorf("stop sent %v, want [SIGTERM]", got)
 	}
-	// A stopped process could not act on the SIGTERM: a SIGCONT follows it.
-	if want := []killRec{{-first, unix.SIGCONT}}; !slices.Equal(r.fs.conts, want) {
-		t.Errorf("SIGCONTs after the stop signal: %v, want %v", r.fs.conts, want)
+	// Nothing of it is stopped (/proc): no SIGCONT follows (TestStopCont).
+	if len(r.fs.conts) != 0 {
+		t.Errorf("SIGCONTs after the stop signal to a running group: %v, want none", r.fs.conts)
 	}
 	r.killed("a", unix.SIGTERM)
 	r.advance(time.Minute)
@@ -552,5 +553,82 @@ func TestSecondStopSignal(t *testing.T) {
 	}
 	if r.s.grace != grace {
 		t.Error("the second SIGTERM re-armed the grace")
+	}
+}
+
+// TestStopCont: a stop signal is followed by SIGCONT only when its target
+// is stopped (state T in /proc): for a group, when any member is; for the
+// main alone (--forward child), when it is. A running process sees
+// exactly the signals sent.
+func TestStopCont(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		toChild bool
+		// stopped picks the processes /proc shows in state T, given the
+		// main's pid; each entry is {pid, pgid}.
+		stopped  func(main int) [][2]int
+		wantCont bool
+	}{
+		{"group, none stopped", false, func(int) [][2]int { return nil }, false},
+		{"group, the leader stopped", false, func(m int) [][2]int { return [][2]int{{m, m}} }, true},
+		{"group, another member stopped", false, func(m int) [][2]int { return [][2]int{{m + 1000, m}} }, true},
+		{"group, a stopped process of another group", false, func(m int) [][2]int { return [][2]int{{m + 1000, m + 1000}} }, false},
+		{"child alone, running", true, func(m int) [][2]int { return [][2]int{{m + 1000, m}} }, false},
+		{"child alone, stopped", true, func(m int) [][2]int { return [][2]int{{m, m}} }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, Config{ToChild: tt.toChild}, Main([]string{"app"}, nil, nil, nil))
+			m := r.pid(MainName)
+			target := -m
+			if tt.toChild {
+				target = m
+			}
+			r.fs.procs = []proc.Process{{PID: m, PGID: m, State: 'S'}}
+			for _, p := range tt.stopped(m) {
+				r.fs.procs = append(r.fs.procs, proc.Process{PID: p[0], PGID: p[1], State: 'T'})
+			}
+			r.signal(unix.SIGTERM)
+			if got := r.sent(m); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+				t.Errorf("sent %v, want [SIGTERM]", got)
+			}
+			var want []killRec
+			if tt.wantCont {
+				want = []killRec{{target, unix.SIGCONT}}
+			}
+			if !slices.Equal(r.fs.conts, want) {
+				t.Errorf("SIGCONTs %v, want %v", r.fs.conts, want)
+			}
+			// A second SIGTERM is forwarded again, and the same rule holds.
+			r.fs.conts = nil
+			r.signal(unix.SIGTERM)
+			if !slices.Equal(r.fs.conts, want) {
+				t.Errorf("after the second SIGTERM: SIGCONTs %v, want %v", r.fs.conts, want)
+			}
+		})
+	}
+}
+
+// TestSweepCont: the shutdown's sweep sends SIGTERM to every process left
+// and SIGCONT only to those stopped.
+func TestSweepCont(t *testing.T) {
+	r := newRig(t, Config{}, Main([]string{"app"}, nil, nil, nil))
+	running, stopped := fakePIDBase+100, fakePIDBase+101
+	for _, pid := range []int{running, stopped} {
+		r.fs.alive[pid] = true // orphans tend adopted (setsid daemons)
+	}
+	self := r.s.self
+	r.fs.procs = []proc.Process{
+		{PID: running, PPID: self, PGID: running, State: 'S'},
+		{PID: stopped, PPID: self, PGID: stopped, State: 'T'},
+	}
+	r.exit(MainName, 0)
+	if got := r.sent(running); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+		t.Errorf("running process: sent %v, want [SIGTERM]", got)
+	}
+	if got := r.sent(stopped); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+		t.Errorf("stopped process: sent %v, want [SIGTERM]", got)
+	}
+	if want := []killRec{{stopped, unix.SIGCONT}}; !slices.Equal(r.fs.conts, want) {
+		t.Errorf("SIGCONTs %v, want %v (the stopped process only)", r.fs.conts, want)
 	}
 }

@@ -43,6 +43,11 @@ type Config struct {
 	ToChild   bool // forward to the main process only, not its group
 	Rewrite   signals.Rewrite
 	RemapExit map[int]int
+	// PlatformGrace (--grace=platform): a shutdown a signal started arms
+	// no grace timer, the sender of the signal owns the deadline (docker
+	// stop -t, the kubelet's grace); one tend starts itself (the main
+	// exited or failed) still ends at Grace.
+	PlatformGrace bool
 	// Hold keeps tend running after a failure that would stop the
 	// container (the main failing, a critical service failing) until
 	// SIGTERM or SIGINT.
@@ -82,6 +87,16 @@ type Config struct {
 	// ChdirRoot moves tend's working directory to "/" once the services of
 	// the startup were started, so tend keeps no directory busy (dumb-init).
 	ChdirRoot bool
+	// MainStartError, when set, reports a main that could not be started
+	// in the words of the program tend stands in for and returns the exit
+	// code (dumb-init: "[dumb-init] PROGRAM: No such file or directory",
+	// 2). Without it tend logs its own error and exits 127, 126 or 125 as
+	// a shell does.
+	MainStartError func(err error) int
+	// HandTerminal is dumb-init's terminal hand-over, for when tend leads
+	// the session of the terminal on its stdin: tend detaches from the
+	// terminal and the main takes it in a session of its own (terminal.go).
+	HandTerminal bool
 }
 
 // Reloaded is a re-read configuration.
@@ -108,9 +123,10 @@ const CodeInternal = 70
 // recovery path.
 var InjectFault func(event string)
 
-// killWait bounds how long tend waits for SIGKILLed processes to be reaped
-// (a process in uninterruptible sleep may take a while) before exiting.
-const killWait = 3 * time.Second
+// KillWait bounds how long tend waits for SIGKILLed processes to be
+// reaped (a process in uninterruptible sleep may take a while) before
+// exiting. A variable only so that tests can shorten it.
+var KillWait = 3 * time.Second
 
 // Stats are counters for metrics and tests.
 type Stats struct {
@@ -169,6 +185,14 @@ type Supervisor struct {
 	stopOrderWork int
 
 	sys system // processes and clock; a fake in the unit tests
+	// stoppedNow: the stopped processes, read from /proc once per turn
+	// of the loop when a stop signal needs to know (cont.go).
+	stoppedNow *stoppedSet
+	// handedTerminal: tend detached from its terminal for the main to
+	// take it; ignoreOnce: the hand-over's signals still to drop
+	// (terminal.go).
+	handedTerminal bool
+	ignoreOnce     map[syscall.Signal]bool
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -206,7 +230,8 @@ func (s *Supervisor) add(def *Service) *svc {
 }
 
 // GraceEnd returns when the grace period of the shutdown ends (or ended):
-// its start plus the grace. It is the zero time when no shutdown started.
+// its start plus the grace. It is the zero time when no shutdown started,
+// or when the shutdown had no grace of tend's own (PlatformGrace).
 // Call it only after Run returned; tend drains the services' output until
 // then.
 func (s *Supervisor) GraceEnd() time.Time { return s.graceEnd }
@@ -248,8 +273,16 @@ func (s *Supervisor) Run() int {
 			}
 		}
 	}
+	if s.cfg.HandTerminal {
+		// The hand-over's SIGCONT must reach the loop (to be dropped),
+		// not the runtime's default, which would lose it.
+		early = append(early, unix.SIGCONT)
+	}
 	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
 	notify(s.sigCh, without(early, kept))
+	if s.cfg.HandTerminal {
+		s.handOverTerminal()
+	}
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
 
@@ -309,6 +342,7 @@ func (s *Supervisor) loop() int {
 		}
 		var handle func()
 		where := "event loop" // a panic's place: see onFault
+		s.newTurn()
 		select {
 		case sig := <-s.termCh:
 			handle = func() { s.onStopSignal(sig.(syscall.Signal)) }
@@ -330,7 +364,7 @@ func (s *Supervisor) loop() int {
 			s.grace = nil
 			handle = s.onGraceExpired
 		case <-finalC:
-			s.log.Warn("processes still present after SIGKILL; exiting anyway", "waited", killWait)
+			s.afterKillWait()
 			return s.code()
 		}
 		// A panic in a handler is reported (onPanic) and handled on the
@@ -437,6 +471,9 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 	if InjectFault != nil {
 		InjectFault(signals.Name(sig))
 	}
+	if s.ignoredOnce(sig) {
+		return
+	}
 	if sig == unix.SIGHUP && s.cfg.Reload != nil {
 		s.reload()
 		return
@@ -519,14 +556,20 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 	// by an earlier `tend stop` is long gone, and its number may now be
 	// another group's (PID reuse).
 	clear(s.signalledPGIDs)
-	s.grace = time.NewTimer(s.cfg.Grace)
-	s.graceEnd = s.sys.now().Add(s.cfg.Grace)
+	var grace any = s.cfg.Grace
+	if s.cfg.PlatformGrace && trigger != 0 {
+		// The sender of the stop signal owns the deadline (its SIGKILL).
+		grace = "platform's"
+	} else {
+		s.grace = time.NewTimer(s.cfg.Grace)
+		s.graceEnd = s.sys.now().Add(s.cfg.Grace)
+	}
 	if failure && (s.main == nil || s.main.started.IsZero()) {
 		// Said at the default level: why the container stops, with which
 		// code (a main that ran decides the code, and says why itself).
-		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", s.cfg.Grace)
+		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", grace)
 	} else {
-		s.log.Info("shutting down", "reason", why, "grace", s.cfg.Grace)
+		s.log.Info("shutting down", "reason", why, "grace", grace)
 	}
 	s.preStopDone = true
 	if s.cfg.PreStop != nil {
@@ -621,10 +664,10 @@ func (s *Supervisor) code() int {
 	return code
 }
 
-// sweep sends SIGTERM (and SIGCONT) once to every live process other than
-// tend that did not already receive a stop signal through its service's
-// process group in this shutdown: the whole namespace when tend is PID 1,
-// every descendant otherwise.
+// sweep sends SIGTERM (and SIGCONT to a stopped one) once to every live
+// process other than tend that did not already receive a stop signal
+// through its service's process group in this shutdown: the whole
+// namespace when tend is PID 1, every descendant otherwise.
 func (s *Supervisor) sweep() {
 	if s.pid1 && !proc.OwnNamespace() {
 		// /proc shows another namespace: we cannot tell who is ours, but
@@ -635,8 +678,11 @@ func (s *Supervisor) sweep() {
 	}
 	n := 0
 	for _, p := range sweepTargets(s.mine(), s.signalledPGIDs) {
-		if s.killCont(p.PID, unix.SIGTERM) == nil {
+		if s.sys.kill(p.PID, unix.SIGTERM) == nil {
 			n++
+			if p.State == 'T' { // stopped: it acts on SIGTERM once it runs (killCont)
+				_ = s.sys.kill(p.PID, unix.SIGCONT)
+			}
 		}
 	}
 	if n > 0 {
@@ -670,18 +716,6 @@ func sweepTargets(procs []proc.Process, signalled map[int]bool) []proc.Process {
 	return out
 }
 
-// killCont sends sig to target (a pid, or -pgid) and then SIGCONT, as a
-// careful init does: a stopped process acts on sig only once it runs again
-// (until then it would just wait for the grace's SIGKILL). SIGCONT does not
-// follow a signal that itself stops (signals.NeedsCont).
-func (s *Supervisor) killCont(target int, sig syscall.Signal) error {
-	err := s.sys.kill(target, sig)
-	if err == nil && signals.NeedsCont(sig) {
-		_ = s.sys.kill(target, unix.SIGCONT)
-	}
-	return err
-}
-
 // others lists live processes tend is responsible for, zombies excluded.
 func (s *Supervisor) others() []proc.Process {
 	mine := s.mine()
@@ -711,7 +745,7 @@ func (s *Supervisor) mine() []proc.Process {
 // onGraceExpired SIGKILLs everything left and says what it killed.
 func (s *Supervisor) onGraceExpired() {
 	s.phase = killing
-	s.final = time.NewTimer(killWait)
+	s.final = time.NewTimer(KillWait)
 	var killed []string
 	rest := ""
 	if s.cfg.SingleChild {

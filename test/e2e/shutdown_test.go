@@ -405,3 +405,45 @@ func TestSubreaperDaemon(t *testing.T) {
 		}
 	}
 }
+
+// --grace platform (what an injected tend gets when the platform gives no
+// figure): a SIGTERM starts a shutdown with no deadline of tend's own, so a
+// main that ignores SIGTERM outlives tend's 10s default; the platform's
+// SIGKILL (sent here) ends it.
+func TestGracePlatformSignalHasNoDeadline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ready := dir + "/R"
+	r := startIn(t, dir, opts{Timeout: 90 * time.Second}, "--grace", "platform", "--", testprog, "ignoreterm", "--ready", ready)
+	r.WaitPID(ready)
+	r.Signal(unix.SIGTERM)
+	// good: alive until the platform kills; bad: SIGKILLed at the 10s
+	// default. A loaded machine only delays tend's kill, never advances it.
+	r.AliveFor(12*time.Second, "--grace platform: no deadline of tend's own after SIGTERM")
+	if looseGraceLine.MatchString(r.Stderr()) {
+		t.Errorf("tend logged a grace expiry:\n%s", r.Stderr())
+	}
+	r.Signal(unix.SIGKILL)
+	r.Wait()
+}
+
+// --grace platform, the main exits by itself leaving a process that
+// ignores SIGTERM: nobody else would end the container, so tend's own
+// default grace (10s) still applies, and the exit code stays the main's.
+func TestGracePlatformMainExitUsesDefault(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ready := dir + "/R"
+	r := startIn(t, dir, opts{Timeout: 90 * time.Second}, "--grace", "platform", "--", "sh", "-c",
+		fmt.Sprintf("%s ignoreterm --ready %s & %s waitfile %s; exit 3", q(testprog), q(ready), q(testprog), q(ready)))
+	r.WaitPID(ready)
+	r.ExpectExit(3)
+	// good: the 10s default; bad: never (an unbounded wait). 25 s leaves
+	// room for a loaded machine.
+	if took := r.Ended.Sub(r.mtime(ready)); took < 9900*time.Millisecond || took > 25*time.Second {
+		t.Errorf("tend exited %v after the leftover started; want about the 10s default grace\n%s", took.Round(time.Millisecond), r.Diag())
+	}
+	if m := looseGraceLine.FindStringSubmatch(r.Stderr()); m == nil || m[1] != "10s" {
+		t.Errorf("want a grace-expiry line for 10s; stderr:\n%s", r.Stderr())
+	}
+}
