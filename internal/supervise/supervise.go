@@ -290,7 +290,7 @@ func (s *Supervisor) Run() int {
 	for _, sig := range kept {
 		if signals.IsShutdown(sig) {
 			signal.Notify(s.termCh, sig)
-		} else if signals.Forwardable(sig) && slices.Contains(early, os.Signal(sig)) {
+		} else if slices.Contains(early, os.Signal(sig)) {
 			signal.Notify(s.sigCh, sig)
 		}
 	}
@@ -465,8 +465,10 @@ func (s *Supervisor) onStopSignal(sig syscall.Signal) {
 	}
 }
 
-// onSignal handles every other caught signal: SIGHUP reloads when there
-// is a config to reload; the rest is forwarded.
+// onSignal handles every other caught signal as the signals table says
+// (signals.Of): a reload (SIGHUP, when there are files to re-read), not
+// forwarded (SIGPIPE), or forwarded, and with job control tend then stops
+// itself (SIGTSTP, SIGTTIN, SIGTTOU).
 func (s *Supervisor) onSignal(sig syscall.Signal) {
 	if InjectFault != nil {
 		InjectFault(signals.Name(sig))
@@ -474,26 +476,27 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 	if s.ignoredOnce(sig) {
 		return
 	}
-	if sig == unix.SIGHUP && s.cfg.Reload != nil {
+	d := signals.Of(sig)
+	switch {
+	case d.Reload && s.cfg.Reload != nil:
 		s.reload()
+		return
+	case !d.Forward:
+		s.log.Debug("signal not forwarded", "signal", signals.Name(sig), "why", d.Why)
 		return
 	}
 	s.forward(sig, false)
-	if s.cfg.JobControl && (sig == unix.SIGTSTP || sig == unix.SIGTTIN || sig == unix.SIGTTOU) {
+	if s.cfg.JobControl && d.JobStop {
 		s.log.Debug("stopping tend itself after a terminal stop signal", "signal", signals.Name(sig))
-		_ = unix.Kill(s.self, unix.SIGSTOP)
+		_ = s.sys.kill(s.self, unix.SIGSTOP)
 	}
 }
 
 // forward sends sig, after rewriting, to the main process group (or the
 // main alone with --forward child) or, without a main, to every running
-// service's group. With cont (a stop signal) SIGCONT follows it.
+// service's group. With cont (a stop signal) SIGCONT follows it. Whether
+// sig is forwarded at all is the signals table's to say (onSignal).
 func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
-	if sig == unix.SIGPIPE {
-		// Our own write to a closed stdout raises SIGPIPE in tend; passing
-		// it on would kill the app for tend's broken output.
-		return
-	}
 	to := s.cfg.Rewrite.Apply(sig)
 	if to == 0 {
 		s.log.Debug("dropped signal (rewrite to 0)", "signal", signals.Name(sig))
