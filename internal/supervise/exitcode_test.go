@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -36,8 +37,18 @@ func TestExitCode(t *testing.T) {
 			func(r *rig) { r.signal(unix.SIGINT); r.drainStops() }, 130},
 		{"SIGTERM while the main waits to start, 143 remapped", []*Service{{Service: &config.Service{Name: "db", Ready: execReady(time.Minute)}}, main("db")},
 			Config{RemapExit: map[int]int{143: 0}}, func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 0},
-		{"SIGTERM, the main killed at the grace", []*Service{main()}, Config{},
-			func(r *rig) { r.signal(unix.SIGTERM); r.do(r.s.onGraceExpired); r.killed("main", unix.SIGKILL) }, 137},
+		{"SIGTERM, the main killed at the grace", []*Service{main()}, Config{Grace: 5 * time.Second},
+			func(r *rig) {
+				// tend's SIGKILL at the grace, observed through the seam;
+				// then the kernel carries it out.
+				r.fs.listAlive, r.fs.parent = true, r.s.self
+				r.signal(unix.SIGTERM)
+				r.advance(r.s.cfg.Grace)
+				if m := r.pid("main"); !slices.Equal(r.fs.kills, []killRec{{-m, unix.SIGTERM}, {m, unix.SIGKILL}}) {
+					r.t.Errorf("the main %d was not SIGKILLed at the grace: sent %v", m, r.fs.kills)
+				}
+				r.killed("main", unix.SIGKILL)
+			}, 137},
 		{"internal error, no main", []*Service{{Service: &config.Service{Name: "a"}}}, Config{},
 			func(r *rig) { r.do(func() { r.s.onFault("event loop") }); r.drainStops() }, CodeInternal},
 		{"dependency of the main fails for good",

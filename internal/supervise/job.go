@@ -75,7 +75,7 @@ func (v *svc) jobState() *jobState {
 func (s *Supervisor) armJob(v *svc) {
 	j := v.jobState()
 	v.setState(Scheduled)
-	j.next = v.Job.Schedule.Next(time.Now())
+	j.next = v.Job.Schedule.Next(s.sys.now())
 	s.armJobTimer(v)
 }
 
@@ -91,7 +91,7 @@ func (s *Supervisor) armJobTimer(v *svc) {
 		s.log.Error("job has no next run within 5 years", "service", v.Name, "schedule", v.Job.Schedule.String())
 		return
 	}
-	d := min(max(time.Until(j.next), 0), maxJobWait)
+	d := min(max(j.next.Sub(s.sys.now()), 0), maxJobWait)
 	j.due = s.afterEvent(d, timerEvent{v: v, gen: j.gen, kind: tJobDue})
 }
 
@@ -124,7 +124,7 @@ func (s *Supervisor) onJobDue(v *svc) {
 	if v.state != Scheduled && !(v.alive() && j.resume) {
 		return // stopped, or waiting to be re-armed: the schedule is off
 	}
-	now := time.Now()
+	now := s.sys.now()
 	if now.Before(j.next) {
 		s.armJobTimer(v) // capped wait, or the clock was set back
 		return
@@ -165,13 +165,13 @@ func (s *Supervisor) jobRunEnded(v *svc, success bool) {
 		j.timeout.Stop()
 		j.timeout = nil
 	}
-	j.lastStart, j.lastDuration, j.ended = v.started, time.Since(v.started), true
+	j.lastStart, j.lastDuration, j.ended = v.started, s.sys.now().Sub(v.started), true
 	switch {
 	case j.timedOut:
 		j.runs[status.ResultTimeout]++
 	case success:
 		j.runs[status.ResultSuccess]++
-		j.lastSuccess = time.Now()
+		j.lastSuccess = s.sys.now()
 	default:
 		j.runs[status.ResultFailure]++
 	}

@@ -74,6 +74,7 @@ const (
 // svc is the runtime state of one service. Only the event loop touches it.
 type svc struct {
 	*Service
+	clock    func() time.Time // the supervisor's (the system seam's)
 	state    State
 	pid      int
 	started  time.Time // start of the current (or last) run
@@ -107,7 +108,7 @@ type svc struct {
 
 func (v *svc) setState(s State) {
 	if v.state != s {
-		v.state, v.since = s, time.Now()
+		v.state, v.since = s, v.clock()
 	}
 }
 
