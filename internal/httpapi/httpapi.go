@@ -17,6 +17,10 @@
 // A bare ":PORT" binds 127.0.0.1 only: to be reachable from outside the
 // container (kubelet HTTP probes, Prometheus) the address must be given
 // explicitly, e.g. "0.0.0.0:9090".
+//
+// It reads the services' status (internal/status records, written by the
+// supervisor through control.Backend) and decides nothing about it: /readyz
+// is status.NotReady, the supervisor's own "ready".
 package httpapi
 
 import (
