@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -55,16 +54,16 @@ func main() {
 // localErr is why time.Local was set to UTC (schedule.GuardLocal), if it was.
 var localErr error
 
-// face is the one place that decides which program tend is from the name
-// it was invoked as (argv[0]'s last element; a symlink to the one binary
-// picks the face): tend-runc, an OCI runtime wrapper (internal/ociruntime);
-// tini or dumb-init (internal/compat reads their command lines into tend's
-// options); else tend itself.
+// face runs the program tend is invoked as: the face compat.FaceOf picks
+// from argv[0]'s last element (a symlink to the one binary picks it; the
+// names are compat's one list): tend-runc, an OCI runtime wrapper
+// (internal/ociruntime); tini or dumb-init (internal/compat reads their
+// command lines into tend's options); else tend itself.
 func face(argv0 string, args []string) int {
-	if filepath.Base(argv0) == "tend-runc" {
+	switch f := compat.FaceOf(argv0); f {
+	case compat.Runtime:
 		return ociruntime.Main(append([]string{argv0}, args...))
-	}
-	if f := compat.FaceOf(argv0); f != compat.Tend {
+	case compat.Tini, compat.DumbInit:
 		inv, err := compat.Parse(f, args, os.LookupEnv)
 		if err != nil {
 			return compat.Fail(f, err, version, os.Stderr)
@@ -127,7 +126,6 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 		}
 	}
 	cfg := supervise.Config{
-		Grace:     o.Grace,
 		ToChild:   o.Forward == opts.ForwardChild,
 		Rewrite:   o.Rewrite,
 		RemapExit: o.RemapExit,
@@ -161,45 +159,21 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 		}
 	}
 
+	c, def, err := buildConfig(o, env, cred)
+	if err != nil {
+		log.Error(err.Error())
+		return codeUsage
+	}
+	cfg.Services, cfg.Grace = def.Services, def.Grace
 	var mux *logs.Mux
-	if services(o) {
-		c, err := load(o)
-		if err != nil {
-			log.Error(err.Error())
-			return codeUsage
-		}
-		svcs, err := supervise.FromConfig(c, env)
-		if err != nil {
-			log.Error(err.Error())
-			return codeUsage
-		}
-		if len(o.Command) > 0 {
-			svcs = append(svcs, supervise.Main(o.Command, env, cred, supervise.Names(svcs)))
-		}
-		mux = logs.New(logs.Options{Format: logFormat(c.LogFormat), Timestamps: c.LogTimestamps, Width: supervise.NameWidth(svcs)})
+	if c != nil {
+		mux = logs.New(logs.Options{Format: logFormat(c.LogFormat), Timestamps: c.LogTimestamps, Width: supervise.NameWidth(def.Services)})
 		cfg.Logs = mux
-		if !o.GraceSet {
-			cfg.Grace = c.Grace
-		}
 		cfg.AnyExitStops = o.Procfile != ""
-		cfg.Services = svcs
 		cfg.Reload = func() (*supervise.Reloaded, error) {
-			c, err := load(o)
-			if err != nil {
-				return nil, err
-			}
-			svcs, err := supervise.FromConfig(c, env)
-			if err != nil {
-				return nil, err
-			}
-			grace := c.Grace
-			if o.GraceSet {
-				grace = o.Grace
-			}
-			return &supervise.Reloaded{Services: svcs, Grace: grace}, nil
+			_, def, err := buildConfig(o, env, cred)
+			return def, err
 		}
-	} else {
-		cfg.Services = []*supervise.Service{supervise.Main(o.Command, env, cred, nil)}
 	}
 
 	// From here on tend logs through a queue, so that a stderr nobody
@@ -284,6 +258,33 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	return code
 }
 
+// buildConfig decides what the supervisor runs, and with which grace, from
+// the options: the same at the start and at every reload (SIGHUP). With
+// files (-c, -f, --crontab) it reads them (c is the loaded configuration):
+// their services, then the main service of -- CMD, which waits for all of
+// them; without, the main alone (c is nil). The grace is --grace (or
+// TEND_GRACE) when given, else the files' grace, else the default.
+func buildConfig(o opts.Options, env []string, cred *syscall.Credential) (c *config.Config, def *supervise.Reloaded, err error) {
+	if !services(o) {
+		return nil, &supervise.Reloaded{Services: []*supervise.Service{supervise.Main(o.Command, env, cred, nil)}, Grace: o.Grace}, nil
+	}
+	if c, err = load(o); err != nil {
+		return nil, nil, err
+	}
+	svcs, err := supervise.FromConfig(c, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(o.Command) > 0 {
+		svcs = append(svcs, supervise.Main(o.Command, env, cred, supervise.Names(svcs)))
+	}
+	grace := c.Grace
+	if o.GraceSet {
+		grace = o.Grace
+	}
+	return c, &supervise.Reloaded{Services: svcs, Grace: grace}, nil
+}
+
 // drainDeadline is how long tend drains output at exit: until the end of
 // the grace, and at least logDrain after now.
 func drainDeadline(graceEnd, now time.Time) time.Time {
@@ -347,10 +348,7 @@ func check(args []string) int {
 	if !services(o) {
 		return usageError("check: give -c FILE|DIR, --crontab FILE or -f Procfile")
 	}
-	c, err := load(o)
-	if err == nil {
-		_, err = supervise.FromConfig(c, os.Environ())
-	}
+	c, _, err := buildConfig(o, os.Environ(), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tend: "+err.Error())
 		return codeUsage

@@ -4,6 +4,10 @@
 // dumb-init) runs their images unchanged. It only parses and answers
 // -h/--version; cmd/tend runs the result with tend's engine.
 //
+// It owns the list of names the tend binary answers to (FaceOf, including
+// tend-runc's) and of the names under which it is an init (InitNames):
+// cmd/tend and internal/inject ask it.
+//
 // What each peer option does under tend, and where tend deliberately
 // differs, is the README's "Replacing tini / dumb-init" table.
 package compat
@@ -31,25 +35,56 @@ const (
 	Tend     Face = iota // tend's own command line
 	Tini                 // tini, tini-static, docker-init (Docker's --init)
 	DumbInit             // dumb-init
+	Runtime              // tend-runc: the OCI runtime wrapper (internal/ociruntime)
 )
+
+// names is every name the one tend binary answers to (argv[0]'s last
+// element, a symlink or a renamed copy), with the face it picks; any other
+// name is tend. It is the one list: cmd/tend dispatches on FaceOf, and
+// internal/inject leaves alone a container whose command has one of the
+// init faces' names (InitNames), as it is an init already.
+var names = []struct {
+	name string
+	face Face
+}{
+	{"tend", Tend},
+	{"tini", Tini},
+	{"tini-static", Tini},
+	{"docker-init", Tini},
+	{"dumb-init", DumbInit},
+	{"tend-runc", Runtime},
+}
 
 // FaceOf picks the face from the name tend was invoked as (argv[0]).
 func FaceOf(argv0 string) Face {
-	switch filepath.Base(argv0) {
-	case "tini", "tini-static", "docker-init":
-		return Tini
-	case "dumb-init":
-		return DumbInit
+	base := filepath.Base(argv0)
+	for _, n := range names {
+		if n.name == base {
+			return n.face
+		}
 	}
 	return Tend
 }
 
+// InitNames lists the names under which the tend binary is a container's
+// init: tend's own and its stand-ins for the peers (tini, tini-static,
+// docker-init, dumb-init), not tend-runc.
+func InitNames() []string {
+	var out []string
+	for _, n := range names {
+		if n.face != Runtime {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// String is the face's own name: the first of its names.
 func (f Face) String() string {
-	switch f {
-	case Tini:
-		return "tini"
-	case DumbInit:
-		return "dumb-init"
+	for _, n := range names {
+		if n.face == f {
+			return n.name
+		}
 	}
 	return "tend"
 }

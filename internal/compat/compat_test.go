@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,9 +27,30 @@ func TestFaceOf(t *testing.T) {
 		"tini": Tini, "/sbin/tini": Tini, "/usr/bin/tini-static": Tini, "/sbin/docker-init": Tini,
 		"dumb-init": DumbInit, "/usr/local/bin/dumb-init": DumbInit,
 		"tend": Tend, "/tend": Tend, "tini2": Tend, "dumb-init.sh": Tend, "": Tend,
+		"tend-runc": Runtime, "/usr/local/bin/tend-runc": Runtime, "tend-runc2": Tend,
 	} {
 		if got := FaceOf(argv0); got != want {
 			t.Errorf("FaceOf(%q) = %v, want %v", argv0, got, want)
+		}
+	}
+}
+
+// TestNames: each face is named by its first name; the init names are
+// every name but tend-runc's; tend's help names every stand-in.
+func TestNames(t *testing.T) {
+	for f, want := range map[Face]string{Tend: "tend", Tini: "tini", DumbInit: "dumb-init", Runtime: "tend-runc"} {
+		if got := f.String(); got != want {
+			t.Errorf("Face %d: String() = %q, want %q", int(f), got, want)
+		}
+	}
+	inits := InitNames()
+	if want := []string{"tend", "tini", "tini-static", "docker-init", "dumb-init"}; !slices.Equal(inits, want) {
+		t.Errorf("InitNames() = %q, want %q", inits, want)
+	}
+	usage := strings.Join(strings.Fields(opts.Usage()), " ")
+	for _, n := range inits[1:] {
+		if !strings.Contains(usage, n) {
+			t.Errorf("tend --help does not name %s", n)
 		}
 	}
 }

@@ -132,7 +132,7 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 		if len(s.Env) == 0 {
 			s.Env = nil
 		}
-		s.Schedule, s.Timezone, s.Overlap, s.Restart = spec, l.String(), OverlapSkip, "never"
+		s.Schedule, s.Timezone, s.Overlap, s.Restart = spec, l.String(), OverlapSkip, RestartNever
 		jobs = append(jobs, s)
 	}
 	return jobs, nil

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -177,7 +176,7 @@ func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
 		switch {
 		case o == nil:
 			added = append(added, n.Name)
-		case !sameService(o, n):
+		case !o.SameAs(n):
 			changed = append(changed, n.Name)
 		}
 	}
@@ -187,12 +186,4 @@ func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
 		}
 	}
 	return added, removed, changed
-}
-
-func sameService(a, b *Service) bool {
-	x, y := *a, *b
-	x.Line, y.Line = 0, 0
-	x.UserLine, y.UserLine = 0, 0
-	x.File, y.File = "", ""
-	return reflect.DeepEqual(x, y)
 }

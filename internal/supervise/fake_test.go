@@ -7,6 +7,7 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/signals"
@@ -64,6 +66,10 @@ type fakeSystem struct {
 	procs []proc.Process
 	// fail makes a start of this argv[0] fail with the error.
 	fail map[string]error
+	// listAlive: processes() also lists every live fake process, as
+	// tend's child (PPID parent) leading its own group, as /proc would.
+	listAlive bool
+	parent    int
 }
 
 func newFakeSystem() *fakeSystem {
@@ -84,6 +90,10 @@ func (f *fakeSystem) start(spec *spawn.Spec) (int, error) {
 }
 
 func (f *fakeSystem) kill(pid int, sig syscall.Signal) error {
+	if pid == -1 { // every process tend may signal
+		f.kills = append(f.kills, killRec{pid, sig})
+		return nil
+	}
 	target := pid
 	if target < 0 {
 		target = -target
@@ -101,7 +111,18 @@ func (f *fakeSystem) kill(pid int, sig syscall.Signal) error {
 
 func (f *fakeSystem) now() time.Time { return f.clock }
 
-func (f *fakeSystem) processes() ([]proc.Process, error) { return slices.Clone(f.procs), nil }
+func (f *fakeSystem) processes() ([]proc.Process, error) {
+	out := slices.Clone(f.procs)
+	if f.listAlive {
+		for _, pid := range slices.Sorted(maps.Keys(f.alive)) {
+			if f.argv[pid] == nil {
+				continue // not started by tend: listed in procs if at all
+			}
+			out = append(out, proc.Process{PID: pid, PPID: f.parent, PGID: pid, SID: pid, State: 'S', Comm: f.argv[pid][0]})
+		}
+	}
+	return out, nil
+}
 
 func (f *fakeSystem) afterFunc(d time.Duration, fn func()) timer {
 	f.seq++
@@ -131,6 +152,9 @@ type rig struct {
 	t  *testing.T
 	s  *Supervisor
 	fs *fakeSystem
+	// gaveUp: KillWait passed after the grace's SIGKILL; the loop would
+	// have returned.
+	gaveUp bool
 }
 
 func newRig(t *testing.T, cfg Config, svcs ...*Service) *rig {
@@ -146,7 +170,7 @@ func newRigWith(t *testing.T, fs *fakeSystem, cfg Config, svcs ...*Service) *rig
 	}
 	cfg.Services = svcs
 	if cfg.Grace == 0 {
-		cfg.Grace = time.Hour // the real grace timer must never fire in a unit test
+		cfg.Grace = time.Hour // a fake timer: fires only when a test advances the clock that far
 	}
 	r := &rig{t: t, fs: fs}
 	r.s = New(cfg)
@@ -167,7 +191,7 @@ func defaults(v *Service) {
 		v.Spec.Argv = []string{v.Name}
 	}
 	if v.Restart == "" {
-		v.Restart = RestartOnFailure
+		v.Restart = config.RestartOnFailure
 	}
 	if v.SuccessCodes == nil {
 		v.SuccessCodes = []int{0}
@@ -187,7 +211,7 @@ func defaults(v *Service) {
 	if v.StopTimeout == 0 {
 		v.StopTimeout = 10 * time.Second
 	}
-	v.Inherit = true // no output pipes
+	v.Log = config.LogInherit // no output pipes
 }
 
 // do runs f as the loop runs a handler (advance after it), then delivers
@@ -203,6 +227,13 @@ func (r *rig) do(f func()) {
 			r.s.onTimer(ev)
 		case res := <-r.s.probes:
 			r.s.onProbe(res)
+		case to := <-r.s.timeouts:
+			if to == killWaitOver {
+				r.s.afterKillWait()
+				r.gaveUp = true // the loop would return now
+				return
+			}
+			r.s.onGraceExpired()
 		case where := <-r.s.faults:
 			r.t.Fatalf("fault queued: %s", where)
 		default:

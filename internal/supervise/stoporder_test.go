@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tend-sh/tend/internal/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,9 +13,9 @@ import (
 func TestStopOrderLinear(t *testing.T) {
 	for _, n := range []int{10, 1000} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
-			svcs := []*Service{{Name: "s0"}}
+			svcs := []*Service{{Service: &config.Service{Name: "s0"}}}
 			for i := 1; i < n; i++ {
-				svcs = append(svcs, &Service{Name: "s" + strconv.Itoa(i), After: []string{"s" + strconv.Itoa(i-1)}})
+				svcs = append(svcs, &Service{Service: &config.Service{Name: "s" + strconv.Itoa(i), After: []string{"s" + strconv.Itoa(i-1)}}})
 			}
 			r := newRig(t, Config{}, svcs...)
 			r.s.stopOrderWork = 0
