@@ -157,6 +157,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 		}
 		s.cfg.Logs.SetWidth(NameWidth(defs))
 	}
+	s.rescan, s.settledTo = true, 0 // any after or kind may have changed
 	s.schedule()
 }
 

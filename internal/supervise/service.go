@@ -104,11 +104,23 @@ type svc struct {
 	readyFD    *os.File // read end of the fd readiness pipe
 
 	job *jobState // scheduled jobs only (job.go)
+
+	// The start order (startorder.go): seq is v's place in file order,
+	// queued that it is among the candidates, forgotten that a reload
+	// removed it; onState is the supervisor's stateChanged.
+	seq       int
+	queued    bool
+	forgotten bool
+	onState   func(from State)
 }
 
 func (v *svc) setState(s State) {
+	from := v.state
 	if v.state != s {
 		v.state, v.since = s, v.clock()
+	}
+	if v.onState != nil {
+		v.onState(from)
 	}
 }
 
@@ -436,6 +448,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		return
 	case v.next != nil && s.phase == running:
 		v.Service, v.next = v.next, nil
+		s.rescan = true // its after may have changed (startorder.go)
 		v.setState(Starting)
 		s.schedule()
 		return
@@ -563,32 +576,14 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 }
 
 // schedule starts every waiting service whose dependencies are satisfied
-// and notes when startup is complete.
+// and notes when startup is complete (startorder.go).
 func (s *Supervisor) schedule() {
 	if s.phase != running {
 		s.advance()
 		return
 	}
-	for _, v := range s.order {
-		if v.state != Starting || v.alive() { // only those waiting to start
-			continue
-		}
-		if s.depsSatisfied(v) && v.Job != nil {
-			s.armJob(v)
-		} else if s.depsSatisfied(v) {
-			s.start(v)
-		}
-	}
-	if !s.startupDone {
-		done := true
-		for _, v := range s.order {
-			done = done && v.settled()
-		}
-		if done {
-			s.startupDone = true
-			s.log.Info("all services started")
-		}
-	}
+	s.startReady()
+	s.checkStartup()
 }
 
 func (s *Supervisor) depsSatisfied(v *svc) bool {
@@ -677,6 +672,9 @@ func (s *Supervisor) killGroup(name string, pgid int) {
 func (s *Supervisor) forget(v *svc) {
 	delete(s.byName, v.Name)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
+	v.forgotten = true
+	s.settledTo = 0
+	s.rescan = true // its dependents may now start (a missing one counts as satisfied)
 	s.log.Info("removed", "service", v.Name)
 	s.schedule()
 }

@@ -155,6 +155,8 @@ type Supervisor struct {
 
 	// shutdown is the shutdown's state (shutdown.go).
 	shutdown
+	// startOrder is what decides which service starts when (startorder.go).
+	startOrder
 
 	sys system // processes and clock; a fake in the unit tests
 	// stoppedNow: the stopped processes, read from /proc once per turn
@@ -192,8 +194,12 @@ func New(cfg Config) *Supervisor {
 }
 
 func (s *Supervisor) add(def *Service) *svc {
-	v := &svc{Service: def, state: Starting, since: s.sys.now(), clock: func() time.Time { return s.sys.now() }}
+	v := &svc{Service: def, state: Starting, since: s.sys.now(), clock: func() time.Time { return s.sys.now() }, seq: s.seq}
+	s.seq++
+	v.onState = func(from State) { s.stateChanged(v, from) }
 	s.order = append(s.order, v)
+	s.indexAfter(v)
+	s.candidate(v)
 	s.byName[def.Name] = v
 	if def.Main {
 		s.main = v
