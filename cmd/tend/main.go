@@ -20,6 +20,7 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/httpapi"
+	"github.com/tend-sh/tend/internal/listen"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
@@ -44,6 +45,10 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
+	// A child that inherits `listen` sockets is started through tend's
+	// own binary, which sets LISTEN_PID to its pid and execs the program
+	// (internal/listen): this returns at once otherwise.
+	listen.RunTrampoline(os.Args)
 	// Before anything reads the clock in local time: Go's own load of
 	// time.Local must not open a named pipe or read /dev/zero ($TZ or
 	// /etc/localtime). tend says so in its own face; the peers' stay quiet.
