@@ -20,6 +20,9 @@
 // pod's grace as the CRI timeout and their fate read from ContainerStatus
 // and the CRI log file.
 //
+// TEND_BIN=/path/to/tend runs the suite against another tend binary (both
+// transports inject it): e.g. an older tend, to see the cases it fails.
+//
 // Needs root, util-linux unshare/nsenter, ip, runc and /bin/busybox
 // (busybox-static). When the pinned binaries cannot be built or those tools
 // are missing the suite is skipped with a loud banner; TEND_REQUIRE_CRI=1
@@ -72,7 +75,7 @@ var (
 
 func TestMain(m *testing.M) {
 	var teardown func()
-	code := harness.Main(m, harness.Config{Name: "cri"}, func(e *harness.Env) {
+	code := harness.Main(m, harness.Config{Name: "cri", TendBinEnv: true}, func(e *harness.Env) {
 		env = e
 		if e.SkipReason != "" || e.BuildErr != nil {
 			return
