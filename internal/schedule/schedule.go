@@ -33,7 +33,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -260,55 +259,6 @@ func wall(t time.Time) time.Time {
 	y, mo, d := t.Date()
 	h, mi, sec := t.Clock()
 	return time.Date(y, mo, d, h, mi, sec, t.Nanosecond(), time.UTC)
-}
-
-// locations caches loaded zones by name: a reload then gets the same
-// *time.Location, and reads no zone file again.
-var locations struct {
-	sync.Mutex
-	m map[string]*time.Location
-}
-
-// LoadLocation resolves a timezone value: an IANA name such as
-// "Europe/Berlin", "UTC" or "Local" (tend's /etc/localtime), or the path of
-// a zone file ("/etc/localtime"); a leading ":" (TZ=:Europe/Berlin) is
-// ignored. It reads the
-// zone file the first time a name is asked for (call it off the event
-// loop); later calls return the same *time.Location.
-func LoadLocation(name string) (*time.Location, error) {
-	name = strings.TrimPrefix(name, ":")
-	if name == "" {
-		return nil, errors.New("empty time zone name")
-	}
-	locations.Lock()
-	defer locations.Unlock()
-	if loc := locations.m[name]; loc != nil {
-		return loc, nil
-	}
-	var loc *time.Location
-	var err error
-	if strings.HasPrefix(name, "/") {
-		// TZ=/etc/localtime or TZ=:/usr/share/zoneinfo/Europe/Berlin: a
-		// zone file named by its path, as the C library accepts.
-		var data []byte
-		if data, err = os.ReadFile(name); err == nil {
-			loc, err = time.LoadLocationFromTZData(name, data)
-		}
-	} else {
-		loc, err = time.LoadLocation(name)
-	}
-	if err != nil {
-		msg := quote(name) + " is not a known time zone; accepted: an IANA name such as \"Europe/Berlin\" or \"UTC\""
-		if _, serr := os.Stat("/usr/share/zoneinfo"); serr != nil && os.Getenv("ZONEINFO") == "" {
-			msg += " (this system has no /usr/share/zoneinfo: install tzdata or set ZONEINFO)"
-		}
-		return nil, errors.New(msg)
-	}
-	if locations.m == nil {
-		locations.m = map[string]*time.Location{}
-	}
-	locations.m[name] = loc
-	return loc, nil
 }
 
 // DefaultLocation is the location of a schedule without a timezone: the
