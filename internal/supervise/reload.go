@@ -114,6 +114,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 		return
 	}
 	s.cfg.Grace = r.Grace
+	s.scanAll = true // definitions and after lists may change
 	seen := map[string]bool{}
 	for _, def := range r.Services {
 		seen[def.Name] = true

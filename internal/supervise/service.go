@@ -102,11 +102,18 @@ type svc struct {
 	readyFD    *os.File // read end of the fd readiness pipe
 
 	job *jobState // scheduled jobs only (job.go)
+
+	changed func(v *svc, wasSettled bool) // called by setState on a change
+	dirty   bool                          // queued for schedule (touch)
 }
 
 func (v *svc) setState(s State) {
 	if v.state != s {
+		was := v.settled()
 		v.state, v.since = s, time.Now()
+		if v.changed != nil {
+			v.changed(v, was)
+		}
 	}
 }
 
@@ -383,6 +390,7 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 	pid := v.pid
 	delete(s.byPID, pid)
 	v.pid = 0
+	s.touch(v)
 	if v.stopTimer != nil && s.sys.kill(-pid, 0) == nil {
 		// Stopped, and its group outlives the leader: the stop_timeout
 		// still applies to what is left of the group.
@@ -423,6 +431,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		return
 	case v.next != nil && s.phase == running:
 		v.Service, v.next = v.next, nil
+		s.scanAll = true // its after may differ
 		v.setState(Starting)
 		s.schedule()
 		return
@@ -550,32 +559,85 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 }
 
 // schedule starts every waiting service whose dependencies are satisfied
-// and notes when startup is complete.
+// and notes when startup is complete. It looks only at the services whose
+// state changed since its last call (touched) and at those listing them in
+// after, so starting a chain of n services costs O(services + edges) in
+// all, not n passes over every service; after a topology change (add,
+// remove, a new definition) it looks at all once.
 func (s *Supervisor) schedule() {
 	if s.phase != running {
+		s.dirty = nil
 		s.advance()
 		return
 	}
-	for _, v := range s.order {
-		if v.state != Starting || v.alive() { // only those waiting to start
+	if s.scanAll || s.dependents == nil {
+		s.scanAll = false
+		s.dependents = map[string][]*svc{}
+		s.unsettled = 0
+		for _, v := range s.order {
+			s.scheduleWork++
+			for _, a := range v.After {
+				s.dependents[a] = append(s.dependents[a], v)
+			}
+			if !v.settled() {
+				s.unsettled++
+			}
+			s.touch(v)
+		}
+	}
+	// Pop from the head: a start below can re-enter schedule, which then
+	// goes on with the same queue.
+	for len(s.dirty) > 0 {
+		v := s.dirty[0]
+		s.dirty = s.dirty[1:]
+		v.dirty = false
+		if s.byName[v.Name] != v { // removed by a reload
 			continue
 		}
-		if s.depsSatisfied(v) && v.Job != nil {
-			s.armJob(v)
-		} else if s.depsSatisfied(v) {
-			s.start(v)
+		s.maybeStart(v)
+		for _, d := range s.dependents[v.Name] {
+			s.maybeStart(d)
 		}
 	}
-	if !s.startupDone {
-		done := true
-		for _, v := range s.order {
-			done = done && v.settled()
-		}
-		if done {
-			s.startupDone = true
-			s.log.Info("all services started")
+	s.dirty = nil
+	if !s.startupDone && s.unsettled == 0 {
+		s.startupDone = true
+		s.log.Info("all services started")
+	}
+}
+
+// maybeStart starts v (arms a job) if it waits to start and its
+// dependencies are satisfied.
+func (s *Supervisor) maybeStart(v *svc) {
+	s.scheduleWork++
+	if v.state != Starting || v.alive() || s.byName[v.Name] != v || !s.depsSatisfied(v) {
+		return
+	}
+	if v.Job != nil {
+		s.armJob(v)
+	} else {
+		s.start(v)
+	}
+}
+
+// touch queues v for the next schedule: its state or process changed.
+func (s *Supervisor) touch(v *svc) {
+	if !v.dirty {
+		v.dirty = true
+		s.dirty = append(s.dirty, v)
+	}
+}
+
+// stateChanged keeps the count of unsettled services and queues v.
+func (s *Supervisor) stateChanged(v *svc, wasSettled bool) {
+	if now := v.settled(); now != wasSettled {
+		if now {
+			s.unsettled--
+		} else {
+			s.unsettled++
 		}
 	}
+	s.touch(v)
 }
 
 func (s *Supervisor) depsSatisfied(v *svc) bool {
@@ -664,6 +726,7 @@ func (s *Supervisor) killGroup(name string, pgid int) {
 func (s *Supervisor) forget(v *svc) {
 	delete(s.byName, v.Name)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
+	s.scanAll = true
 	s.log.Info("removed", "service", v.Name)
 	s.schedule()
 }

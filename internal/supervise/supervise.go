@@ -168,6 +168,17 @@ type Supervisor struct {
 	stopNext      []*svc
 	stopOrderWork int
 
+	// Start scheduling (schedule): dirty are the services touched since
+	// the last pass, dependents who lists a name in after (rebuilt when
+	// scanAll: the services or their definitions changed), unsettled how
+	// many have not reached where startup wants them; scheduleWork counts
+	// the steps (a test checks it stays linear).
+	dirty        []*svc
+	dependents   map[string][]*svc
+	scanAll      bool
+	unsettled    int
+	scheduleWork int
+
 	sys system // processes and clock; a fake in the unit tests
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
@@ -196,7 +207,8 @@ func New(cfg Config) *Supervisor {
 }
 
 func (s *Supervisor) add(def *Service) *svc {
-	v := &svc{Service: def, state: Starting, since: time.Now()}
+	v := &svc{Service: def, state: Starting, since: time.Now(), changed: s.stateChanged}
+	s.scanAll = true
 	s.order = append(s.order, v)
 	s.byName[def.Name] = v
 	if def.Main {
