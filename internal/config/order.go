@@ -4,11 +4,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // service returns the named service, or nil.
 func (c *Config) service(name string) *Service {
 	for _, s := range c.Services {
+		lookupSteps.Add(1)
 		if s.Name == name {
 			return s
 		}
@@ -16,17 +18,35 @@ func (c *Config) service(name string) *Service {
 	return nil
 }
 
+// lookupSteps counts the services visited to find or index one by name:
+// a test checks that loading stays linear in the number of services.
+var lookupSteps atomic.Int64
+
+// byName indexes c's services by name (the first of a name): one pass,
+// for the callers that look up many names.
+func (c *Config) byName() map[string]*Service {
+	m := make(map[string]*Service, len(c.Services))
+	for _, s := range c.Services {
+		lookupSteps.Add(1)
+		if _, dup := m[s.Name]; !dup {
+			m[s.Name] = s
+		}
+	}
+	return m
+}
+
 // checkGraph checks that every after names a service and that there is no
 // dependency cycle. afterLines gives the line of each service's after key.
 func (c *Config) checkGraph(afterLines map[string]int) error {
-	names := make([]string, len(c.Services))
-	for i, s := range c.Services {
-		names[i] = s.Name
-	}
+	byName := c.byName()
 	for _, s := range c.Services {
 		for _, a := range s.After {
-			dep := c.service(a)
+			dep := byName[a]
 			if dep == nil {
+				names := make([]string, len(c.Services))
+				for i, s := range c.Services {
+					names[i] = s.Name
+				}
 				return &Error{File: c.fileOf(s), Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
 					Msg: "unknown service " + tomlQuote(a) + "; accepted: " + strings.Join(names, ", ")}
 			}
@@ -36,8 +56,8 @@ func (c *Config) checkGraph(afterLines map[string]int) error {
 			}
 		}
 	}
-	if cyc := c.cycle(); cyc != nil {
-		return &Error{File: c.fileOf(c.service(cyc[0])), Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
+	if cyc := c.cycle(byName); cyc != nil {
+		return &Error{File: c.fileOf(byName[cyc[0]]), Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
 			Msg: "dependency cycle: " + strings.Join(cyc, " -> ")}
 	}
 	return nil
@@ -53,7 +73,7 @@ func (c *Config) fileOf(s *Service) string {
 
 // cycle returns a dependency cycle as a -> b -> ... -> a, starting at the
 // member that comes first in the file, or nil.
-func (c *Config) cycle() []string {
+func (c *Config) cycle(byName map[string]*Service) []string {
 	const (
 		white = iota
 		grey
@@ -66,7 +86,7 @@ func (c *Config) cycle() []string {
 	visit = func(name string) bool {
 		color[name] = grey
 		stack = append(stack, name)
-		for _, dep := range c.service(name).After {
+		for _, dep := range byName[name].After {
 			switch color[dep] {
 			case grey:
 				i := slices.Index(stack, dep)
@@ -92,18 +112,20 @@ func (c *Config) cycle() []string {
 	}
 	// Rotate so the cycle starts at its member first in the file.
 	members := found[:len(found)-1]
+	pos := make(map[string]int, len(c.Services))
+	for i, s := range c.Services {
+		if _, dup := pos[s.Name]; !dup {
+			pos[s.Name] = i
+		}
+	}
 	first := 0
 	for i, m := range members {
-		if c.index(m) < c.index(members[first]) {
+		if pos[m] < pos[members[first]] {
 			first = i
 		}
 	}
 	out := append(slices.Clone(members[first:]), members[:first]...)
 	return append(out, out[0])
-}
-
-func (c *Config) index(name string) int {
-	return slices.IndexFunc(c.Services, func(s *Service) bool { return s.Name == name })
 }
 
 // StartOrder returns the services in topological levels: a service is in
@@ -113,6 +135,7 @@ func (c *Config) index(name string) int {
 // (Parse and LoadProcfile guarantee it).
 func (c *Config) StartOrder() [][]string {
 	level := map[string]int{}
+	byName := c.byName()
 	var depth func(s *Service, seen int) int
 	depth = func(s *Service, seen int) int {
 		if l, ok := level[s.Name]; ok {
@@ -121,7 +144,7 @@ func (c *Config) StartOrder() [][]string {
 		l := 0
 		if seen <= len(c.Services) { // guards against a cycle in a hand-made Config
 			for _, a := range s.After {
-				if dep := c.service(a); dep != nil {
+				if dep := byName[a]; dep != nil {
 					l = max(l, depth(dep, seen+1)+1)
 				}
 			}
@@ -148,8 +171,9 @@ func (c *Config) StartOrder() [][]string {
 // order. Global settings (Grace, LogFormat, LogTimestamps) are the caller's
 // to compare.
 func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
+	oldNames, newNames := oldCfg.byName(), newCfg.byName()
 	for _, n := range newCfg.Services {
-		o := oldCfg.service(n.Name)
+		o := oldNames[n.Name]
 		switch {
 		case o == nil:
 			added = append(added, n.Name)
@@ -158,7 +182,7 @@ func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
 		}
 	}
 	for _, o := range oldCfg.Services {
-		if newCfg.service(o.Name) == nil {
+		if newNames[o.Name] == nil {
 			removed = append(removed, o.Name)
 		}
 	}
