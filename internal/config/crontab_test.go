@@ -39,16 +39,16 @@ SHELL=/bin/bash
 	base := []string{"SHELL=/bin/sh", "MAILTO=", "GREETING=hello world"}
 	bash := []string{"SHELL=/bin/bash", "MAILTO=", "GREETING=hello world"}
 	want := []row{
-		{"my-6", "*/5 * * * *", "America/New_York", "/app/cleanup --old   2>&1 | logger", base},
-		{"my-7", "*/10 * * * * * *", "America/New_York", `echo "every ten seconds, $GREETING"`, base},
-		{"my-8", "@daily", "America/New_York", "/app/report", base},
-		{"my-9", "@every 30s", "America/New_York", "/app/poll", base},
-		{"my-11", "30 2 * * *", "Europe/Berlin", "backup", base},
+		{"my-cleanup-4e01140c", "*/5 * * * *", "America/New_York", "/app/cleanup --old   2>&1 | logger", base},
+		{"my-echo-bfa3afc0", "*/10 * * * * * *", "America/New_York", `echo "every ten seconds, $GREETING"`, base},
+		{"my-report-cc7c979b", "@daily", "America/New_York", "/app/report", base},
+		{"my-poll-2fd9896a", "@every 30s", "America/New_York", "/app/poll", base},
+		{"my-backup-3a8a8d0c", "30 2 * * *", "Europe/Berlin", "backup", base},
 		// 7z has a letter: not a seconds field, the command starts there.
-		{"my-12", "0 0 * * 1", "Europe/Berlin", "7z a x.7z /data", base},
+		{"my-7z-77707748", "0 0 * * 1", "Europe/Berlin", "7z a x.7z /data", base},
 		// 6 fields: the 5, then a year, as supercronic reads them.
-		{"my-14", "0 0 12 * * * 2027", "Europe/Berlin", `echo "noon, 2027 only" | tee -a /log`, bash},
-		{"my-15", "0 */5 * * * * *", "Europe/Berlin", "echo every five minutes, any year", bash},
+		{"my-echo-40fdb49a", "0 0 12 * * * 2027", "Europe/Berlin", `echo "noon, 2027 only" | tee -a /log`, bash},
+		{"my-echo-3f4b39a7", "0 */5 * * * * *", "Europe/Berlin", "echo every five minutes, any year", bash},
 	}
 	var got []row
 	for _, j := range jobs {
@@ -132,14 +132,14 @@ func TestLoadSet(t *testing.T) {
 		names = append(names, s.Name)
 		files = append(files, filepath.Base(s.File))
 	}
-	if strings.Join(names, " ") != "db web crontab-2 extra-1" || strings.Join(files, " ") != "base.toml 20-web.toml crontab extra.cron" {
+	if strings.Join(names, " ") != "db web crontab-tick-eb51acb2 extra-tock-ae834a69" || strings.Join(files, " ") != "base.toml 20-web.toml crontab extra.cron" {
 		t.Errorf("services %v from %v", names, files)
 	}
 	if c.Grace != 20*time.Second || c.File != base || len(c.Files) != 3 || filepath.Base(c.Files[1]) != "10-cron.toml" || len(c.Crontabs) != 2 {
 		t.Errorf("config %+v", *c)
 	}
 	plan := c.Plan()
-	for _, want := range []string{"[service.web]  # " + filepath.Join(confd, "20-web.toml") + ":1\n", "[service.crontab-2]  # " + filepath.Join(dir, "crontab") + ":2\n"} {
+	for _, want := range []string{"[service.web]  # " + filepath.Join(confd, "20-web.toml") + ":1\n", "[service.crontab-tick-eb51acb2]  # " + filepath.Join(dir, "crontab") + ":2\n"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan)
 		}
@@ -154,7 +154,7 @@ func TestLoadSet(t *testing.T) {
 	write(t, filepath.Join(diff, "b.toml"), "\ngrace = \"6s\"\n")
 	same := filepath.Join(dir, "same.cron")
 	write(t, same, "@hourly x\n")
-	clash := write(t, filepath.Join(dir, "clash.toml"), "[service.same-1]\ncommand = \"x\"\n")
+	clash := write(t, filepath.Join(dir, "clash.toml"), "[service."+jobName("same", "@hourly", "x")+"]\ncommand = \"x\"\n")
 	empty := filepath.Join(dir, "empty")
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestLoadSet(t *testing.T) {
 	}{
 		{[]string{dup}, nil, dup + "/b.toml:3: service.web: defined twice (first at " + dup + "/a.toml:1); accepted: each service in one file"},
 		{[]string{diff}, nil, diff + `/b.toml:2: grace: "6s" differs from "5s" set at ` + diff + "/a.toml:1; accepted: set it in one file, or to the same value"},
-		{[]string{clash}, []string{same}, same + `:1: job "same-1" (named after this file and line) is already defined at ` + clash + ":1"},
+		{[]string{clash}, []string{same}, same + `:1: job "` + jobName("same", "@hourly", "x") + `" (named after the crontab file, the schedule and the command) is already defined at ` + clash + ":1"},
 		{[]string{empty}, nil, empty + ": no *.toml file in the directory; accepted: a TOML file, or a directory of *.toml files"},
 		{[]string{filepath.Join(dir, "missing")}, nil, filepath.Join(dir, "missing") + ": stat: no such file or directory; accepted: a TOML file, or a directory of *.toml files"},
 		{[]string{empty, filepath.Join(diff, "b.toml")}, nil, diff + "/b.toml: no services; define at least one [service.NAME] table"},

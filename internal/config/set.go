@@ -174,7 +174,7 @@ func finish(c *Config, parts []*part, extra []string, getenv Getenv) (*Config, e
 		for _, j := range jobs {
 			if first := byName[j.Name]; first != nil {
 				return nil, &Error{File: j.File, Line: j.Line,
-					Msg: "job " + tomlQuote(j.Name) + " (named after this file and line) is already defined at " + where(first.File, first.Line) + "; accepted: rename one of them or the crontab file"}
+					Msg: "job " + tomlQuote(j.Name) + " (named after the crontab file, the schedule and the command) is already defined at " + where(first.File, first.Line) + "; accepted: rename one of them or the crontab file"}
 			}
 			c.Services = append(c.Services, j)
 			byName[j.Name] = j

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 // Scenario: a crontab file runs unchanged: env lines reach the commands,
 // which run through /bin/sh -c (supercronic's 7-field form with seconds,
 // @every);
-// jobs are named after the file and line; tend check shows file:line.
+// jobs are named after the file and what they run (crontab-WORD-HASH);
+// tend check shows file:line.
 func TestCrontabFile(t *testing.T) {
 	t.Parallel()
 	needEnv(t)
@@ -29,7 +31,7 @@ OUT=%s
 @every 1s   echo tick | tr a-z A-Z >> %s
 `, out, ticks))
 	stdout, stderr, code := runCheck(t, dir, "--crontab", crontab)
-	if code != 0 || !strings.Contains(stdout, "[service.crontab-5]  # "+crontab+":5\n") || !strings.Contains(stdout, `schedule = "@every 1s"`) {
+	if code != 0 || !regexpLine(stdout, `^\[service\.crontab-echo-[0-9a-f]{8}\]  # `+regexp.QuoteMeta(crontab)+`:5$`) || !strings.Contains(stdout, `schedule = "@every 1s"`) {
 		t.Errorf("tend check --crontab: code %d\n%s%s", code, stdout, stderr)
 	}
 	sock := filepath.Join(dir, "ctl.sock")
@@ -41,12 +43,17 @@ OUT=%s
 	if got := r.WaitLines(ticks, 2); got[0] != "TICK" {
 		t.Errorf("@every job: %q, want TICK (a shell pipeline)", got[0])
 	}
-	st := r.jobs(sock)
-	if j := st["crontab-5"].Job; j == nil || j.Schedule != "* * * * * * *" {
-		t.Errorf("status of crontab-5: %+v", st["crontab-5"])
+	bySchedule := map[string]string{}
+	for name, s := range r.jobs(sock) {
+		if s.Job != nil {
+			bySchedule[s.Job.Schedule] = name
+		}
 	}
-	if j := st["crontab-6"].Job; j == nil || j.Schedule != "@every 1s" {
-		t.Errorf("status of crontab-6: %+v", st["crontab-6"])
+	if n := bySchedule["* * * * * * *"]; !regexp.MustCompile(`^crontab-echo-[0-9a-f]{8}$`).MatchString(n) {
+		t.Errorf("the line 5 job is named %q in the status, want crontab-echo-HASH (%v)", n, bySchedule)
+	}
+	if n := bySchedule["@every 1s"]; !regexp.MustCompile(`^crontab-echo-[0-9a-f]{8}$`).MatchString(n) || n == bySchedule["* * * * * * *"] {
+		t.Errorf("the line 6 job is named %q in the status, want another crontab-echo-HASH (%v)", n, bySchedule)
 	}
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
@@ -130,4 +137,65 @@ func TestConfigDirectoryAndJobReload(t *testing.T) {
 	if _, stderr, code := runCheck(t, dir, "-c", base, "-c", confd); code != 2 || !strings.Contains(stderr, want) {
 		t.Errorf("tend check with two graces: code %d, stderr %q; want 2 and %q", code, stderr, want)
 	}
+}
+
+// Scenario (issue 17 item 2): comments inserted above a crontab job while
+// it runs, then SIGHUP: the job is the same job (its name does not depend
+// on its line), so its run goes on undisturbed to its end and its history
+// (runs, last start) stays. Before, jobs were named FILE-LINE: the reload
+// removed the running job (SIGTERM mid-run) and added a new one.
+func TestCrontabCommentEditKeepsRunningJob(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	log, release, marks := filepath.Join(dir, "log"), filepath.Join(dir, "release"), filepath.Join(dir, "marks")
+	// A long run: starts, waits for the test to release it, ends.
+	backup := fmt.Sprintf(`@every 1s echo "start $$" >> %s; while [ ! -e %s ]; do sleep 0.05; done; echo "done $$" >> %s`, log, release, log)
+	crontab := filepath.Join(dir, "crontab")
+	cfgWriteFile(t, crontab, "SHELL=/bin/sh\n"+backup+"\n")
+	sock := filepath.Join(dir, "ctl.sock")
+	r := startIn(t, dir, opts{Timeout: 60 * time.Second}, "--crontab", crontab, "--socket", sock)
+	first := r.WaitLines(log, 1)[0]
+	pid := strings.TrimPrefix(first, "start ")
+	var name string
+	var before svcStatus
+	r.Poll("the running job in the status", func() bool {
+		for n, s := range r.jobs(sock) {
+			if s.Job != nil && s.PID != 0 {
+				name, before = n, s
+				return true
+			}
+		}
+		return false
+	})
+
+	// Comments and a blank line inserted above, and a new job after it
+	// (its marks say the reload was applied).
+	cfgWriteFile(t, crontab, "# nightly backup\n# takes a while: do not move\n\nSHELL=/bin/sh\n"+backup+"\n@every 1s echo mark >> "+marks+"\n")
+	r.Signal(unix.SIGHUP)
+	r.WaitLines(marks, 1)
+
+	st := r.jobs(sock)
+	after, ok := st[name]
+	switch {
+	case !ok:
+		t.Fatalf("job %s gone from the status after the reload: %v", name, st)
+	case after.PID != before.PID:
+		t.Errorf("job %s: pid %d before the reload, %d after: its run was replaced", name, before.PID, after.PID)
+	case after.Job.LastStart == nil || before.Job.LastStart == nil || !after.Job.LastStart.Equal(*before.Job.LastStart):
+		t.Errorf("job %s: last start %v before the reload, %v after", name, before.Job.LastStart, after.Job.LastStart)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := r.WaitLines(log, 2)
+	if lines[1] != "done "+pid {
+		t.Errorf("after the reload the log is %q; want the run started before it (pid %s) to finish undisturbed", lines, pid)
+	}
+	got := r.waitJob(sock, name, "the run counted", func(s svcStatus) bool { return s.Job.Runs["success"] >= 1 })
+	if n := got.Job.Runs["failure"]; n != 0 {
+		t.Errorf("job %s: %d failed runs, want none: %+v", name, n, got.Job)
+	}
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 }
