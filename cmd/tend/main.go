@@ -24,6 +24,7 @@ import (
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
+	"github.com/tend-sh/tend/internal/schedule"
 	"github.com/tend-sh/tend/internal/shellwords"
 	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
@@ -44,6 +45,7 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
+	schedule.InitLocal() // $TZ's zone file read bounded, never by Go's lazy unbounded open
 	os.Exit(face(os.Args[0], os.Args[1:]))
 }
 

@@ -178,3 +178,18 @@ func localZone(getenv func(string) (string, bool)) (*time.Location, error) {
 	}
 	return loc, nil
 }
+
+// InitLocal sets time.Local, the zone Go formats local times in, to tend's
+// own zone read the bounded way: $TZ when set ("" is UTC), else
+// /etc/localtime; UTC when that is not a zone (as Go does). Go's own lazy
+// lookup would open $TZ's file at the first local time formatted and read
+// it unbounded: TZ=/path/of/a/fifo blocked whichever goroutine formatted a
+// time first (the control server's status) forever. Call it first thing in
+// main, before any goroutine starts.
+func InitLocal() {
+	loc, err := localZone(os.LookupEnv)
+	if err != nil {
+		loc = time.UTC
+	}
+	time.Local = loc
+}

@@ -199,3 +199,39 @@ func TestCrontabCommentEditKeepsRunningJob(t *testing.T) {
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
 }
+
+// Scenario (issue 17 item 1): time zone files are read bounded. A
+// crontab's CRON_TZ naming a named pipe is an error at its line, exit 2,
+// at once (before, startup blocked forever in open); with TZ naming a
+// named pipe in tend's environment, a job with its own timezone runs and
+// the status, which formats times, answers (before, Go's lazy open of $TZ
+// blocked the control server forever).
+func TestZoneFileBounded(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "zone-fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	crontab := filepath.Join(dir, "crontab")
+	cfgWriteFile(t, crontab, "CRON_TZ="+fifo+"\n@hourly true\n")
+	r := startIn(t, dir, opts{Timeout: 30 * time.Second}, "--crontab", crontab)
+	r.ExpectExit(2)
+	want := crontab + `:1: CRON_TZ: "` + fifo + `" is not a time zone: ` + fifo + ": a named pipe (FIFO), not a regular file; accepted:"
+	if !strings.Contains(r.Stderr(), want) {
+		t.Errorf("CRON_TZ=FIFO: stderr %q lacks %q", r.Stderr(), want)
+	}
+
+	runs := filepath.Join(dir, "runs")
+	// No date in the job: it inherits TZ, and the C library would open the pipe too.
+	cfg := writeConfig(t, dir, shJob("j", "@every 1s", "echo run >> "+runs, `timezone = "UTC"`))
+	sock := filepath.Join(dir, "ctl.sock")
+	r = startIn(t, dir, opts{Timeout: 40 * time.Second, Env: []string{"TZ=" + fifo}}, "-c", cfg, "--socket", sock)
+	r.WaitLines(runs, 1)
+	if j := r.waitJob(sock, "j", "a run counted", func(s svcStatus) bool { return s.Job.LastStart != nil && s.Job.Runs["success"] >= 1 }); j.Job.Timezone != "UTC" {
+		t.Errorf("job status: %+v", j.Job)
+	}
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
+}
