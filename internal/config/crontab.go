@@ -27,16 +27,12 @@ import (
 //	@every 30s /app/poll
 //
 // There is no user column. Each SPEC COMMAND line becomes a job named
-// after the file and what the line runs, never after its position (see
-// jobName): FILE-WORD-HASH, FILE being the file's base name without its
-// extension (characters other than A-Z a-z 0-9 _ . - become _), WORD the
-// base name of the command's first word, HASH 8 hex digits of the schedule
-// and command ("*/5 * * * * /app/cleanup --old" in crontab ->
-// crontab-cleanup-HASH). So editing other lines (a comment, a new
-// job) leaves a job's name, and a reload leaves the job, alone. The same
-// schedule and command on several lines (or, rarely, two lines whose
-// hashes collide) are told apart by -2, -3... in file order. The command
-// is run with SHELL -c COMMAND, so shell syntax (pipes,
+// NAME-ID, NAME being the file's base name without its extension
+// (characters other than A-Z a-z 0-9 _ . - become _) and ID a hash of its
+// schedule and command (crontab -> crontab-5d1f0c9a2b7e; jobID): a job
+// keeps its name, and a reload leaves it alone, when lines around it are
+// added, removed or moved. The same schedule and command twice get -2,
+// -3... in file order. Its command is run with SHELL -c COMMAND, so shell syntax (pipes,
 // redirections, $VARS) works as under cron; % is not special. A line is an
 // environment line when it starts with a letter or _ and has = before any
 // blank; a value may be quoted, which is removed, and is not expanded. The
@@ -69,7 +65,7 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 		locLn int
 		shell = "/bin/sh"
 		jobs  []*Service
-		seen  = map[string]int{} // job names given so far, for -2, -3...
+		seen  = map[string]int{}
 	)
 	defLoc, defErr := schedule.DefaultLocation(getenv)
 	for n, raw := range strings.Split(string(data), "\n") {
@@ -124,19 +120,19 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 			}
 			return nil, errf(msg)
 		}
-		jn := jobName(prefix, spec, cmd)
-		seen[jn]++
-		if k := seen[jn]; k > 1 {
-			jn += "-" + strconv.Itoa(k)
+		id := prefix + "-" + jobID(spec, cmd)
+		seen[id]++
+		if n := seen[id]; n > 1 {
+			id += "-" + strconv.Itoa(n)
 		}
-		s := newService(jn, lineNo)
+		s := newService(id, lineNo)
 		s.File = name
 		s.Command = []string{shell, "-c", cmd}
 		s.Env = env.list()
 		if len(s.Env) == 0 {
 			s.Env = nil
 		}
-		s.Schedule, s.Timezone, s.Overlap, s.Restart = spec, l.String(), OverlapSkip, "never"
+		s.Schedule, s.Timezone, s.Overlap, s.Restart = spec, l.String(), OverlapSkip, RestartNever
 		jobs = append(jobs, s)
 	}
 	return jobs, nil
@@ -220,6 +216,18 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
+// jobID identifies a crontab job across edits of the file: 12 hex digits
+// (48 bits) of the FNV-1a hash of its schedule and command, so that two
+// different lines of even a 100,000-line crontab collide with a chance of
+// about 1 in 50,000 (and a collision only numbers the second one -2).
+func jobID(spec, cmd string) string {
+	h := fnv.New64a()
+	h.Write([]byte(spec))
+	h.Write([]byte{0})
+	h.Write([]byte(cmd))
+	return strconv.FormatUint(h.Sum64()>>16|1<<48, 16)[1:]
+}
+
 // crontabPrefix is the job name prefix of a crontab file.
 func crontabPrefix(path string) string {
 	base := filepath.Base(path)
@@ -233,57 +241,11 @@ func crontabPrefix(path string) string {
 		}
 	}
 	base = string(b)
-	if len(base) > maxPrefixLen {
-		base = base[:maxPrefixLen]
+	if len(base) > MaxServiceNameLen-20 { // room for -ID and a -N
+		base = base[:MaxServiceNameLen-20]
 	}
 	if base == "" || base == "." {
 		base = "cron"
 	}
 	return base
-}
-
-// Job names: FILE (at most maxPrefixLen) "-" WORD (at most maxWordLen, and
-// what room is left) "-" HASH, with room for a "-N" of up to 7 digits, all
-// within MaxServiceNameLen.
-const (
-	maxPrefixLen = 40
-	maxWordLen   = 20
-	hashLen      = 8
-	dupRoom      = 8
-)
-
-// jobName is a crontab job's name: prefix, the base name of the command's
-// first word (its characters outside A-Z a-z 0-9 _ . - dropped; left out
-// when nothing is left), and 8 hex digits of an FNV-1a hash of the
-// schedule and the command. It depends on nothing but the file's name and
-// the line's schedule and command.
-func jobName(prefix, spec, cmd string) string {
-	h := fnv.New64a()
-	h.Write([]byte(spec))
-	h.Write([]byte{0})
-	h.Write([]byte(cmd))
-	sum := strconv.FormatUint(h.Sum64()&0xffffffff, 16)
-	sum = strings.Repeat("0", hashLen-len(sum)) + sum
-	word := ""
-	if f := strings.Fields(cmd); len(f) > 0 {
-		w := f[0]
-		if i := strings.LastIndexByte(strings.TrimRight(w, "/"), '/'); i >= 0 {
-			w = w[i+1:]
-		}
-		b := make([]byte, 0, len(w))
-		for i := 0; i < len(w); i++ {
-			if c := w[i]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' {
-				b = append(b, c)
-			}
-		}
-		word = strings.Trim(string(b), ".-")
-	}
-	room := min(maxWordLen, MaxServiceNameLen-len(prefix)-1-hashLen-1-dupRoom)
-	if len(word) > room {
-		word = word[:max(room, 0)]
-	}
-	if word == "" {
-		return prefix + "-" + sum
-	}
-	return prefix + "-" + word + "-" + sum
 }

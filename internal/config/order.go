@@ -1,16 +1,15 @@
 package config
 
 import (
-	"reflect"
 	"slices"
 	"strings"
-	"sync/atomic"
 )
 
-// service returns the named service, or nil.
+// service returns the named service, or nil: one scan, for a single
+// question (Reserve). Code that asks for many names builds byName once.
 func (c *Config) service(name string) *Service {
 	for _, s := range c.Services {
-		lookupSteps.Add(1)
+		work++
 		if s.Name == name {
 			return s
 		}
@@ -18,22 +17,20 @@ func (c *Config) service(name string) *Service {
 	return nil
 }
 
-// lookupSteps counts the services visited to find or index one by name:
-// a test checks that loading stays linear in the number of services.
-var lookupSteps atomic.Int64
-
-// byName indexes c's services by name (the first of a name): one pass,
-// for the callers that look up many names.
+// byName indexes the services by name, in one pass.
 func (c *Config) byName() map[string]*Service {
 	m := make(map[string]*Service, len(c.Services))
 	for _, s := range c.Services {
-		lookupSteps.Add(1)
-		if _, dup := m[s.Name]; !dup {
-			m[s.Name] = s
-		}
+		work++
+		m[s.Name] = s
 	}
 	return m
 }
+
+// work counts the steps of loading and ordering a configuration (services
+// scanned or indexed, dependency edges followed): the tests check it grows
+// linearly with services + edges, as supervise's stop-order work does.
+var work int
 
 // checkGraph checks that every after names a service and that there is no
 // dependency cycle. afterLines gives the line of each service's after key.
@@ -41,6 +38,7 @@ func (c *Config) checkGraph(afterLines map[string]int) error {
 	byName := c.byName()
 	for _, s := range c.Services {
 		for _, a := range s.After {
+			work++
 			dep := byName[a]
 			if dep == nil {
 				names := make([]string, len(c.Services))
@@ -72,7 +70,7 @@ func (c *Config) fileOf(s *Service) string {
 }
 
 // cycle returns a dependency cycle as a -> b -> ... -> a, starting at the
-// member that comes first in the file, or nil.
+// member that comes first in the file, or nil. byName is c.byName().
 func (c *Config) cycle(byName map[string]*Service) []string {
 	const (
 		white = iota
@@ -87,6 +85,7 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 		color[name] = grey
 		stack = append(stack, name)
 		for _, dep := range byName[name].After {
+			work++
 			switch color[dep] {
 			case grey:
 				i := slices.Index(stack, dep)
@@ -103,6 +102,7 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 		return false
 	}
 	for _, s := range c.Services {
+		work++
 		if color[s.Name] == white && visit(s.Name) {
 			break
 		}
@@ -112,15 +112,13 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 	}
 	// Rotate so the cycle starts at its member first in the file.
 	members := found[:len(found)-1]
-	pos := make(map[string]int, len(c.Services))
+	index := make(map[string]int, len(c.Services))
 	for i, s := range c.Services {
-		if _, dup := pos[s.Name]; !dup {
-			pos[s.Name] = i
-		}
+		index[s.Name] = i
 	}
 	first := 0
 	for i, m := range members {
-		if pos[m] < pos[members[first]] {
+		if index[m] < index[members[first]] {
 			first = i
 		}
 	}
@@ -134,8 +132,8 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 // a level, services are in file order. The configuration must be acyclic
 // (Parse and LoadProcfile guarantee it).
 func (c *Config) StartOrder() [][]string {
-	level := map[string]int{}
 	byName := c.byName()
+	level := map[string]int{}
 	var depth func(s *Service, seen int) int
 	depth = func(s *Service, seen int) int {
 		if l, ok := level[s.Name]; ok {
@@ -144,6 +142,7 @@ func (c *Config) StartOrder() [][]string {
 		l := 0
 		if seen <= len(c.Services) { // guards against a cycle in a hand-made Config
 			for _, a := range s.After {
+				work++
 				if dep := byName[a]; dep != nil {
 					l = max(l, depth(dep, seen+1)+1)
 				}
@@ -177,7 +176,7 @@ func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
 		switch {
 		case o == nil:
 			added = append(added, n.Name)
-		case !sameService(o, n):
+		case !o.SameAs(n):
 			changed = append(changed, n.Name)
 		}
 	}
@@ -187,12 +186,4 @@ func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
 		}
 	}
 	return added, removed, changed
-}
-
-func sameService(a, b *Service) bool {
-	x, y := *a, *b
-	x.Line, y.Line = 0, 0
-	x.UserLine, y.UserLine = 0, 0
-	x.File, y.File = "", ""
-	return reflect.DeepEqual(x, y)
 }

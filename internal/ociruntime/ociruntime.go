@@ -3,10 +3,13 @@
 // tend-runc to the tend binary, it is what containerd's runc shim, dockerd
 // or CRI-O call instead of runc. It passes the command line to the real
 // runtime (runc by default) untouched and, for `create` and `run` only,
-// first rewrites the bundle's config.json: tend's own executable is
+// first rewrites the bundle's config.json as the injection policy
+// (internal/inject, shared with tend-nri) decides: tend's own executable is
 // bind-mounted read-only at TendPath and process.args becomes
 // [TendPath, "--", original args...]; tend.sh/<option> annotations become
-// the options' TEND_* variables. Every other command is exec'd straight
+// the options' TEND_* variables. This package owns only the transport: the
+// runtime's command line, the lookup of the real runtime, logging, the
+// JSON patch and the atomic write. Every other command is exec'd straight
 // through. Errors are written where the caller reads them: runc's --log
 // file in its --log-format, and stderr.
 package ociruntime

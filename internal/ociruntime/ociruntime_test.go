@@ -62,6 +62,15 @@ const base = `{
   "annotations": {"io.kubernetes.cri.container-type": "container"%s}
 }`
 
+// self is the tend binary the tests inject: the test binary (mode 0755).
+var self = func() string {
+	p, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 func spec(extraAnnotations string) []byte {
 	return []byte(strings.Replace(base, "%s", extraAnnotations, 1))
 }
@@ -79,7 +88,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 
 func TestRewriteInjects(t *testing.T) {
 	in := spec(`, "tend.sh/hold": "true", "tend.sh/grace": "20s", "tend.sh/remap-exit": "143:0,1:2"`)
-	out, changed, err := Rewrite(in, "/usr/local/bin/tend")
+	out, changed, err := Rewrite(in, self)
 	if err != nil || !changed {
 		t.Fatalf("Rewrite: changed=%v err=%v", changed, err)
 	}
@@ -95,7 +104,7 @@ func TestRewriteInjects(t *testing.T) {
 		t.Errorf("env = %v, want %v", proc["env"], wantEnv)
 	}
 	mounts := got["mounts"].([]any)
-	wantMount := map[string]any{"destination": TendPath, "type": "bind", "source": "/usr/local/bin/tend", "options": []any{"bind", "ro", "nosuid", "nodev"}}
+	wantMount := map[string]any{"destination": TendPath, "type": "bind", "source": self, "options": []any{"bind", "ro", "nosuid", "nodev"}}
 	if len(mounts) != 2 || !reflect.DeepEqual(mounts[1], wantMount) || !reflect.DeepEqual(mounts[0], want["mounts"].([]any)[0]) {
 		t.Errorf("mounts = %v", mounts)
 	}
@@ -114,7 +123,7 @@ func TestRewriteInjects(t *testing.T) {
 		t.Errorf("numbers or text re-encoded: %s", out)
 	}
 	// Idempotent: a second pass changes nothing.
-	again, changed, err := Rewrite(out, "/usr/local/bin/tend")
+	again, changed, err := Rewrite(out, self)
 	if err != nil || changed || string(again) != string(out) {
 		t.Errorf("second Rewrite: changed=%v err=%v", changed, err)
 	}
@@ -142,6 +151,7 @@ func TestRewriteLeavesAlone(t *testing.T) {
 		{"supervisord", withArgs(`["/usr/bin/supervisord","-n"]`)},
 		{"pause", withArgs(`["/pause"]`)},
 		{"containerd CRI sandbox", []byte(`{"annotations":{"io.kubernetes.cri.container-type":"sandbox"},"process":{"args":["/pause-under-another-name"]}}`)},
+		{"containerd CRI sandbox with an invalid tend.sh/inject", []byte(`{"annotations":{"io.kubernetes.cri.container-type":"sandbox","tend.sh/inject":"no"},"process":{"args":["/pause"]}}`)},
 		{"CRI-O sandbox", []byte(`{"annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox"},"process":{"args":["/x"]}}`)},
 		{"no process", []byte(`{"ociVersion":"1.0.2"}`)},
 		{"null process", []byte(`{"process":null}`)},
@@ -149,15 +159,36 @@ func TestRewriteLeavesAlone(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, changed, err := Rewrite(c.in, "/t")
+			out, changed, err := Rewrite(c.in, self)
 			if err != nil || changed || string(out) != string(c.in) {
 				t.Errorf("Rewrite: changed=%v err=%v out=%s", changed, err, out)
 			}
 		})
 	}
 	// An init's name as an argument, not the command, is injected.
-	if _, changed, _ := Rewrite(withArgs(`["sh","-c","exec tini app"]`), "/t"); !changed {
+	if _, changed, _ := Rewrite(withArgs(`["sh","-c","exec tini app"]`), self); !changed {
 		t.Error("sh -c 'exec tini app' was left alone")
+	}
+}
+
+// TestRewritePodGrace: the kubelet's grace annotation (passed through by
+// container_annotations) becomes tend's grace less the margin; with none,
+// TEND_GRACE=platform.
+func TestRewritePodGrace(t *testing.T) {
+	for annotations, want := range map[string]string{
+		`{"io.kubernetes.pod.terminationGracePeriod":"30"}`: "TEND_GRACE=29s",
+		`{}`: "TEND_GRACE=platform",
+		`{"io.kubernetes.pod.terminationGracePeriod":"30","tend.sh/grace":"1m"}`: "TEND_GRACE=1m",
+	} {
+		in := []byte(`{"annotations":` + annotations + `,"process":{"args":["app"],"env":["PATH=/bin"]}}`)
+		out, changed, err := Rewrite(in, self)
+		if err != nil || !changed {
+			t.Fatalf("%s: changed=%v err=%v", annotations, changed, err)
+		}
+		env := decode(t, out)["process"].(map[string]any)["env"]
+		if !reflect.DeepEqual(env, []any{"PATH=/bin", want}) {
+			t.Errorf("%s: env = %v, want PATH=/bin %s", annotations, env, want)
+		}
 	}
 }
 
@@ -184,7 +215,7 @@ func TestRewriteErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, changed, err := Rewrite([]byte(c.in), "/t")
+			_, changed, err := Rewrite([]byte(c.in), self)
 			if err == nil || changed || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Rewrite(%s): changed=%v err=%v, want an error containing %q", c.in, changed, err, c.want)
 			}
@@ -195,7 +226,7 @@ func TestRewriteErrors(t *testing.T) {
 func TestRewriteCompletesPartialInjection(t *testing.T) {
 	// args already start with tend, but the mount is missing: add it once.
 	in := []byte(`{"process":{"args":["` + TendPath + `","--","app"]},"mounts":[]}`)
-	out, changed, err := Rewrite(in, "/t")
+	out, changed, err := Rewrite(in, self)
 	if err != nil || !changed {
 		t.Fatalf("changed=%v err=%v", changed, err)
 	}
@@ -208,26 +239,48 @@ func TestRewriteCompletesPartialInjection(t *testing.T) {
 	}
 }
 
-// FuzzRewrite: never panics, output is JSON, and a second pass over the
-// output changes nothing.
+// FuzzRewrite: never panics; input left alone comes back byte for byte;
+// a rewrite is JSON with the original args after tend and "--", and a
+// second pass over it changes nothing.
 func FuzzRewrite(f *testing.F) {
 	f.Add(spec(""))
 	f.Add(spec(`, "tend.sh/grace": "2s"`))
 	f.Add([]byte(`{"process":{"args":["/init"]}}`))
 	f.Add([]byte(`{"process":{"args":["a"],"env":null},"mounts":null,"annotations":null}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, changed, err := Rewrite(in, "/t")
-		if err != nil || !changed {
+		out, changed, err := Rewrite(in, self)
+		if err != nil {
+			return
+		}
+		if !changed {
+			if string(out) != string(in) {
+				t.Fatalf("left alone but not byte for byte:\n%s\n%s", in, out)
+			}
 			return
 		}
 		if !json.Valid(out) {
 			t.Fatalf("invalid output %s", out)
 		}
-		again, changed, err := Rewrite(out, "/t")
+		before, after := argsOf(t, in), argsOf(t, out)
+		if before[0] != TendPath && !reflect.DeepEqual(after, append([]string{TendPath, "--"}, before...)) {
+			t.Fatalf("args %q, want tend, --, then %q", after, before)
+		}
+		again, changed, err := Rewrite(out, self)
 		if err != nil || changed || string(again) != string(out) {
 			t.Fatalf("not idempotent: changed=%v err=%v\n%s\n%s", changed, err, out, again)
 		}
 	})
+}
+
+// argsOf is process.args, read with the exact (case-sensitive) keys
+// tend-runc reads.
+func argsOf(t *testing.T, data []byte) []string {
+	var top, proc map[string]json.RawMessage
+	var args []string
+	if json.Unmarshal(data, &top) != nil || json.Unmarshal(top["process"], &proc) != nil || json.Unmarshal(proc["args"], &args) != nil || len(args) == 0 {
+		t.Fatalf("no process.args in %s", data)
+	}
+	return args
 }
 
 func TestRealRuntime(t *testing.T) {
@@ -352,7 +405,7 @@ func BenchmarkRewrite(b *testing.B) {
 	in := spec(`, "tend.sh/grace": "20s"`)
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
-		if _, _, err := Rewrite(in, "/usr/local/bin/tend"); err != nil {
+		if _, _, err := Rewrite(in, self); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -37,8 +37,12 @@ type Options struct {
 	Crontabs  []string // every --crontab FILE (TEND_CRONTAB: one path)
 	Procfile  string   // -f FILE
 	GraceSet  bool     // --grace or TEND_GRACE given: wins over the config file's
-	Socket    string   // --socket PATH ("" = TEND_SOCKET or the default)
-	HTTP      string   // --http ADDR ("" = off)
+	// GracePlatform is --grace=platform: a shutdown a signal started has
+	// no deadline of tend's own (the sender's SIGKILL ends it); one tend
+	// starts itself (the main exited) still ends at Grace, the default.
+	GracePlatform bool
+	Socket        string // --socket PATH ("" = TEND_SOCKET or the default)
+	HTTP          string // --http ADDR ("" = off)
 
 	// tini's single-letter flags, accepted by tend too (-s, -g, -e, -p,
 	// -w), and what the tini and dumb-init faces (internal/compat) set.
@@ -54,9 +58,9 @@ type Options struct {
 	// sees the job stop.
 	JobControl bool
 	// NoTerminal keeps the main in a session of its own even when stdin
-	// is tend's controlling terminal, unless tend leads that terminal's
-	// session (docker run -it): then, as dumb-init gives its child the
-	// terminal, the main becomes the terminal's foreground group.
+	// is tend's controlling terminal; when tend leads that terminal's
+	// session (docker run -it), tend hands the terminal over to the
+	// main's session, as dumb-init does (supervise.Config.HandTerminal).
 	NoTerminal bool
 	// ResetSignals starts the main with an empty signal mask and every
 	// signal at its default action (dumb-init); otherwise the main gets the
@@ -104,7 +108,7 @@ var table = []option{
 	{long: "procfile", short: "f", env: "TEND_PROCFILE", form: "FILE", help: "run the processes of this Procfile; any exit stops all", set: func(o *Options, v string) error { o.Procfile = v; return nil }},
 	{long: "forward", env: "TEND_FORWARD", form: "group|child", help: "forward signals to the main process group (default) or the main process only", set: setForward},
 	{long: "rewrite", env: "TEND_REWRITE", repeat: true, form: "FROM:TO", help: "forward signal FROM as TO (names or numbers; TO=0 drops it); repeatable", set: setRewrite, reset: func(o *Options) { o.Rewrite = nil }},
-	{long: "grace", env: "TEND_GRACE", form: "DURATION", help: "shutdown budget before everything left is SIGKILLed (default 10s)", set: setGrace},
+	{long: "grace", env: "TEND_GRACE", form: "DURATION|platform", help: "shutdown budget before everything left is SIGKILLed (default 10s); platform: none of tend's own when a signal started the stop", set: setGrace},
 	{long: "pre-stop", env: "TEND_PRE_STOP", form: "CMD", help: "command run first at shutdown and waited for (split like shell words, no shell)", set: func(o *Options, v string) error { o.PreStop = v; return nil }},
 	{long: "remap-exit", env: "TEND_REMAP_EXIT", repeat: true, form: "FROM:TO", help: "exit with TO when the main process's code is FROM (0-255); repeatable", set: setRemap, reset: func(o *Options) { o.RemapExit = nil }},
 	{long: "hold", env: "TEND_HOLD", boolean: true, form: "1|0|true|false", help: "when the main process fails, keep running until SIGTERM/SIGINT", set: func(o *Options, v string) error { b, err := parseBool(v); o.Hold = b; return err }},
@@ -334,7 +338,16 @@ func setForward(o *Options, v string) error {
 	return nil
 }
 
+// GracePlatformValue is the --grace value that leaves the deadline of a
+// stop to whoever sent the stop signal (the platform: docker stop -t, the
+// kubelet's grace); see Options.GracePlatform.
+const GracePlatformValue = "platform"
+
 func setGrace(o *Options, v string) error {
+	if v == GracePlatformValue {
+		o.Grace, o.GraceSet, o.GracePlatform = Defaults().Grace, true, true
+		return nil
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		return errors.New("not a duration")
@@ -342,7 +355,7 @@ func setGrace(o *Options, v string) error {
 	if d <= 0 {
 		return errors.New("must be positive")
 	}
-	o.Grace, o.GraceSet = d, true
+	o.Grace, o.GraceSet, o.GracePlatform = d, true, false
 	return nil
 }
 

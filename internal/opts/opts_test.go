@@ -58,6 +58,12 @@ func TestParseValid(t *testing.T) {
 			o.Rewrite = signals.Rewrite{syscall.SIGINT: syscall.SIGTERM}
 		}},
 		{"empty env is unset", []string{"x"}, env("TEND_GRACE", ""), func(o *Options) { o.Command = []string{"x"} }},
+		{"grace platform", []string{"x"}, env("TEND_GRACE", "platform"), func(o *Options) {
+			o.Grace, o.GraceSet, o.GracePlatform, o.Command = 10*time.Second, true, true, []string{"x"}
+		}},
+		{"a duration flag wins over grace platform", []string{"--grace", "4s", "x"}, env("TEND_GRACE", "platform"), func(o *Options) {
+			o.Grace, o.GraceSet, o.Command = 4*time.Second, true, []string{"x"}
+		}},
 		{"tini's flags", []string{"-s", "-g", "-e", "143", "-e3", "-p", "SIGKILL", "-w", "--", "x"}, env(), func(o *Options) {
 			o.Subreaper, o.WarnReaped, o.Pdeathsig, o.Command = true, true, syscall.SIGKILL, []string{"x"}
 			o.RemapExit = map[int]int{143: 0, 3: 0}
@@ -98,10 +104,10 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-c", "a", "-f", "b"}, env(), "--config and --procfile cannot be used together"},
 		{[]string{"-f", "Procfile", "--", "x"}, env(), "--procfile runs the Procfile's processes; it takes no command"},
 		{[]string{"-x"}, env(), "unknown flag -x"},
-		{[]string{"--grace"}, env(), "flag --grace needs a value: DURATION"},
-		{[]string{"--grace", "ten", "x"}, env(), `invalid --grace "ten": not a duration; want DURATION`},
-		{[]string{"--grace", "-1s", "x"}, env(), `invalid --grace "-1s": must be positive; want DURATION`},
-		{[]string{"x"}, env("TEND_GRACE", "ten"), `invalid TEND_GRACE="ten": not a duration; want DURATION`},
+		{[]string{"--grace"}, env(), "flag --grace needs a value: DURATION|platform"},
+		{[]string{"--grace", "ten", "x"}, env(), `invalid --grace "ten": not a duration; want DURATION|platform`},
+		{[]string{"--grace", "-1s", "x"}, env(), `invalid --grace "-1s": must be positive; want DURATION|platform`},
+		{[]string{"x"}, env("TEND_GRACE", "ten"), `invalid TEND_GRACE="ten": not a duration; want DURATION|platform`},
 		{[]string{"x"}, env("TEND_HOLD", "maybe"), `invalid TEND_HOLD="maybe": not a boolean; want 1|0|true|false`},
 		{[]string{"x"}, env("TEND_VERBOSE", "9"), `invalid TEND_VERBOSE="9": not a boolean; want 1|0|true|false|2`},
 		{[]string{"--forward", "all", "x"}, env(), `invalid --forward "all": unknown mode; want group|child`},

@@ -135,6 +135,66 @@ func TestRuncAnnotationSetsOption(t *testing.T) {
 	}
 }
 
+// TestRuncPodGrace: the kubelet's io.kubernetes.pod.terminationGracePeriod
+// (3 s here) is the injected tend's grace less the margin (2.7s): a
+// SIGTERM-ignoring app is SIGKILLed by tend then, exit 137. Without the
+// annotation (Docker) the grace is the platform's: TEND_GRACE=platform.
+func TestRuncPodGrace(t *testing.T) {
+	need(t)
+	t.Run("kubelet", func(t *testing.T) {
+		b := newBundle(t, "sh", "-c", `echo "$TEND_GRACE" >/out/grace; exec testprog ignoreterm --ready /out/ready`)
+		b.annotate("io.kubernetes.pod.terminationGracePeriod", "3")
+		b.write()
+		r := newRuntime(t, tendRunc)
+		id := randomID("podgrace-")
+		done := make(chan result, 1)
+		go func() { done <- r.runBundle(b, id) }()
+		waitFile(t, filepath.Join(b.out, "ready"), 60*time.Second)
+		if got, _ := os.ReadFile(filepath.Join(b.out, "grace")); strings.TrimSpace(string(got)) != "2.7s" {
+			t.Errorf("TEND_GRACE = %q, want 2.7s (3 s less a tenth)", got)
+		}
+		start := time.Now()
+		if res := r.run("kill", id, "TERM"); res.code != 0 {
+			t.Fatalf("kill: %d %s", res.code, res.stderr)
+		}
+		var res result
+		select {
+		case res = <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("container did not exit within 60s of SIGTERM")
+		}
+		if took := time.Since(start); res.code != 137 || took < 2700*time.Millisecond {
+			t.Errorf("exit %d after %v; want 137 (tend's SIGKILL at 2.7s), stderr %q", res.code, took, res.stderr)
+		}
+	})
+	t.Run("docker", func(t *testing.T) {
+		b := newBundle(t, "sh", "-c", `echo "$TEND_GRACE"`)
+		b.write()
+		res := newRuntime(t, tendRunc).runBundle(b, randomID("nograce-"))
+		if res.code != 0 || strings.TrimSpace(res.stdout) != "platform" {
+			t.Errorf("code %d, TEND_GRACE %q (stderr %q); want platform", res.code, res.stdout, res.stderr)
+		}
+	})
+}
+
+// TestRuncSandboxInvalidInjectRuns: an invalid tend.sh/inject on a pod (the
+// annotations are the pod's, so the sandbox carries them too) leaves the
+// sandbox alone and running; its containers fail naming the annotation
+// (TestRuncInvalidAnnotationFailsCreation).
+func TestRuncSandboxInvalidInjectRuns(t *testing.T) {
+	need(t)
+	b := newBundle(t, "cat", "/proc/1/comm")
+	b.annotate("io.kubernetes.cri.container-type", "sandbox", "tend.sh/inject", "no")
+	before := b.write()
+	res := newRuntime(t, tendRunc).runBundle(b, randomID("sandbox-"))
+	if res.code != 0 || strings.TrimSpace(res.stdout) != "cat" {
+		t.Errorf("code %d, /proc/1/comm %q (stderr %q); want the sandbox to run untouched", res.code, res.stdout, res.stderr)
+	}
+	if string(b.config()) != string(before) {
+		t.Error("the sandbox's config.json was rewritten")
+	}
+}
+
 func TestRuncInvalidAnnotationFailsCreation(t *testing.T) {
 	need(t)
 	for _, format := range []string{"json", "text"} {
