@@ -7,7 +7,7 @@ BIN         := bin/tend
 PREFIX      ?= /usr/local
 FUZZTIME    ?= 5s
 
-.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean demo tend-nri
+.PHONY: all build install test deps unit lint fmt vet staticcheck fuzz bench clean demo tend-nri image image-context release
 
 all: build
 
@@ -74,6 +74,43 @@ clean:
 
 ## bench-compare: tend beside tini, dumb-init, catatonit, supervisord (see BENCHMARKS.md)
 include bench/bench.mk
+
+## image: two images, with the machine's docker build (legacy builder is enough):
+##   tend-node:$(VERSION)  FROM scratch: tend, tend-runc -> tend, tend-nri, tend-install
+##                         and busybox-static (only for tend-install); what the
+##                         DaemonSets of deploy/kubernetes run
+##   tend:$(VERSION)       FROM scratch, tend alone at /tend, for your Dockerfile's
+##                         COPY --from=tend:$(VERSION) /tend /tend
+## image-context prepares both build contexts in bin/image without Docker.
+IMAGE_NODE ?= tend-node
+IMAGE_TEND ?= tend
+# the busybox applets tend-install uses (a test runs it with only these)
+NODE_APPLETS := sh awk basename cat chmod cmp cp dirname echo grep head ln ls mkdir mv nsenter rm sed sleep test tr [
+image-context: build tend-nri
+	rm -rf bin/image && mkdir -p bin/image/node/rootfs/bin bin/image/node/rootfs/usr/local/bin bin/image/tend
+	cp $(BIN) bin/tend-nri deploy/image/tend-install bin/image/node/rootfs/usr/local/bin/
+	ln -s tend bin/image/node/rootfs/usr/local/bin/tend-runc
+	cp $(BUSYBOX) bin/image/node/rootfs/bin/busybox
+	for a in $(NODE_APPLETS); do ln -s busybox "bin/image/node/rootfs/bin/$$a"; done
+	cp deploy/image/Dockerfile.node bin/image/node/Dockerfile
+	cp $(BIN) bin/image/tend/tend
+	cp deploy/image/Dockerfile.tend bin/image/tend/Dockerfile
+image: image-context
+	docker build -q -t $(IMAGE_NODE):$(VERSION) bin/image/node
+	docker build -q -t $(IMAGE_TEND):$(VERSION) bin/image/tend
+
+## release: static tend and tend-nri for linux/amd64 and linux/arm64 in
+## $(RELEASE) (tend-linux-amd64, tend-nri-linux-arm64, ...) with SHA256SUMS
+RELEASE ?= bin/release
+RELEASE_ARCHES ?= amd64 arm64
+release:
+	rm -rf $(RELEASE) && mkdir -p $(RELEASE)
+	set -e; for arch in $(RELEASE_ARCHES); do \
+	  for cmd in tend tend-nri; do \
+	    CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(RELEASE)/$$cmd-linux-$$arch ./cmd/$$cmd; \
+	  done; \
+	done
+	cd $(RELEASE) && sha256sum tend-linux-* tend-nri-linux-* > SHA256SUMS
 
 ## demo: build and run examples/demo (tend + busybox FROM scratch; needs Docker)
 BUSYBOX ?= /bin/busybox

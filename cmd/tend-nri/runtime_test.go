@@ -77,6 +77,25 @@ func (f *fakeRuntime) waitSynced(what string) {
 	}
 }
 
+// waitAdjusting waits until a creation reaches the registered plugin: the
+// sync callback (waitSynced) runs before the runtime adds the plugin to
+// those it calls, so a creation right after it may see no plugin (fail
+// open: an empty adjustment). Returns the first adjustment with tend's mount.
+func (f *fakeRuntime) waitAdjusting(what string) *api.ContainerAdjustment {
+	f.t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		adj, err := f.create([]string{"app"}, nil)
+		if err == nil && len(adj.GetMounts()) == 1 {
+			return adj
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s: no adjustment by tend-nri within %v: last %v, err %v", what, bound, adj, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // create asks the plugins to adjust a container being created.
 func (f *fakeRuntime) create(args []string, ann map[string]string) (*api.ContainerAdjustment, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
@@ -166,6 +185,7 @@ func TestServeRegistersReconnectsStops(t *testing.T) {
 	go func() { done <- serve(ctx, options{socket: socket, tend: self, index: "10"}, p, log) }()
 
 	rt.waitSynced("first start")
+	rt.waitAdjusting("first start")
 	if n := p.existing.Load(); n != 2 {
 		t.Errorf("existing containers counted %d, want 2", n)
 	}
@@ -182,9 +202,7 @@ func TestServeRegistersReconnectsStops(t *testing.T) {
 	px.kill()
 	rt2 := startRuntime(t, real, "")
 	rt2.waitSynced("after the runtime's restart")
-	if adj, err := rt2.create([]string{"app"}, nil); err != nil || len(adj.GetMounts()) != 1 {
-		t.Errorf("after the restart: adjustment %v, err %v", adj, err)
-	}
+	rt2.waitAdjusting("after the runtime's restart")
 
 	cancel()
 	select {
@@ -239,9 +257,8 @@ func TestBinary(t *testing.T) {
 		start := time.Now()
 		rt.waitSynced("tend-nri --socket")
 		t.Logf("registered %v after the start", time.Since(start))
-		adj, err := rt.create([]string{"app"}, nil)
-		if err != nil || len(adj.GetMounts()) != 1 || adj.GetMounts()[0].Source != tend {
-			t.Errorf("adjustment %v, err %v; want the mount of %s", adj, err, tend)
+		if adj := rt.waitAdjusting("tend-nri --socket"); adj.GetMounts()[0].Source != tend {
+			t.Errorf("adjustment %v; want the mount of %s", adj, tend)
 		}
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -271,9 +288,8 @@ func TestBinary(t *testing.T) {
 		// before it returns; Stop (cleanup) kills and waits for them.
 		rt := startRuntime(t, filepath.Join(t.TempDir(), "nri.sock"), plugins)
 		rt.waitSynced("launched 10-tend")
-		adj, err := rt.create([]string{"app"}, nil)
-		if err != nil || len(adj.GetMounts()) != 1 || adj.GetMounts()[0].Source != tend {
-			t.Errorf("adjustment %v, err %v; want the mount of %s (beside tend-nri)", adj, err, tend)
+		if adj := rt.waitAdjusting("launched 10-tend"); adj.GetMounts()[0].Source != tend {
+			t.Errorf("adjustment %v; want the mount of %s (beside tend-nri)", adj, tend)
 		}
 	})
 

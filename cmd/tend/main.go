@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
+	"github.com/tend-sh/tend/internal/schedule"
 	"github.com/tend-sh/tend/internal/shellwords"
 	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
@@ -44,19 +44,26 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
+	// Before anything reads the clock in local time: Go's own load of
+	// time.Local must not open a named pipe or read /dev/zero ($TZ or
+	// /etc/localtime). tend says so in its own face; the peers' stay quiet.
+	localErr = schedule.GuardLocal()
 	os.Exit(face(os.Args[0], os.Args[1:]))
 }
 
-// face is the one place that decides which program tend is from the name
-// it was invoked as (argv[0]'s last element; a symlink to the one binary
-// picks the face): tend-runc, an OCI runtime wrapper (internal/ociruntime);
-// tini or dumb-init (internal/compat reads their command lines into tend's
-// options); else tend itself.
+// localErr is why time.Local was set to UTC (schedule.GuardLocal), if it was.
+var localErr error
+
+// face runs the program tend is invoked as: the face compat.FaceOf picks
+// from argv[0]'s last element (a symlink to the one binary picks it; the
+// names are compat's one list): tend-runc, an OCI runtime wrapper
+// (internal/ociruntime); tini or dumb-init (internal/compat reads their
+// command lines into tend's options); else tend itself.
 func face(argv0 string, args []string) int {
-	if filepath.Base(argv0) == "tend-runc" {
+	switch f := compat.FaceOf(argv0); f {
+	case compat.Runtime:
 		return ociruntime.Main(append([]string{argv0}, args...))
-	}
-	if f := compat.FaceOf(argv0); f != compat.Tend {
+	case compat.Tini, compat.DumbInit:
 		inv, err := compat.Parse(f, args, os.LookupEnv)
 		if err != nil {
 			return compat.Fail(f, err, version, os.Stderr)
@@ -64,12 +71,15 @@ func face(argv0 string, args []string) int {
 		if inv.Action != compat.Run {
 			return compat.Answer(inv, version, os.Stdout, os.Stderr)
 		}
-		return runOptions(inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
+		return runOptions(f, inv.Options, func(msg string) int { return compat.Fail(f, errors.New(msg), version, os.Stderr) })
 	}
 	return run(args)
 }
 
 func run(args []string) int {
+	if localErr != nil {
+		fmt.Fprintln(os.Stderr, "tend: warning: "+localErr.Error())
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return check(args[1:])
 	}
@@ -90,12 +100,12 @@ func run(args []string) int {
 	case len(o.Command) == 0 && !services(o):
 		return usageError("no command given")
 	}
-	return runOptions(o, usageError)
+	return runOptions(compat.Tend, o, usageError)
 }
 
-// runOptions runs tend as the options say; usage reports an invalid value
-// the way the face reports usage errors.
-func runOptions(o opts.Options, usage func(msg string) int) int {
+// runOptions runs tend as the options say, as face f; usage reports an
+// invalid value the way the face reports usage errors.
+func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	if o.Pdeathsig != 0 {
 		// Any thread of tend's does: when the parent dies, the kernel
 		// signals the whole process for each thread that asked.
@@ -116,12 +126,11 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		}
 	}
 	cfg := supervise.Config{
-		Grace:     o.Grace,
 		ToChild:   o.Forward == opts.ForwardChild,
 		Rewrite:   o.Rewrite,
 		RemapExit: o.RemapExit,
 		Hold:      o.Hold,
-		Terminal:  !o.SingleChild && (!o.NoTerminal || sessionLeader()) && isTerminal(0) && spawn.ControllingTerminal(0),
+		Terminal:  !o.SingleChild && !o.NoTerminal && isTerminal(0) && spawn.ControllingTerminal(0),
 		Log:       log,
 
 		WarnReaped:   o.WarnReaped,
@@ -129,6 +138,9 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		JobControl:   o.JobControl,
 		ResetSignals: o.ResetSignals,
 		ChdirRoot:    o.ChdirRoot,
+		// dumb-init leading its terminal's session (docker run -it) hands
+		// the terminal to the child's own session.
+		HandTerminal: o.NoTerminal && !o.SingleChild && sessionLeader() && isTerminal(0) && spawn.ControllingTerminal(0),
 	}
 	cfg.PlatformGrace = o.GracePlatform // --grace=platform: a stop signal's sender owns the deadline
 	if o.PreStop != "" {
@@ -147,45 +159,21 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 		}
 	}
 
+	c, def, err := buildConfig(o, env, cred)
+	if err != nil {
+		log.Error(err.Error())
+		return codeUsage
+	}
+	cfg.Services, cfg.Grace = def.Services, def.Grace
 	var mux *logs.Mux
-	if services(o) {
-		c, err := load(o)
-		if err != nil {
-			log.Error(err.Error())
-			return codeUsage
-		}
-		svcs, err := supervise.FromConfig(c, env)
-		if err != nil {
-			log.Error(err.Error())
-			return codeUsage
-		}
-		if len(o.Command) > 0 {
-			svcs = append(svcs, supervise.Main(o.Command, env, cred, supervise.Names(svcs)))
-		}
-		mux = logs.New(logs.Options{Format: logFormat(c.LogFormat), Timestamps: c.LogTimestamps, Width: supervise.NameWidth(svcs)})
+	if c != nil {
+		mux = logs.New(logs.Options{Format: logFormat(c.LogFormat), Timestamps: c.LogTimestamps, Width: supervise.NameWidth(def.Services)})
 		cfg.Logs = mux
-		if !o.GraceSet {
-			cfg.Grace = c.Grace
-		}
 		cfg.AnyExitStops = o.Procfile != ""
-		cfg.Services = svcs
 		cfg.Reload = func() (*supervise.Reloaded, error) {
-			c, err := load(o)
-			if err != nil {
-				return nil, err
-			}
-			svcs, err := supervise.FromConfig(c, env)
-			if err != nil {
-				return nil, err
-			}
-			grace := c.Grace
-			if o.GraceSet {
-				grace = o.Grace
-			}
-			return &supervise.Reloaded{Services: svcs, Grace: grace}, nil
+			_, def, err := buildConfig(o, env, cred)
+			return def, err
 		}
-	} else {
-		cfg.Services = []*supervise.Service{supervise.Main(o.Command, env, cred, nil)}
 	}
 
 	// From here on tend logs through a queue, so that a stderr nobody
@@ -198,6 +186,16 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 	logq := tendlog.NewAsync(dest, 1024)
 	log = tendlog.New(logq, level)
 	cfg.Log = log
+	if f == compat.DumbInit {
+		// A program that cannot be executed is reported in dumb-init's
+		// shape ("[dumb-init] PROGRAM: No such file or directory"), which
+		// log filters match, with its exit code.
+		cfg.MainStartError = func(err error) int {
+			line, code, _ := compat.StartError(f, err)
+			_, _ = logq.Write([]byte(line))
+			return code
+		}
+	}
 	sup := supervise.New(cfg)
 	var web *httpapi.Server
 	if o.HTTP != "" {
@@ -258,6 +256,33 @@ func runOptions(o opts.Options, usage func(msg string) int) int {
 	}
 	logq.Flush(max(time.Until(drainEnd), time.Second))
 	return code
+}
+
+// buildConfig decides what the supervisor runs, and with which grace, from
+// the options: the same at the start and at every reload (SIGHUP). With
+// files (-c, -f, --crontab) it reads them (c is the loaded configuration):
+// their services, then the main service of -- CMD, which waits for all of
+// them; without, the main alone (c is nil). The grace is --grace (or
+// TEND_GRACE) when given, else the files' grace, else the default.
+func buildConfig(o opts.Options, env []string, cred *syscall.Credential) (c *config.Config, def *supervise.Reloaded, err error) {
+	if !services(o) {
+		return nil, &supervise.Reloaded{Services: []*supervise.Service{supervise.Main(o.Command, env, cred, nil)}, Grace: o.Grace}, nil
+	}
+	if c, err = load(o); err != nil {
+		return nil, nil, err
+	}
+	svcs, err := supervise.FromConfig(c, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(o.Command) > 0 {
+		svcs = append(svcs, supervise.Main(o.Command, env, cred, supervise.Names(svcs)))
+	}
+	grace := c.Grace
+	if o.GraceSet {
+		grace = o.Grace
+	}
+	return c, &supervise.Reloaded{Services: svcs, Grace: grace}, nil
 }
 
 // drainDeadline is how long tend drains output at exit: until the end of
@@ -323,10 +348,7 @@ func check(args []string) int {
 	if !services(o) {
 		return usageError("check: give -c FILE|DIR, --crontab FILE or -f Procfile")
 	}
-	c, err := load(o)
-	if err == nil {
-		_, err = supervise.FromConfig(c, os.Environ())
-	}
+	c, _, err := buildConfig(o, os.Environ(), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tend: "+err.Error())
 		return codeUsage

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,6 +35,13 @@ func TestMain(m *testing.M) {
 					panic("injected fault")
 				}
 			}
+		}
+		if v := os.Getenv("TEND_TEST_KILL_WAIT"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				panic(err)
+			}
+			supervise.KillWait = d
 		}
 		os.Exit(run(os.Args[1:]))
 	}
@@ -352,6 +361,132 @@ func TestPanicBecomesOrderlyShutdown(t *testing.T) {
 	for _, want := range []string{"tend: internal error (panic) in event loop: injected fault; shutting down", "main_test.go"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+// Many processes SIGKILLed at the grace (issue 17: ~800 at load 90):
+// when tend stops waiting for their reaps (KillWait, here shortened so
+// that it always ends first), what it says is what /proc shows, after the
+// exits already reported were handled: dead but not yet reaped (zombies),
+// or alive, by number, never more than were killed; never "processes
+// still present" for processes that were only not yet reaped. And nothing
+// outlives it: every one of them is gone soon after tend exited.
+func TestKillWaitSaysWhatIsLeft(t *testing.T) {
+	// Not parallel: t.Setenv reaches only this test's tend.
+	const n = 300
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready")
+	mark := strconv.Itoa(7_000_000 + os.Getpid()) // sleep's argument: these sleeps only
+	script := fmt.Sprintf(`trap '' TERM; i=0; while [ $i -lt %d ]; do sleep %s & i=$((i+1)); done; touch %s; wait`, n, mark, ready)
+	t.Setenv("TEND_TEST_KILL_WAIT", "1ns")
+	r := tend(t, 120*time.Second, func(pid int) {
+		waitFor(t, pid, "the processes", func() bool { return exists(ready) })
+		syscall.Kill(pid, syscall.SIGTERM)
+	}, "-v", "--grace", "1s", "--", "sh", "-c", script)
+	if r.code != 137 {
+		t.Errorf("exit %d, want 137 (the main SIGKILLed at the grace)", r.code)
+	}
+	killed := 0
+	if m := regexp.MustCompile(`grace period 1s expired; killed (\d+) process\(es\)`).FindStringSubmatch(r.stderr); m != nil {
+		killed, _ = strconv.Atoi(m[1])
+	}
+	if killed < n+1 {
+		t.Fatalf("killed %d at the grace, want the %d sleeps and their shell\n%s", killed, n, r.stderr)
+	}
+	if strings.Contains(r.stderr, "processes still present after SIGKILL") {
+		t.Errorf("tend said processes were still present without looking:\n%s", tail(r.stderr))
+	}
+	var said int
+	for _, re := range []string{
+		`all processes (killed at the grace have )?exited`,
+		`(\d+) process\(es\) killed at the grace are dead but not yet reaped \(zombies\)`,
+		`(\d+) process\(es\) still alive \S+ after SIGKILL .* and (\d+) dead but not yet reaped`,
+	} {
+		m := regexp.MustCompile(re).FindStringSubmatch(r.stderr)
+		if m == nil {
+			continue
+		}
+		said++
+		t.Logf("tend said: %s", m[0])
+		left := 0
+		for _, g := range m[1:] {
+			k, _ := strconv.Atoi(g)
+			left += k
+		}
+		if left > killed {
+			t.Errorf("tend says %d left of the %d it killed: %q", left, killed, m[0])
+		}
+	}
+	if said != 1 {
+		t.Errorf("tend said %d things about what is left after SIGKILL, want exactly one:\n%s", said, tail(r.stderr))
+	}
+	// Nothing was left behind: the killed sleeps are gone (hang guard).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		alive := 0
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err != nil || string(b) != "sleep\x00"+mark+"\x00" {
+				continue
+			}
+			if st, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !bytes.Contains(st, []byte(") Z ")) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the SIGKILLed sleeps still alive 30s after tend exited", alive)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tail is the end of a long stderr, for messages.
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
+
+// The default log level is the README's: errors and warnings, among them
+// one line per restart (a crash loop is never silent), and no lifecycle
+// detail (started, stopping: -v).
+func TestDefaultLogLevel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, once := filepath.Join(dir, "tend.toml"), filepath.Join(dir, "once")
+	writeFile(t, cfg, fmt.Sprintf(`[service.flaky]
+command = ["sh", "-c", "if [ -e %[1]s ]; then exec sleep 1000; fi; touch %[1]s; exit 3"]
+`, once))
+	errFile := filepath.Join(dir, "stderr")
+	f, err := os.Create(errFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := tendWith(t, 60*time.Second, func(pid int) {
+		waitFor(t, pid, "the restart", func() bool {
+			b, _ := os.ReadFile(errFile)
+			return strings.Contains(string(b), "restarting")
+		})
+		syscall.Kill(pid, syscall.SIGTERM)
+	}, f, "--socket", filepath.Join(dir, "sock"), "-c", cfg)
+	b, _ := os.ReadFile(errFile)
+	stderr := string(b)
+	if r.code != 0 {
+		t.Errorf("exit %d\n%s", r.code, stderr)
+	}
+	if !strings.Contains(stderr, "tend: service exited; restarting service=flaky code=3") {
+		t.Errorf("the restart is not logged at the default level:\n%s", stderr)
+	}
+	for _, info := range []string{"tend: started", "tend: stopping", "tend: shutting down"} {
+		if strings.Contains(stderr, info) {
+			t.Errorf("%q logged at the default level (it is -v's):\n%s", info, stderr)
 		}
 	}
 }

@@ -4,20 +4,27 @@
 // dumb-init) runs their images unchanged. It only parses and answers
 // -h/--version; cmd/tend runs the result with tend's engine.
 //
+// It owns the list of names the tend binary answers to (FaceOf, including
+// tend-runc's) and of the names under which it is an init (InitNames):
+// cmd/tend and internal/inject ask it.
+//
 // What each peer option does under tend, and where tend deliberately
 // differs, is the README's "Replacing tini / dumb-init" table.
 package compat
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/spawn"
 )
 
 // Face is the program tend is standing in for.
@@ -28,25 +35,56 @@ const (
 	Tend     Face = iota // tend's own command line
 	Tini                 // tini, tini-static, docker-init (Docker's --init)
 	DumbInit             // dumb-init
+	Runtime              // tend-runc: the OCI runtime wrapper (internal/ociruntime)
 )
+
+// names is every name the one tend binary answers to (argv[0]'s last
+// element, a symlink or a renamed copy), with the face it picks; any other
+// name is tend. It is the one list: cmd/tend dispatches on FaceOf, and
+// internal/inject leaves alone a container whose command has one of the
+// init faces' names (InitNames), as it is an init already.
+var names = []struct {
+	name string
+	face Face
+}{
+	{"tend", Tend},
+	{"tini", Tini},
+	{"tini-static", Tini},
+	{"docker-init", Tini},
+	{"dumb-init", DumbInit},
+	{"tend-runc", Runtime},
+}
 
 // FaceOf picks the face from the name tend was invoked as (argv[0]).
 func FaceOf(argv0 string) Face {
-	switch filepath.Base(argv0) {
-	case "tini", "tini-static", "docker-init":
-		return Tini
-	case "dumb-init":
-		return DumbInit
+	base := filepath.Base(argv0)
+	for _, n := range names {
+		if n.name == base {
+			return n.face
+		}
 	}
 	return Tend
 }
 
+// InitNames lists the names under which the tend binary is a container's
+// init: tend's own and its stand-ins for the peers (tini, tini-static,
+// docker-init, dumb-init), not tend-runc.
+func InitNames() []string {
+	var out []string
+	for _, n := range names {
+		if n.face != Runtime {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// String is the face's own name: the first of its names.
 func (f Face) String() string {
-	switch f {
-	case Tini:
-		return "tini"
-	case DumbInit:
-		return "dumb-init"
+	for _, n := range names {
+		if n.face == f {
+			return n.name
+		}
 	}
 	return "tend"
 }
@@ -111,14 +149,16 @@ func getopt(f Face, args []string, known, withValue string, long map[string]byte
 			return args[i+1:], nil
 		case strings.HasPrefix(a, "--") && long != nil:
 			name, val, hasVal := strings.Cut(a[2:], "=")
-			c, ok := long[name]
-			if !ok {
-				return nil, &UsageError{f, fmt.Sprintf("unknown option %s", a)}
+			full, err := longName(f, name, long)
+			if err != nil {
+				return nil, err
 			}
+			name = full
+			c := long[name]
 			if strings.IndexByte(withValue, c) >= 0 {
 				if !hasVal {
 					if i+1 >= len(args) {
-						return nil, &UsageError{f, fmt.Sprintf("option %s needs a value", a)}
+						return nil, &UsageError{f, fmt.Sprintf("option --%s needs a value", name)}
 					}
 					i++
 					val = args[i]
@@ -159,6 +199,30 @@ func getopt(f Face, args []string, known, withValue string, long map[string]byte
 		}
 	}
 	return nil, nil
+}
+
+// longName resolves a long option's name as getopt_long does: the exact
+// name, else the one option it is a prefix of (--single for
+// --single-child, --rew for --rewrite); a prefix of several (--ver:
+// --verbose or --version?) is ambiguous and refused, listing them.
+func longName(f Face, name string, long map[string]byte) (string, error) {
+	if _, ok := long[name]; ok {
+		return name, nil
+	}
+	var matches []string
+	for full := range long {
+		if strings.HasPrefix(full, name) {
+			matches = append(matches, full)
+		}
+	}
+	slices.Sort(matches)
+	switch len(matches) {
+	case 0:
+		return "", &UsageError{f, fmt.Sprintf("unknown option --%s", name)}
+	case 1:
+		return matches[0], nil
+	}
+	return "", &UsageError{f, fmt.Sprintf("option --%s is ambiguous: --%s", name, strings.Join(matches, " or --"))}
 }
 
 // parseTini reads tini's command line: tini [-hsvwgl] [-p SIGNAL]
@@ -340,6 +404,42 @@ func Fail(f Face, err error, version string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "See %s --help.\n", f)
 	}
 	return CodeUsage
+}
+
+// CodeExecFailed is dumb-init's exit code when its child cannot execute the
+// program (execvp failed): the child exits 2, and dumb-init with it.
+const CodeExecFailed = 2
+
+// StartError reports a program that could not be started the way the
+// face's peer does and returns the exit code to use. As dumb-init it is
+// dumb-init's own line, "[dumb-init] PROGRAM: " and the C library's text
+// for the error (strerror: "No such file or directory", "Permission
+// denied"), and exit 2. Other faces return ok false: tend's own message
+// and the shell's codes (127, 126, 125) apply.
+func StartError(f Face, err error) (line string, code int, ok bool) {
+	if f != DumbInit {
+		return "", 0, false
+	}
+	name, text := "", err.Error()
+	var se *spawn.Error
+	if errors.As(err, &se) {
+		name = se.Name
+		text = se.Err.Error()
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		text = errno.Error()
+	}
+	return "[dumb-init] " + name + ": " + strerror(text) + "\n", CodeExecFailed, true
+}
+
+// strerror turns Go's text for an errno into the C library's: Go's table
+// is glibc's strerror with the first letter in lower case.
+func strerror(text string) string {
+	if text == "" {
+		return text
+	}
+	return strings.ToUpper(text[:1]) + text[1:]
 }
 
 // Usage is the help of a face, in tend's words.

@@ -2,13 +2,16 @@ package compat
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/spawn"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -24,9 +27,30 @@ func TestFaceOf(t *testing.T) {
 		"tini": Tini, "/sbin/tini": Tini, "/usr/bin/tini-static": Tini, "/sbin/docker-init": Tini,
 		"dumb-init": DumbInit, "/usr/local/bin/dumb-init": DumbInit,
 		"tend": Tend, "/tend": Tend, "tini2": Tend, "dumb-init.sh": Tend, "": Tend,
+		"tend-runc": Runtime, "/usr/local/bin/tend-runc": Runtime, "tend-runc2": Tend,
 	} {
 		if got := FaceOf(argv0); got != want {
 			t.Errorf("FaceOf(%q) = %v, want %v", argv0, got, want)
+		}
+	}
+}
+
+// TestNames: each face is named by its first name; the init names are
+// every name but tend-runc's; tend's help names every stand-in.
+func TestNames(t *testing.T) {
+	for f, want := range map[Face]string{Tend: "tend", Tini: "tini", DumbInit: "dumb-init", Runtime: "tend-runc"} {
+		if got := f.String(); got != want {
+			t.Errorf("Face %d: String() = %q, want %q", int(f), got, want)
+		}
+	}
+	inits := InitNames()
+	if want := []string{"tend", "tini", "tini-static", "docker-init", "dumb-init"}; !slices.Equal(inits, want) {
+		t.Errorf("InitNames() = %q, want %q", inits, want)
+	}
+	usage := strings.Join(strings.Fields(opts.Usage()), " ")
+	for _, n := range inits[1:] {
+		if !strings.Contains(usage, n) {
+			t.Errorf("tend --help does not name %s", n)
 		}
 	}
 }
@@ -120,6 +144,26 @@ func TestParseValid(t *testing.T) {
 		{"dumb-init --help", DumbInit, []string{"--help", "x"}, env(), Help, nil},
 		{"dumb-init -V", DumbInit, []string{"-V"}, env(), Version, nil},
 		{"dumb-init --version", DumbInit, []string{"--version"}, env(), Version, nil},
+		// getopt_long takes an unambiguous prefix of a long option.
+		{"dumb-init --single", DumbInit, []string{"--single", "x"}, env(), Run, func() opts.Options {
+			o := dumbDefaults()
+			o.SingleChild, o.Forward, o.Rewrite = true, opts.ForwardChild, nil
+			return o
+		}},
+		{"dumb-init --single-c --s", DumbInit, []string{"--single-c", "--s", "x"}, env(), Run, func() opts.Options {
+			o := dumbDefaults()
+			o.SingleChild, o.Forward, o.Rewrite = true, opts.ForwardChild, nil
+			return o
+		}},
+		{"dumb-init --rew 15:3 and --rew=10:0", DumbInit, []string{"--rew", "15:3", "--rew=10:0", "--r", "12:0", "x"}, env(), Run, func() opts.Options {
+			o := dumbDefaults()
+			o.Rewrite[syscall.SIGTERM], o.Rewrite[syscall.SIGUSR1], o.Rewrite[syscall.SIGUSR2] = syscall.SIGQUIT, 0, 0
+			return o
+		}},
+		{"dumb-init --verb", DumbInit, []string{"--verb", "x"}, env(), Run, func() opts.Options { o := dumbDefaults(); o.Verbose = 2; return o }},
+		{"dumb-init --vers", DumbInit, []string{"--vers"}, env(), Version, nil},
+		{"dumb-init --he", DumbInit, []string{"--he"}, env(), Help, nil},
+		{"dumb-init --h", DumbInit, []string{"--h", "x"}, env(), Help, nil},
 		{"dumb-init -cv grouped", DumbInit, []string{"-cv", "x"}, env(), Run, func() opts.Options {
 			o := dumbDefaults()
 			o.SingleChild, o.Forward, o.Rewrite, o.Verbose = true, opts.ForwardChild, nil, 2
@@ -169,6 +213,12 @@ func TestParseInvalid(t *testing.T) {
 		{"dumb-init unknown flag", DumbInit, []string{"-x", "y"}, env(), "unknown option -x"},
 		{"dumb-init unknown long", DumbInit, []string{"--foo", "y"}, env(), "unknown option --foo"},
 		{"dumb-init --verbose=1", DumbInit, []string{"--verbose=1", "y"}, env(), "option --verbose takes no value"},
+		{"dumb-init --single=1", DumbInit, []string{"--single=1", "y"}, env(), "option --single-child takes no value"},
+		{"dumb-init --ver ambiguous", DumbInit, []string{"--ver", "y"}, env(), "option --ver is ambiguous: --verbose or --version"},
+		{"dumb-init --v ambiguous", DumbInit, []string{"--v", "y"}, env(), "option --v is ambiguous"},
+		{"dumb-init --= ambiguous", DumbInit, []string{"--=x", "y"}, env(), "is ambiguous"},
+		{"dumb-init --rew missing", DumbInit, []string{"--rew"}, env(), "option --rewrite needs a value"},
+		{"dumb-init --single-childx", DumbInit, []string{"--single-childx", "y"}, env(), "unknown option --single-childx"},
 		{"dumb-init no program", DumbInit, nil, env(), "no program given"},
 		{"dumb-init -c alone", DumbInit, []string{"-c"}, env(), "no program given"},
 		{"dumb-init -r missing", DumbInit, []string{"-r"}, env(), "option -r needs a value"},
@@ -223,6 +273,30 @@ func TestAnswerStreams(t *testing.T) {
 		}
 		if !strings.Contains(got, tt.want) || other != "" {
 			t.Errorf("%v %v: on its stream %q, on the other %q", tt.face, tt.action, got, other)
+		}
+	}
+}
+
+// StartError: as dumb-init, the program and the C library's text for the
+// error, exit 2; other faces keep tend's own report.
+func TestStartError(t *testing.T) {
+	for _, tt := range []struct {
+		face Face
+		err  error
+		line string
+		code int
+		ok   bool
+	}{
+		{DumbInit, &spawn.Error{Name: "nope", Err: syscall.ENOENT, Code: spawn.CodeNotFound}, "[dumb-init] nope: No such file or directory\n", 2, true},
+		{DumbInit, &spawn.Error{Name: "/etc/passwd", Err: syscall.EACCES, Code: spawn.CodeNotExecutable}, "[dumb-init] /etc/passwd: Permission denied\n", 2, true},
+		{DumbInit, &spawn.Error{Name: "./a.out", Err: fmt.Errorf("exec: %w", syscall.ENOEXEC), Code: spawn.CodeNotExecutable}, "[dumb-init] ./a.out: Exec format error\n", 2, true},
+		{DumbInit, &spawn.Error{Name: "x", Err: syscall.E2BIG, Code: spawn.CodeOther}, "[dumb-init] x: Argument list too long\n", 2, true},
+		{Tini, &spawn.Error{Name: "nope", Err: syscall.ENOENT, Code: spawn.CodeNotFound}, "", 0, false},
+		{Tend, &spawn.Error{Name: "nope", Err: syscall.ENOENT, Code: spawn.CodeNotFound}, "", 0, false},
+	} {
+		line, code, ok := StartError(tt.face, tt.err)
+		if line != tt.line || code != tt.code || ok != tt.ok {
+			t.Errorf("StartError(%v, %v) = %q, %d, %v; want %q, %d, %v", tt.face, tt.err, line, code, ok, tt.line, tt.code, tt.ok)
 		}
 	}
 }

@@ -43,6 +43,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"syscall"
 	"time"
@@ -54,7 +55,7 @@ import (
 const (
 	DefaultGrace           = 10 * time.Second
 	DefaultLogFormat       = "text"
-	DefaultRestart         = "on-failure"
+	DefaultRestart         = RestartOnFailure
 	DefaultBackoffInitial  = 100 * time.Millisecond
 	DefaultBackoffMax      = 30 * time.Second
 	DefaultMaxRestarts     = 5
@@ -94,7 +95,12 @@ type Config struct {
 	Crontabs []string
 }
 
-// Service is one [service.NAME] table.
+// Service is one [service.NAME] table: the definition of a service, as
+// validated, with its defaults. It is the one definition: the supervisor
+// runs it as is (supervise.Service holds it), a reload compares it
+// (SameAs) and `tend check` prints it (servicePlan, one entry per key). A
+// key is added here, in decode.go and in servicePlan; tests fail on a key
+// left out of either of the last two.
 type Service struct {
 	// Name is NAME: 1 to 64 characters of A-Z a-z 0-9 _ . -
 	Name string
@@ -199,6 +205,32 @@ type Service struct {
 	Timeout time.Duration
 	// File is the file the service was defined in (as given).
 	File string
+}
+
+// Restart policies (key restart).
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// Log modes (key log): "" is the default, prefixed lines ("prefixed" is
+// read as "").
+const (
+	LogPrefixed = "prefixed"
+	LogInherit  = "inherit"
+)
+
+// SameAs reports whether o defines the same service as s: every setting
+// equal. Where they are written (File, Line, UserLine) does not count. A
+// reload restarts a service only when its new definition is not the same
+// as the running one: a key added to Service counts here without more
+// code.
+func (s *Service) SameAs(o *Service) bool {
+	a, b := *s, *o
+	a.File, a.Line, a.UserLine = "", 0, 0
+	b.File, b.Line, b.UserLine = "", 0, 0
+	return reflect.DeepEqual(a, b)
 }
 
 // IsJob reports whether the service is a scheduled job.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,9 +27,12 @@ import (
 //	@every 30s /app/poll
 //
 // There is no user column. Each SPEC COMMAND line becomes a job named
-// NAME-LINE, NAME being the file's base name without its extension
-// (crontab -> crontab-4; characters other than A-Z a-z 0-9 _ . - become
-// _), whose command is run with SHELL -c COMMAND, so shell syntax (pipes,
+// NAME-ID, NAME being the file's base name without its extension
+// (characters other than A-Z a-z 0-9 _ . - become _) and ID a hash of its
+// schedule and command (crontab -> crontab-5d1f0c9a2b7e; jobID): a job
+// keeps its name, and a reload leaves it alone, when lines around it are
+// added, removed or moved. The same schedule and command twice get -2,
+// -3... in file order. Its command is run with SHELL -c COMMAND, so shell syntax (pipes,
 // redirections, $VARS) works as under cron; % is not special. A line is an
 // environment line when it starts with a letter or _ and has = before any
 // blank; a value may be quoted, which is removed, and is not expanded. The
@@ -61,6 +65,7 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 		locLn int
 		shell = "/bin/sh"
 		jobs  []*Service
+		seen  = map[string]int{}
 	)
 	defLoc, defErr := schedule.DefaultLocation(getenv)
 	for n, raw := range strings.Split(string(data), "\n") {
@@ -115,14 +120,19 @@ func parseCrontab(name string, data []byte, getenv Getenv, now time.Time) ([]*Se
 			}
 			return nil, errf(msg)
 		}
-		s := newService(prefix+"-"+strconv.Itoa(lineNo), lineNo)
+		id := prefix + "-" + jobID(spec, cmd)
+		seen[id]++
+		if n := seen[id]; n > 1 {
+			id += "-" + strconv.Itoa(n)
+		}
+		s := newService(id, lineNo)
 		s.File = name
 		s.Command = []string{shell, "-c", cmd}
 		s.Env = env.list()
 		if len(s.Env) == 0 {
 			s.Env = nil
 		}
-		s.Schedule, s.Timezone, s.Overlap, s.Restart = spec, l.String(), OverlapSkip, "never"
+		s.Schedule, s.Timezone, s.Overlap, s.Restart = spec, l.String(), OverlapSkip, RestartNever
 		jobs = append(jobs, s)
 	}
 	return jobs, nil
@@ -206,6 +216,18 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
+// jobID identifies a crontab job across edits of the file: 12 hex digits
+// (48 bits) of the FNV-1a hash of its schedule and command, so that two
+// different lines of even a 100,000-line crontab collide with a chance of
+// about 1 in 50,000 (and a collision only numbers the second one -2).
+func jobID(spec, cmd string) string {
+	h := fnv.New64a()
+	h.Write([]byte(spec))
+	h.Write([]byte{0})
+	h.Write([]byte(cmd))
+	return strconv.FormatUint(h.Sum64()>>16|1<<48, 16)[1:]
+}
+
 // crontabPrefix is the job name prefix of a crontab file.
 func crontabPrefix(path string) string {
 	base := filepath.Base(path)
@@ -219,8 +241,8 @@ func crontabPrefix(path string) string {
 		}
 	}
 	base = string(b)
-	if len(base) > MaxServiceNameLen-8 {
-		base = base[:MaxServiceNameLen-8]
+	if len(base) > MaxServiceNameLen-20 { // room for -ID and a -N
+		base = base[:MaxServiceNameLen-20]
 	}
 	if base == "" || base == "." {
 		base = "cron"

@@ -24,8 +24,8 @@ var (
 	readyKinds      = []string{ProbeTCP, ProbeHTTP, ProbeExec, ProbeFile, ProbeFD}
 	healthKinds     = []string{ProbeTCP, ProbeHTTP, ProbeExec}
 	logFormats      = []string{"text", "json"}
-	restartPolicies = []string{"always", "on-failure", "never"}
-	logModes        = []string{"prefixed", "inherit"}
+	restartPolicies = []string{RestartAlways, RestartOnFailure, RestartNever}
+	logModes        = []string{LogPrefixed, LogInherit}
 	overlapModes    = []string{OverlapSkip, OverlapQueue}
 )
 
@@ -254,7 +254,7 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			s.Health, err = d.probe(f, key, true)
 		case "log":
 			s.Log, err = d.enum(f, key, append([]string{""}, logModes...), "a log mode")
-			if s.Log == "prefixed" {
+			if s.Log == LogPrefixed {
 				s.Log = ""
 			}
 		case "schedule", "timezone", "overlap", "timeout":

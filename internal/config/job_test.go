@@ -65,6 +65,8 @@ func TestJobErrors(t *testing.T) {
 		{"empty spec", "[service.j]\ncommand = \"j\"\nschedule = \"\"\n", `tend.toml:3: service.j.schedule: empty; accepted: 5 fields`},
 		{"bad every", "[service.j]\ncommand = \"j\"\nschedule = \"@every 100ms\"\n", `tend.toml:3: service.j.schedule: @every "100ms": want a duration of whole seconds, at least 1s`},
 		{"unknown zone", job + "timezone = \"Europe/Atlantis\"\n", `tend.toml:4: service.j.timezone: "Europe/Atlantis" is not a known time zone; accepted: an IANA name such as "Europe/Berlin" or "UTC"`},
+		{"zone from /dev/zero", job + "timezone = \"/dev/zero\"\n", `tend.toml:4: service.j.timezone: "/dev/zero": zone file /dev/zero: a character device, not a regular file; accepted: a regular file of at most 10 MiB`},
+		{"zone not TZif", job + "timezone = \"/etc/hostname\"\n", `tend.toml:4: service.j.timezone: "/etc/hostname": /etc/hostname is not a zone file`},
 		{"bad overlap", job + "overlap = \"parallel\"\n", `tend.toml:4: service.j.overlap: "parallel" is not an overlap policy; accepted: skip, queue`},
 		{"bad timeout", job + "timeout = \"0s\"\n", `tend.toml:4: service.j.timeout: "0s" is not greater than zero`},
 		{"oneshot", job + "oneshot = true\n", `tend.toml:4: service.j.oneshot: not allowed with schedule: a job runs to completion at each scheduled time; remove oneshot (or schedule)`},

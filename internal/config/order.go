@@ -1,14 +1,15 @@
 package config
 
 import (
-	"reflect"
 	"slices"
 	"strings"
 )
 
-// service returns the named service, or nil.
+// service returns the named service, or nil: one scan, for a single
+// question (Reserve). Code that asks for many names builds byName once.
 func (c *Config) service(name string) *Service {
 	for _, s := range c.Services {
+		work++
 		if s.Name == name {
 			return s
 		}
@@ -16,17 +17,34 @@ func (c *Config) service(name string) *Service {
 	return nil
 }
 
+// byName indexes the services by name, in one pass.
+func (c *Config) byName() map[string]*Service {
+	m := make(map[string]*Service, len(c.Services))
+	for _, s := range c.Services {
+		work++
+		m[s.Name] = s
+	}
+	return m
+}
+
+// work counts the steps of loading and ordering a configuration (services
+// scanned or indexed, dependency edges followed): the tests check it grows
+// linearly with services + edges, as supervise's stop-order work does.
+var work int
+
 // checkGraph checks that every after names a service and that there is no
 // dependency cycle. afterLines gives the line of each service's after key.
 func (c *Config) checkGraph(afterLines map[string]int) error {
-	names := make([]string, len(c.Services))
-	for i, s := range c.Services {
-		names[i] = s.Name
-	}
+	byName := c.byName()
 	for _, s := range c.Services {
 		for _, a := range s.After {
-			dep := c.service(a)
+			work++
+			dep := byName[a]
 			if dep == nil {
+				names := make([]string, len(c.Services))
+				for i, s := range c.Services {
+					names[i] = s.Name
+				}
 				return &Error{File: c.fileOf(s), Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
 					Msg: "unknown service " + tomlQuote(a) + "; accepted: " + strings.Join(names, ", ")}
 			}
@@ -36,8 +54,8 @@ func (c *Config) checkGraph(afterLines map[string]int) error {
 			}
 		}
 	}
-	if cyc := c.cycle(); cyc != nil {
-		return &Error{File: c.fileOf(c.service(cyc[0])), Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
+	if cyc := c.cycle(byName); cyc != nil {
+		return &Error{File: c.fileOf(byName[cyc[0]]), Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
 			Msg: "dependency cycle: " + strings.Join(cyc, " -> ")}
 	}
 	return nil
@@ -52,8 +70,8 @@ func (c *Config) fileOf(s *Service) string {
 }
 
 // cycle returns a dependency cycle as a -> b -> ... -> a, starting at the
-// member that comes first in the file, or nil.
-func (c *Config) cycle() []string {
+// member that comes first in the file, or nil. byName is c.byName().
+func (c *Config) cycle(byName map[string]*Service) []string {
 	const (
 		white = iota
 		grey
@@ -66,7 +84,8 @@ func (c *Config) cycle() []string {
 	visit = func(name string) bool {
 		color[name] = grey
 		stack = append(stack, name)
-		for _, dep := range c.service(name).After {
+		for _, dep := range byName[name].After {
+			work++
 			switch color[dep] {
 			case grey:
 				i := slices.Index(stack, dep)
@@ -83,6 +102,7 @@ func (c *Config) cycle() []string {
 		return false
 	}
 	for _, s := range c.Services {
+		work++
 		if color[s.Name] == white && visit(s.Name) {
 			break
 		}
@@ -92,18 +112,18 @@ func (c *Config) cycle() []string {
 	}
 	// Rotate so the cycle starts at its member first in the file.
 	members := found[:len(found)-1]
+	index := make(map[string]int, len(c.Services))
+	for i, s := range c.Services {
+		index[s.Name] = i
+	}
 	first := 0
 	for i, m := range members {
-		if c.index(m) < c.index(members[first]) {
+		if index[m] < index[members[first]] {
 			first = i
 		}
 	}
 	out := append(slices.Clone(members[first:]), members[:first]...)
 	return append(out, out[0])
-}
-
-func (c *Config) index(name string) int {
-	return slices.IndexFunc(c.Services, func(s *Service) bool { return s.Name == name })
 }
 
 // StartOrder returns the services in topological levels: a service is in
@@ -112,6 +132,7 @@ func (c *Config) index(name string) int {
 // a level, services are in file order. The configuration must be acyclic
 // (Parse and LoadProcfile guarantee it).
 func (c *Config) StartOrder() [][]string {
+	byName := c.byName()
 	level := map[string]int{}
 	var depth func(s *Service, seen int) int
 	depth = func(s *Service, seen int) int {
@@ -121,7 +142,8 @@ func (c *Config) StartOrder() [][]string {
 		l := 0
 		if seen <= len(c.Services) { // guards against a cycle in a hand-made Config
 			for _, a := range s.After {
-				if dep := c.service(a); dep != nil {
+				work++
+				if dep := byName[a]; dep != nil {
 					l = max(l, depth(dep, seen+1)+1)
 				}
 			}
@@ -148,27 +170,20 @@ func (c *Config) StartOrder() [][]string {
 // order. Global settings (Grace, LogFormat, LogTimestamps) are the caller's
 // to compare.
 func Diff(oldCfg, newCfg *Config) (added, removed, changed []string) {
+	oldNames, newNames := oldCfg.byName(), newCfg.byName()
 	for _, n := range newCfg.Services {
-		o := oldCfg.service(n.Name)
+		o := oldNames[n.Name]
 		switch {
 		case o == nil:
 			added = append(added, n.Name)
-		case !sameService(o, n):
+		case !o.SameAs(n):
 			changed = append(changed, n.Name)
 		}
 	}
 	for _, o := range oldCfg.Services {
-		if newCfg.service(o.Name) == nil {
+		if newNames[o.Name] == nil {
 			removed = append(removed, o.Name)
 		}
 	}
 	return added, removed, changed
-}
-
-func sameService(a, b *Service) bool {
-	x, y := *a, *b
-	x.Line, y.Line = 0, 0
-	x.UserLine, y.UserLine = 0, 0
-	x.File, y.File = "", ""
-	return reflect.DeepEqual(x, y)
 }

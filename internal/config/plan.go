@@ -28,66 +28,119 @@ func (c *Config) Plan() string {
 	kv(&b, "log_timestamps", strconv.FormatBool(c.LogTimestamps))
 	for _, s := range c.Services {
 		b.WriteString("\n[service." + quoteKey(s.Name) + "]  # " + printable(c.fileOf(s)) + ":" + strconv.Itoa(s.Line) + "\n")
-		kv(&b, "command", strs(s.Command))
-		optional(&b, "user", s.User, "tend's")
-		optional(&b, "workdir", s.Workdir, "tend's")
-		if s.IsJob() {
-			kv(&b, "schedule", str(s.Schedule))
-			kv(&b, "timezone", str(s.Timezone))
-			kv(&b, "overlap", str(s.Overlap))
-			if s.Timeout > 0 {
-				kv(&b, "timeout", dur(s.Timeout))
-			} else {
-				b.WriteString("# timeout: none\n")
+		for _, k := range servicePlan {
+			if k.show != nil {
+				k.show(&b, s)
 			}
-			b.WriteString("# a job: never restarted, the next scheduled time is the retry\n")
-		} else if s.Ready != nil {
-			kv(&b, "ready", probe(s.Ready, false))
+		}
+	}
+	return b.String()
+}
+
+// servicePlan shows the keys of a [service.NAME] table, in the plan's
+// order: one entry per key of serviceKeys (a test holds them equal), so a
+// key added to the configuration cannot be left out of `tend check`.
+var servicePlan = []struct {
+	key  string
+	show func(b *strings.Builder, s *Service) // nil: shown by another key
+}{
+	{"command", func(b *strings.Builder, s *Service) { kv(b, "command", strs(s.Command)) }},
+	{"user", func(b *strings.Builder, s *Service) { optional(b, "user", s.User, "tend's") }},
+	{"workdir", func(b *strings.Builder, s *Service) { optional(b, "workdir", s.Workdir, "tend's") }},
+	{"schedule", func(b *strings.Builder, s *Service) {
+		if s.IsJob() {
+			kv(b, "schedule", str(s.Schedule))
+		}
+	}},
+	{"timezone", func(b *strings.Builder, s *Service) {
+		if s.IsJob() {
+			kv(b, "timezone", str(s.Timezone))
+		}
+	}},
+	{"overlap", func(b *strings.Builder, s *Service) {
+		if s.IsJob() {
+			kv(b, "overlap", str(s.Overlap))
+		}
+	}},
+	{"timeout", func(b *strings.Builder, s *Service) {
+		if !s.IsJob() {
+			return
+		}
+		if s.Timeout > 0 {
+			kv(b, "timeout", dur(s.Timeout))
 		} else {
+			b.WriteString("# timeout: none\n")
+		}
+		b.WriteString("# a job: never restarted, the next scheduled time is the retry\n")
+	}},
+	{"ready", func(b *strings.Builder, s *Service) {
+		switch {
+		case s.IsJob():
+		case s.Ready != nil:
+			kv(b, "ready", probe(s.Ready, false))
+		default:
 			b.WriteString("# ready: none (ready as soon as started)\n")
 		}
+	}},
+	{"oneshot", func(b *strings.Builder, s *Service) {
 		if !s.IsJob() {
-			kv(&b, "oneshot", strconv.FormatBool(s.Oneshot))
+			kv(b, "oneshot", strconv.FormatBool(s.Oneshot))
 		}
-		kv(&b, "after", strs(s.After))
+	}},
+	{"after", func(b *strings.Builder, s *Service) { kv(b, "after", strs(s.After)) }},
+	{"restart", func(b *strings.Builder, s *Service) {
 		if !s.IsJob() {
-			kv(&b, "restart", str(s.Restart))
+			kv(b, "restart", str(s.Restart))
 		}
+	}},
+	{"success_codes", func(b *strings.Builder, s *Service) {
 		codes := make([]string, len(s.SuccessCodes))
 		for i, code := range s.SuccessCodes {
 			codes[i] = strconv.Itoa(code)
 		}
-		kv(&b, "success_codes", "["+strings.Join(codes, ", ")+"]")
+		kv(b, "success_codes", "["+strings.Join(codes, ", ")+"]")
+	}},
+	{"backoff", func(b *strings.Builder, s *Service) {
 		if !s.IsJob() {
-			kv(&b, "backoff", "{ initial = "+dur(s.BackoffInitial)+", max = "+dur(s.BackoffMax)+" }")
-			kv(&b, "max_restarts", "{ count = "+strconv.Itoa(s.MaxRestarts)+", within = "+dur(s.MaxRestartsWithin)+" }")
+			kv(b, "backoff", "{ initial = "+dur(s.BackoffInitial)+", max = "+dur(s.BackoffMax)+" }")
 		}
-		kv(&b, "critical", strconv.FormatBool(s.Critical))
-		kv(&b, "stop_signal", str(signalName(s.StopSignal)))
-		kv(&b, "stop_timeout", dur(s.StopTimeout))
-		if s.IsJob() {
-			// no health check on a job
-		} else if s.Health != nil {
-			kv(&b, "health", probe(s.Health, true))
-		} else {
+	}},
+	{"max_restarts", func(b *strings.Builder, s *Service) {
+		if !s.IsJob() {
+			kv(b, "max_restarts", "{ count = "+strconv.Itoa(s.MaxRestarts)+", within = "+dur(s.MaxRestartsWithin)+" }")
+		}
+	}},
+	{"critical", func(b *strings.Builder, s *Service) { kv(b, "critical", strconv.FormatBool(s.Critical)) }},
+	{"stop_signal", func(b *strings.Builder, s *Service) { kv(b, "stop_signal", str(signalName(s.StopSignal))) }},
+	{"stop_timeout", func(b *strings.Builder, s *Service) { kv(b, "stop_timeout", dur(s.StopTimeout)) }},
+	{"health", func(b *strings.Builder, s *Service) {
+		switch {
+		case s.IsJob(): // no health check on a job
+		case s.Health != nil:
+			kv(b, "health", probe(s.Health, true))
+		default:
 			b.WriteString("# health: none\n")
 		}
+	}},
+	{"log", func(b *strings.Builder, s *Service) {
 		log := s.Log
 		if log == "" {
-			log = "prefixed"
+			log = LogPrefixed
 		}
-		kv(&b, "log", str(log))
+		kv(b, "log", str(log))
+	}},
+	{"env_file", nil}, // read at load time: its variables are in env
+	{"env", func(b *strings.Builder, s *Service) {
 		if len(s.Env) == 0 {
 			b.WriteString("# env: none\n")
-			continue
+			return
 		}
 		b.WriteString("\n[service." + quoteKey(s.Name) + ".env]\n")
 		for _, e := range s.Env {
 			k, v, _ := strings.Cut(e, "=")
-			kv(&b, quoteKey(k), str(v))
+			kv(b, quoteKey(k), str(v))
 		}
-	}
-	return b.String()
+	}},
 }
 
 func kv(b *strings.Builder, k, v string) {

@@ -165,16 +165,22 @@ func finish(c *Config, parts []*part, extra []string, getenv Getenv) (*Config, e
 	}
 	crontabs = append(crontabs, extra...)
 	now := time.Now()
+	var byName map[string]*Service
+	if len(crontabs) > 0 {
+		byName = c.byName()
+	}
 	for _, path := range crontabs {
 		jobs, err := loadCrontab(path, getenv, now)
 		if err != nil {
 			return nil, err
 		}
 		for _, j := range jobs {
-			if first := c.service(j.Name); first != nil {
+			work++
+			if first := byName[j.Name]; first != nil {
 				return nil, &Error{File: j.File, Line: j.Line,
-					Msg: "job " + tomlQuote(j.Name) + " (named after this file and line) is already defined at " + where(first.File, first.Line) + "; accepted: rename one of them or the crontab file"}
+					Msg: "job " + tomlQuote(j.Name) + " (named after this crontab file, its schedule and command) is already defined at " + where(first.File, first.Line) + "; accepted: rename the service or the crontab file"}
 			}
+			byName[j.Name] = j
 			c.Services = append(c.Services, j)
 		}
 		c.Crontabs = append(c.Crontabs, path)

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tend-sh/tend/internal/status"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,7 @@ const Usage = `usage: tend status [--json] [NAME...]
        tend shutdown
        tend wait-ready [--timeout DURATION] [NAME...]
 options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
-exit codes: 0 ok, 1 failed (wait-ready: not ready in time, or a service failed), 2 usage, 3 unknown service,
+exit codes: 0 ok, 1 failed (wait-ready: not ready in time, or a service failed or is stopped), 2 usage, 3 unknown service,
             4 no tend running here, 5 permission denied (or the socket is served
             by a user other than root and you)
 `
@@ -344,7 +345,7 @@ func (c *client) status(o cliOpts) *failure {
 		return f
 	}
 	conn.Close()
-	r := StatusReport{ShuttingDown: rep.ShuttingDown, Services: rep.Services}
+	r := status.Report{ShuttingDown: rep.ShuttingDown, Services: rep.Services}
 	if o.json {
 		if err := WriteStatusJSON(c.stdout, r); err != nil {
 			return fail(ExitFailed, "%v", err)
@@ -359,9 +360,9 @@ func (c *client) status(o cliOpts) *failure {
 
 // WriteStatusJSON writes r as "tend status --json" and GET /status show it:
 // indented JSON with a final newline. Services is never null.
-func WriteStatusJSON(w io.Writer, r StatusReport) error {
+func WriteStatusJSON(w io.Writer, r status.Report) error {
 	if r.Services == nil {
-		r.Services = []ServiceStatus{}
+		r.Services = []status.ServiceStatus{}
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -373,7 +374,7 @@ func WriteStatusJSON(w io.Writer, r StatusReport) error {
 
 // WriteStatusText writes r as the "tend status" table, uptimes relative to
 // now.
-func WriteStatusText(w io.Writer, r StatusReport, now time.Time) error {
+func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH")
 	for _, s := range r.Services {
@@ -478,10 +479,10 @@ func (c *client) logs(o cliOpts) *failure {
 
 // failedForGood describes the services in state failed, as "name (last
 // exit N)".
-func failedForGood(ss []ServiceStatus) []string {
+func failedForGood(ss []status.ServiceStatus) []string {
 	var out []string
 	for _, s := range ss {
-		if s.State != StateFailed {
+		if s.State != status.Failed {
 			continue
 		}
 		d := s.Name
@@ -489,6 +490,18 @@ func failedForGood(ss []ServiceStatus) []string {
 			d += " (last exit " + strconv.Itoa(*s.LastExit) + ")"
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// stoppedForGood names the services that are stopped and not satisfied:
+// nothing starts them again but `tend start`.
+func stoppedForGood(ss []status.ServiceStatus) []string {
+	var out []string
+	for _, s := range ss {
+		if s.State == status.Stopped && !s.Satisfied() {
+			out = append(out, s.Name)
+		}
 	}
 	return out
 }
@@ -513,7 +526,7 @@ func (c *client) waitReady(o cliOpts) *failure {
 		case f == nil && rep.ShuttingDown:
 			return fail(ExitFailed, "tend is shutting down")
 		case f == nil:
-			nr := NotReady(rep.Services)
+			nr := status.NotReady(rep.Services)
 			if len(nr) == 0 {
 				return nil
 			}
@@ -521,6 +534,11 @@ func (c *client) waitReady(o cliOpts) *failure {
 			// someone starts it again: waiting out the timeout helps no one.
 			if failed := failedForGood(rep.Services); len(failed) > 0 {
 				return fail(ExitFailed, "failed, will not become ready (until `tend start`): %s", strings.Join(failed, ", "))
+			}
+			// Nor will one that is stopped (`tend stop`, or it exited
+			// and is not restarted).
+			if stopped := stoppedForGood(rep.Services); len(stopped) > 0 {
+				return fail(ExitFailed, "stopped, will not become ready (until `tend start`): %s", strings.Join(stopped, ", "))
 			}
 			last = fail(ExitFailed, "not ready after %v: %s", o.timeout, strings.Join(nr, ", "))
 		case f.code == ExitNoTend || f.code == ExitFailed:
@@ -542,8 +560,8 @@ func (c *client) waitReady(o cliOpts) *failure {
 
 // writeJobsText writes the jobs' table below the services', when there are
 // jobs: schedule, last run (start, duration, exit code), next run, counts.
-func writeJobsText(w io.Writer, ss []ServiceStatus, now time.Time) error {
-	jobs := Jobs(ss)
+func writeJobsText(w io.Writer, ss []status.ServiceStatus, now time.Time) error {
+	jobs := status.Jobs(ss)
 	if len(jobs) == 0 {
 		return nil
 	}

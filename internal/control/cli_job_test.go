@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"github.com/tend-sh/tend/internal/status"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +12,9 @@ func TestStatusTextJobs(t *testing.T) {
 	next := t0.Add(90 * time.Second)
 	start := t0.Add(-time.Minute)
 	d := 2.25
-	r := StatusReport{Services: []ServiceStatus{
-		{Name: "web", State: StateRunning, PID: 4, Started: t0, Ready: true},
-		{Name: "backup", State: StateScheduled, LastExit: exitp(3), Ready: true, Job: &JobStatus{
+	r := status.Report{Services: []status.ServiceStatus{
+		{Name: "web", State: status.Running, PID: 4, Started: t0, Ready: true},
+		{Name: "backup", State: status.Scheduled, LastExit: exitp(3), Ready: true, Job: &status.JobStatus{
 			Schedule: "30 2 * * *", Timezone: "Europe/Berlin", Next: &next, LastStart: &start, LastDurationSeconds: &d,
 			Runs: map[string]uint64{"success": 5, "failure": 1, "timeout": 2}, Skipped: 7,
 		}},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // helperEnv makes the test binary act as the tend CLI (see TestMain): used
@@ -149,11 +150,11 @@ func TestStatusJSON(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	var r StatusReport
+	var r status.Report
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatal(err)
 	}
-	want := StatusReport{Services: newFake().services}
+	want := status.Report{Services: newFake().services}
 	if got, _ := json.Marshal(r); string(got) != string(mustJSON(t, want)) {
 		t.Errorf("got %s\nwant %s", got, mustJSON(t, want))
 	}
@@ -169,7 +170,7 @@ func TestStatusJSON(t *testing.T) {
 	}
 	// An empty tend gives an empty list, not null.
 	buf.Reset()
-	WriteStatusJSON(&buf, StatusReport{})
+	WriteStatusJSON(&buf, status.Report{})
 	if !strings.Contains(buf.String(), `"services": []`) {
 		t.Errorf("empty report: %s", buf.String())
 	}
@@ -201,14 +202,14 @@ func TestStatusShuttingDown(t *testing.T) {
 func TestWaitReady(t *testing.T) {
 	t.Run("becomes ready", func(t *testing.T) {
 		b := newFake()
-		b.set("web", func(s *ServiceStatus) { s.Ready, s.State = false, StateStarting })
-		b.set("migrate", func(s *ServiceStatus) { s.State = StateRunning })
+		b.set("web", func(s *status.ServiceStatus) { s.Ready, s.State = false, status.Starting })
+		b.set("migrate", func(s *status.ServiceStatus) { s.Ready, s.State = false, status.Running })
 		b.onStatus = func(f *fakeBackend) {
 			if f.statuses == 3 { // ready at the third poll
 				for i := range f.services {
-					f.services[i].Ready = !f.services[i].Oneshot
+					f.services[i].Ready = true
 					if f.services[i].Oneshot {
-						f.services[i].State = StateDone
+						f.services[i].State = status.Done
 					}
 				}
 			}
@@ -224,8 +225,8 @@ func TestWaitReady(t *testing.T) {
 	})
 	t.Run("times out", func(t *testing.T) {
 		b := newFake()
-		b.set("web", func(s *ServiceStatus) { s.Ready, s.State = false, StateBackoff })
-		b.set("migrate", func(s *ServiceStatus) { s.State = StateRunning })
+		b.set("web", func(s *status.ServiceStatus) { s.Ready, s.State = false, status.Backoff })
+		b.set("migrate", func(s *status.ServiceStatus) { s.Ready, s.State = false, status.Running })
 		_, sock := start(t, b, nil, testConfig())
 		began := time.Now()
 		code, _, stderr := cli(sock, "wait-ready", "--timeout", "300ms")
@@ -241,7 +242,7 @@ func TestWaitReady(t *testing.T) {
 		for _, names := range [][]string{nil, {"web"}} {
 			b := newFake()
 			three := 3
-			b.set("web", func(s *ServiceStatus) { s.Ready, s.State, s.LastExit = false, StateFailed, &three })
+			b.set("web", func(s *status.ServiceStatus) { s.Ready, s.State, s.LastExit = false, status.Failed, &three })
 			_, sock := start(t, b, nil, testConfig())
 			began := time.Now()
 			code, _, stderr := cli(sock, append([]string{"wait-ready", "--timeout", "60s"}, names...)...)
@@ -249,6 +250,26 @@ func TestWaitReady(t *testing.T) {
 				t.Errorf("wait-ready %v: took %v: it waited for a failed service", names, took)
 			}
 			if want := "tend: failed, will not become ready (until `tend start`): web (last exit 3)\n"; code != ExitFailed || stderr != want {
+				t.Errorf("wait-ready %v: exit %d, stderr %q, want %q", names, code, stderr, want)
+			}
+			if b.statuses != 1 {
+				t.Errorf("wait-ready %v: %d polls, want 1", names, b.statuses)
+			}
+		}
+	})
+	// Issue 17: so does a stopped one (`tend stop`, or exited and not
+	// restarted): nothing but `tend start` makes it ready.
+	t.Run("stopped", func(t *testing.T) {
+		for _, names := range [][]string{nil, {"web"}} {
+			b := newFake()
+			b.set("web", func(s *status.ServiceStatus) { s.Ready, s.State = false, status.Stopped })
+			_, sock := start(t, b, nil, testConfig())
+			began := time.Now()
+			code, _, stderr := cli(sock, append([]string{"wait-ready", "--timeout", "60s"}, names...)...)
+			if took := time.Since(began); took > 20*time.Second {
+				t.Errorf("wait-ready %v: took %v: it waited for a stopped service", names, took)
+			}
+			if want := "tend: stopped, will not become ready (until `tend start`): web\n"; code != ExitFailed || stderr != want {
 				t.Errorf("wait-ready %v: exit %d, stderr %q, want %q", names, code, stderr, want)
 			}
 			if b.statuses != 1 {
@@ -551,9 +572,9 @@ func TestConcurrentClients(t *testing.T) {
 				return
 			default:
 			}
-			b.set("web", func(s *ServiceStatus) {
+			b.set("web", func(s *status.ServiceStatus) {
 				s.Ready = i%2 == 0
-				s.State = []string{StateReady, StateBackoff}[i%2]
+				s.State = []status.State{status.Ready, status.Backoff}[i%2]
 				s.Restarts = i
 			})
 		}
@@ -572,7 +593,7 @@ func TestConcurrentClients(t *testing.T) {
 				return
 			}
 			if len(cmd) == 2 && cmd[1] == "--json" {
-				var r StatusReport
+				var r status.Report
 				if err := json.Unmarshal([]byte(stdout), &r); err != nil || len(r.Services) != 3 {
 					errs <- "bad status: " + stdout
 				}

@@ -2,6 +2,10 @@
 // supervisor runs (Serve) and the client side behind "tend status", "tend
 // start", ... (RunCLI).
 //
+// It carries the supervisor's status and does not decide it: the service
+// states, the status records and "ready" are internal/status's; the
+// supervisor (internal/supervise) is the Backend that writes them.
+//
 // # Socket
 //
 // A unix stream socket, by default /run/tend/control.sock (see
@@ -58,9 +62,9 @@ import (
 	"errors"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // DefaultSocket is the control socket's path when neither --socket nor
@@ -94,107 +98,10 @@ const (
 	ExitPermission = 5 // not allowed to use the socket
 )
 
-// Service states, as reported in ServiceStatus.State.
-const (
-	StateStarting = "starting"
-	StateReady    = "ready"
-	StateRunning  = "running"
-	StateBackoff  = "backoff"
-	StateFailed   = "failed"
-	StateStopping = "stopping"
-	StateStopped  = "stopped"
-	StateDone     = "done"
-)
-
-// ServiceStatus is the state of one service, as the supervisor reports it.
-// Its JSON form is what "tend status --json" and GET /status show.
-type ServiceStatus struct {
-	Name  string `json:"name"`
-	State string `json:"state"` // starting|ready|running|backoff|failed|stopping|stopped|done|scheduled
-	PID   int    `json:"pid"`   // 0 when no process runs
-	// Since is when the service entered its current state.
-	Since time.Time `json:"since"`
-	// Started is when the current (or last) process was started; uptime
-	// is now - Started while PID != 0.
-	Started  time.Time `json:"started"`
-	Restarts int       `json:"restarts"`
-	LastExit *int      `json:"last_exit"` // nil until a process has exited
-	Ready    bool      `json:"ready"`
-	Health   string    `json:"health"` // ""|healthy|unhealthy
-	Oneshot  bool      `json:"oneshot"`
-	// Job is set for scheduled jobs (State "scheduled" between runs).
-	Job *JobStatus `json:"job,omitempty"`
-}
-
-// StateScheduled is a job waiting for its next run.
-const StateScheduled = "scheduled"
-
-// JobStatus is the job part of a ServiceStatus: its schedule, its last and
-// next runs and its counters. The last run's exit code is the service's
-// LastExit.
-type JobStatus struct {
-	Schedule string `json:"schedule"`
-	Timezone string `json:"timezone"`
-	// Next is the next due time; nil when the job is stopped.
-	Next *time.Time `json:"next,omitempty"`
-	// LastStart is when the current or last run started.
-	LastStart *time.Time `json:"last_start,omitempty"`
-	// LastDurationSeconds is how long the last finished run took.
-	LastDurationSeconds *float64 `json:"last_duration_seconds,omitempty"`
-	// LastSuccess is when the last successful run ended.
-	LastSuccess *time.Time `json:"last_success,omitempty"`
-	// Runs counts finished runs by result: success, failure, timeout.
-	Runs map[string]uint64 `json:"runs"`
-	// Skipped counts due times skipped because a run was still going.
-	Skipped uint64 `json:"skipped"`
-	// Queued: a run is queued behind the current one (overlap = "queue").
-	Queued bool `json:"queued,omitempty"`
-}
-
-// Jobs returns the scheduled jobs of ss (those with a Job), in order.
-func Jobs(ss []ServiceStatus) []ServiceStatus {
-	var jobs []ServiceStatus
-	for _, s := range ss {
-		if s.Job != nil {
-			jobs = append(jobs, s)
-		}
-	}
-	return jobs
-}
-
 // JobRunner is implemented by backends that run scheduled jobs: RunJob
 // starts one run of the named job now ("tend run NAME").
 type JobRunner interface {
 	RunJob(name string) error
-}
-
-// Satisfied reports whether the service counts as ready for wait-ready and
-// /readyz: a long-running service when Ready is set, a oneshot once it is
-// done.
-func (s ServiceStatus) Satisfied() bool {
-	if s.Oneshot {
-		return s.State == StateDone
-	}
-	return s.Ready
-}
-
-// NotReady describes the services that are not Satisfied, as
-// "name (state)", in the order given.
-func NotReady(ss []ServiceStatus) []string {
-	var out []string
-	for _, s := range ss {
-		if !s.Satisfied() {
-			out = append(out, s.Name+" ("+s.State+")")
-		}
-	}
-	return out
-}
-
-// StatusReport is the document "tend status --json" prints and GET /status
-// serves.
-type StatusReport struct {
-	ShuttingDown bool            `json:"shutting_down"`
-	Services     []ServiceStatus `json:"services"`
 }
 
 // ErrUnknownService is wrapped by Backend errors about names tend does not
@@ -230,7 +137,7 @@ type Backend interface {
 	// Status returns the named services, or all of them (in a stable
 	// order) when names is empty. An unknown name gives an error wrapping
 	// ErrUnknownService.
-	Status(names []string) ([]ServiceStatus, error)
+	Status(names []string) ([]status.ServiceStatus, error)
 	Start(names []string) error
 	Stop(names []string) error
 	Restart(names []string) error

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -18,7 +19,7 @@ func exitp(n int) *int { return &n }
 // fakeBackend is a Backend over a list of services, recording the calls.
 type fakeBackend struct {
 	mu       sync.Mutex
-	services []ServiceStatus
+	services []status.ServiceStatus
 	calls    []string
 	shutting bool
 	err      error // returned by Start/Stop/Restart/Signal/Shutdown when set
@@ -28,21 +29,21 @@ type fakeBackend struct {
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{services: []ServiceStatus{
-		{Name: "web", State: StateReady, PID: 42, Since: t0, Started: t0, Restarts: 1, LastExit: exitp(143), Ready: true, Health: "healthy"},
-		{Name: "db", State: StateRunning, PID: 43, Since: t0, Started: t0, Ready: true},
-		{Name: "migrate", State: StateDone, Since: t0, Started: t0, LastExit: exitp(0), Oneshot: true},
+	return &fakeBackend{services: []status.ServiceStatus{
+		{Name: "web", State: status.Ready, PID: 42, Since: t0, Started: t0, Restarts: 1, LastExit: exitp(143), Ready: true, Health: "healthy"},
+		{Name: "db", State: status.Running, PID: 43, Since: t0, Started: t0, Ready: true},
+		{Name: "migrate", State: status.Done, Since: t0, Started: t0, LastExit: exitp(0), Ready: true, Oneshot: true},
 	}}
 }
 
-func (f *fakeBackend) find(names []string) ([]ServiceStatus, error) {
+func (f *fakeBackend) find(names []string) ([]status.ServiceStatus, error) {
 	if len(names) == 0 {
 		return slices.Clone(f.services), nil
 	}
-	var out []ServiceStatus
+	var out []status.ServiceStatus
 	var unknown []string
 	for _, n := range names {
-		i := slices.IndexFunc(f.services, func(s ServiceStatus) bool { return s.Name == n })
+		i := slices.IndexFunc(f.services, func(s status.ServiceStatus) bool { return s.Name == n })
 		if i < 0 {
 			unknown = append(unknown, n)
 			continue
@@ -55,7 +56,7 @@ func (f *fakeBackend) find(names []string) ([]ServiceStatus, error) {
 	return out, nil
 }
 
-func (f *fakeBackend) Status(names []string) ([]ServiceStatus, error) {
+func (f *fakeBackend) Status(names []string) ([]status.ServiceStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statuses++
@@ -110,7 +111,7 @@ func (f *fakeBackend) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeBackend) set(name string, mod func(*ServiceStatus)) {
+func (f *fakeBackend) set(name string, mod func(*status.ServiceStatus)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.services {

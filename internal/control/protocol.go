@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tend-sh/tend/internal/signals"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // Version is the protocol version this package speaks.
@@ -56,12 +57,12 @@ type Request struct {
 
 // Reply is the server's answer to a request.
 type Reply struct {
-	V            int             `json:"v"`
-	OK           bool            `json:"ok"`
-	Error        string          `json:"error,omitempty"`
-	Code         string          `json:"code,omitempty"`
-	Services     []ServiceStatus `json:"services,omitempty"`
-	ShuttingDown bool            `json:"shutting_down,omitempty"`
+	V            int                    `json:"v"`
+	OK           bool                   `json:"ok"`
+	Error        string                 `json:"error,omitempty"`
+	Code         string                 `json:"code,omitempty"`
+	Services     []status.ServiceStatus `json:"services,omitempty"`
+	ShuttingDown bool                   `json:"shutting_down,omitempty"`
 }
 
 // LogMsg is one message of a logs stream after the Reply: a line, the end

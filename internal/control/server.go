@@ -22,6 +22,7 @@ import (
 	"github.com/tend-sh/tend/internal/logs"
 
 	"github.com/tend-sh/tend/internal/safe"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // config holds the server's limits; tests shorten them.
@@ -387,7 +388,7 @@ func (s *Server) do(req Request) Reply {
 	ok := Reply{V: Version, OK: true}
 	switch req.Op {
 	case OpStatus:
-		var ss []ServiceStatus
+		var ss []status.ServiceStatus
 		ss, err = s.b.Status(req.Names)
 		ok.Services = ss
 		ok.ShuttingDown = s.b.ShuttingDown()

@@ -17,6 +17,10 @@
 // A bare ":PORT" binds 127.0.0.1 only: to be reachable from outside the
 // container (kubelet HTTP probes, Prometheus) the address must be given
 // explicitly, e.g. "0.0.0.0:9090".
+//
+// It reads the services' status (internal/status records, written by the
+// supervisor through control.Backend) and decides nothing about it: /readyz
+// is status.NotReady, the supervisor's own "ready".
 package httpapi
 
 import (
@@ -36,6 +40,7 @@ import (
 	"github.com/tend-sh/tend/internal/control"
 
 	"github.com/tend-sh/tend/internal/safe"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // Server is a running HTTP endpoint.
@@ -307,7 +312,7 @@ func (h handler) readyz(*request) response {
 	if err != nil {
 		return text(503, "error: "+err.Error()+"\n")
 	}
-	if nr := control.NotReady(ss); len(nr) > 0 {
+	if nr := status.NotReady(ss); len(nr) > 0 {
 		return text(503, "not ready: "+strings.Join(nr, ", ")+"\n")
 	}
 	return text(200, "ok\n")
@@ -332,7 +337,7 @@ func (h handler) status(r *request) response {
 		return text(code, err.Error()+"\n")
 	}
 	var buf bytes.Buffer
-	if err := control.WriteStatusJSON(&buf, control.StatusReport{ShuttingDown: h.b.ShuttingDown(), Services: ss}); err != nil {
+	if err := control.WriteStatusJSON(&buf, status.Report{ShuttingDown: h.b.ShuttingDown(), Services: ss}); err != nil {
 		return text(500, err.Error()+"\n")
 	}
 	return response{code: 200, contentType: "application/json", body: buf.Bytes(), noStore: true}

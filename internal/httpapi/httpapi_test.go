@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/control"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 500_000_000, time.UTC)
@@ -24,28 +25,28 @@ func exitp(n int) *int { return &n }
 
 type fake struct {
 	mu       sync.Mutex
-	ss       []control.ServiceStatus
+	ss       []status.ServiceStatus
 	shutting bool
 }
 
 func newFake() *fake {
-	return &fake{ss: []control.ServiceStatus{
-		{Name: "web", State: control.StateReady, PID: 42, Since: t0, Started: t0, Restarts: 2, LastExit: exitp(143), Ready: true, Health: "healthy"},
-		{Name: "db", State: control.StateStarting, PID: 43, Since: t0, Started: t0},
-		{Name: "migrate", State: control.StateDone, Since: t0, Started: t0, LastExit: exitp(0), Oneshot: true},
-		{Name: "idle", State: control.StateStopped},
+	return &fake{ss: []status.ServiceStatus{
+		{Name: "web", State: status.Ready, PID: 42, Since: t0, Started: t0, Restarts: 2, LastExit: exitp(143), Ready: true, Health: "healthy"},
+		{Name: "db", State: status.Starting, PID: 43, Since: t0, Started: t0},
+		{Name: "migrate", State: status.Done, Since: t0, Started: t0, LastExit: exitp(0), Ready: true, Oneshot: true},
+		{Name: "idle", State: status.Stopped},
 	}}
 }
 
-func (f *fake) Status(names []string) ([]control.ServiceStatus, error) {
+func (f *fake) Status(names []string) ([]status.ServiceStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(names) == 0 {
 		return slices.Clone(f.ss), nil
 	}
-	var out []control.ServiceStatus
+	var out []status.ServiceStatus
 	for _, n := range names {
-		i := slices.IndexFunc(f.ss, func(s control.ServiceStatus) bool { return s.Name == n })
+		i := slices.IndexFunc(f.ss, func(s status.ServiceStatus) bool { return s.Name == n })
 		if i < 0 {
 			return nil, control.UnknownServiceError(n)
 		}
@@ -152,12 +153,12 @@ func TestEndpoints(t *testing.T) {
 		{name: "healthz head", method: "HEAD", path: "/healthz", code: 200},
 		{name: "readyz not ready", method: "GET", path: "/readyz", code: 503, body: "not ready: db (starting), idle (stopped)\n"},
 		{name: "readyz ready", method: "GET", path: "/readyz", code: 200, body: "ok\n", setup: func(f *fake) {
-			f.ss[1].Ready, f.ss[1].State = true, control.StateReady
+			f.ss[1].Ready, f.ss[1].State = true, status.Ready
 			f.ss = f.ss[:3]
 		}},
 		{name: "readyz oneshot not done", method: "GET", path: "/readyz", code: 503, body: "not ready: migrate (running)\n", setup: func(f *fake) {
 			f.ss[1].Ready = true
-			f.ss[2].State = control.StateRunning
+			f.ss[2].Ready, f.ss[2].State = false, status.Running
 			f.ss = f.ss[:3]
 		}},
 		{name: "readyz shutting down", method: "GET", path: "/readyz", code: 503, body: "shutting down\n", setup: func(f *fake) {
@@ -214,7 +215,7 @@ func TestStatusIsStatusJSON(t *testing.T) {
 		}
 		ss, _ := b.Status(names)
 		var want bytes.Buffer
-		control.WriteStatusJSON(&want, control.StatusReport{Services: ss})
+		control.WriteStatusJSON(&want, status.Report{Services: ss})
 		if body != want.String() {
 			t.Errorf("GET /status%s:\n%s\nwant (tend status --json):\n%s", q, body, want.String())
 		}
@@ -287,7 +288,7 @@ func TestMetrics(t *testing.T) {
 		`tend_service_up{service="idle"}`:                    "0",
 		`tend_service_ready{service="web"}`:                  "1",
 		`tend_service_ready{service="db"}`:                   "0",
-		`tend_service_ready{service="migrate"}`:              "0",
+		`tend_service_ready{service="migrate"}`:              "1", // done: what /readyz counts ready
 		`tend_service_ready{service="idle"}`:                 "0",
 		`tend_service_restarts_total{service="web"}`:         "2",
 		`tend_service_restarts_total{service="db"}`:          "0",
@@ -314,9 +315,9 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsEscaping(t *testing.T) {
-	b := &fake{ss: []control.ServiceStatus{
-		{Name: "we\"ird\\na\nme", State: control.StateRunning, PID: 1},
-		{Name: "bad\xffutf8", State: control.StateStopped},
+	b := &fake{ss: []status.ServiceStatus{
+		{Name: "we\"ird\\na\nme", State: status.Running, PID: 1},
+		{Name: "bad\xffutf8", State: status.Stopped},
 	}}
 	var buf bytes.Buffer
 	orphans, forwarded := b.Counters()

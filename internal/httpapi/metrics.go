@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tend-sh/tend/internal/control"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // The exposition is written here rather than with a metrics library: the
@@ -35,8 +35,8 @@ var (
 
 // writeMetrics writes every family, HELP and TYPE first, samples labelled
 // with service="NAME" in the order of ss.
-func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarded uint64) {
-	perService := func(m metric, value func(s control.ServiceStatus) (string, bool)) {
+func writeMetrics(b *bytes.Buffer, ss []status.ServiceStatus, orphans, forwarded uint64) {
+	perService := func(m metric, value func(s status.ServiceStatus) (string, bool)) {
 		header(b, m)
 		for _, s := range ss {
 			if v, ok := value(s); ok {
@@ -50,16 +50,16 @@ func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarde
 		}
 		return "0"
 	}
-	perService(mUp, func(s control.ServiceStatus) (string, bool) { return bit(s.PID != 0), true })
-	perService(mReady, func(s control.ServiceStatus) (string, bool) { return bit(s.Ready), true })
-	perService(mRestarts, func(s control.ServiceStatus) (string, bool) { return strconv.Itoa(s.Restarts), true })
-	perService(mLastExit, func(s control.ServiceStatus) (string, bool) {
+	perService(mUp, func(s status.ServiceStatus) (string, bool) { return bit(s.PID != 0), true })
+	perService(mReady, func(s status.ServiceStatus) (string, bool) { return bit(s.Ready), true })
+	perService(mRestarts, func(s status.ServiceStatus) (string, bool) { return strconv.Itoa(s.Restarts), true })
+	perService(mLastExit, func(s status.ServiceStatus) (string, bool) {
 		if s.LastExit == nil {
 			return "", false
 		}
 		return strconv.Itoa(*s.LastExit), true
 	})
-	perService(mStart, func(s control.ServiceStatus) (string, bool) {
+	perService(mStart, func(s status.ServiceStatus) (string, bool) {
 		if s.Started.IsZero() {
 			return "", false
 		}
@@ -74,7 +74,7 @@ func writeMetrics(b *bytes.Buffer, ss []control.ServiceStatus, orphans, forwarde
 
 // sample writes the sample of m for service s: m{service="NAME"EXTRA} V,
 // extra being more labels (`,result="success"`) or "".
-func sample(b *bytes.Buffer, m metric, s control.ServiceStatus, extra, v string) {
+func sample(b *bytes.Buffer, m metric, s status.ServiceStatus, extra, v string) {
 	b.WriteString(m.name)
 	b.WriteString(`{service="`)
 	escapeLabel(b, s.Name)
@@ -123,18 +123,15 @@ var (
 	mJobNext     = metric{"tend_job_next_run_time_seconds", "gauge", "The job's next due time, in seconds since the Unix epoch; absent while it is stopped."}
 )
 
-// jobResults are the values of the result label, in exposition order.
-var jobResults = []string{"success", "failure", "timeout"}
-
 // writeJobMetrics writes the job families, only when there are jobs.
-func writeJobMetrics(b *bytes.Buffer, ss []control.ServiceStatus) {
-	jobs := control.Jobs(ss)
+func writeJobMetrics(b *bytes.Buffer, ss []status.ServiceStatus) {
+	jobs := status.Jobs(ss)
 	if len(jobs) == 0 {
 		return
 	}
 	header(b, mJobRuns)
 	for _, s := range jobs {
-		for _, r := range jobResults {
+		for _, r := range status.Results {
 			sample(b, mJobRuns, s, `,result="`+r+`"`, strconv.FormatUint(s.Job.Runs[r], 10))
 		}
 	}

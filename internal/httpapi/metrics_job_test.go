@@ -6,19 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tend-sh/tend/internal/control"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 func TestJobMetrics(t *testing.T) {
 	at := time.Unix(1764579600, 0)
 	d := 1.5
-	ss := []control.ServiceStatus{
+	ss := []status.ServiceStatus{
 		{Name: "web", State: "running", PID: 9},
-		{Name: "backup", State: "scheduled", Job: &control.JobStatus{
+		{Name: "backup", State: "scheduled", Job: &status.JobStatus{
 			Schedule: "@daily", Timezone: "UTC", Next: &at, LastSuccess: &at, LastDurationSeconds: &d,
 			Runs: map[string]uint64{"success": 2, "failure": 1}, Skipped: 4,
 		}},
-		{Name: "fresh", State: "scheduled", Job: &control.JobStatus{Schedule: "@hourly", Runs: map[string]uint64{}}},
+		{Name: "fresh", State: "scheduled", Job: &status.JobStatus{Schedule: "@hourly", Runs: map[string]uint64{}}},
 	}
 	var b bytes.Buffer
 	writeMetrics(&b, ss, 0, 0)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/control"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // listenServer is listen returning the server and its host:port.
@@ -523,7 +524,7 @@ func TestCloseEndsConnections(t *testing.T) {
 
 type panicky struct{ *fake }
 
-func (panicky) Status([]string) ([]control.ServiceStatus, error) { panic("boom") }
+func (panicky) Status([]string) ([]status.ServiceStatus, error) { panic("boom") }
 
 func TestHandlerPanic(t *testing.T) {
 	var logged bytes.Buffer

@@ -44,11 +44,13 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tend-sh/tend/internal/compat"
 	"github.com/tend-sh/tend/internal/opts"
 )
 
@@ -74,14 +76,16 @@ const (
 // GraceEnv is the variable of tend's --grace.
 const GraceEnv = "TEND_GRACE"
 
-// Inits are the basenames of commands left alone: they are an init or a
-// supervisor that wants to be PID 1 already. s6-overlay's is "/init" (and
-// systemd's /sbin/init): any command whose basename is "init". "pause" is
-// the Kubernetes sandbox's process, a reaping init of its own.
-var Inits = []string{
-	"catatonit", "docker-init", "dumb-init", "init", "pause", "runsvdir", "s6-svscan",
-	"supervisord", "systemd", "tend", "tini", "tini-static",
-}
+// Inits are the basenames of commands left alone, sorted: they are an
+// init or a supervisor that wants to be PID 1 already. tend's own names and
+// its stand-ins' (tini, tini-static, docker-init, dumb-init) are
+// compat.InitNames, the one list of the binary's names; the others are
+// other programs'. s6-overlay's is "/init" (and systemd's /sbin/init): any
+// command whose basename is "init". "pause" is the Kubernetes sandbox's
+// process, a reaping init of its own.
+var Inits = slices.Sorted(slices.Values(append([]string{
+	"catatonit", "init", "pause", "runsvdir", "s6-svscan", "supervisord", "systemd",
+}, compat.InitNames()...)))
 
 // SandboxAnnotations mark a Kubernetes pod sandbox: containerd's CRI plugin
 // and CRI-O set one of them on every container they create.

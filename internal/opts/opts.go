@@ -58,9 +58,9 @@ type Options struct {
 	// sees the job stop.
 	JobControl bool
 	// NoTerminal keeps the main in a session of its own even when stdin
-	// is tend's controlling terminal, unless tend leads that terminal's
-	// session (docker run -it): then, as dumb-init gives its child the
-	// terminal, the main becomes the terminal's foreground group.
+	// is tend's controlling terminal; when tend leads that terminal's
+	// session (docker run -it), tend hands the terminal over to the
+	// main's session, as dumb-init does (supervise.Config.HandTerminal).
 	NoTerminal bool
 	// ResetSignals starts the main with an empty signal mask and every
 	// signal at its default action (dumb-init); otherwise the main gets the

@@ -31,12 +31,16 @@ package schedule
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/readfile"
 )
 
 // Horizon is how far ahead Next looks for a matching time (set by the
@@ -275,6 +279,11 @@ var locations struct {
 // ignored. It reads the
 // zone file the first time a name is asked for (call it off the event
 // loop); later calls return the same *time.Location.
+//
+// Every zone file is read as tend reads all its files (package readfile):
+// only a regular file of at most ZoneMax bytes, opened without blocking, so
+// "/dev/zero" or a named pipe is an error naming the path and what it is,
+// never an unbounded read or an open that hangs.
 func LoadLocation(name string) (*time.Location, error) {
 	name = strings.TrimPrefix(name, ":")
 	if name == "" {
@@ -285,18 +294,60 @@ func LoadLocation(name string) (*time.Location, error) {
 	if loc := locations.m[name]; loc != nil {
 		return loc, nil
 	}
-	var loc *time.Location
-	var err error
+	loc, err := loadZone(name)
+	if err != nil {
+		return nil, err
+	}
+	if locations.m == nil {
+		locations.m = map[string]*time.Location{}
+	}
+	locations.m[name] = loc
+	return loc, nil
+}
+
+// ZoneMax bounds a zone file: Go's own limit; real ones are under 4 KiB.
+const ZoneMax = 10 << 20
+
+// platformZoneDirs are where Go looks up an IANA name, in its order.
+var platformZoneDirs = []string{"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/", "/usr/lib/locale/TZ/", "/etc/zoneinfo/"}
+
+// zoneDirs are where LoadLocation looks up an IANA name, as Go's
+// time.LoadLocation: $ZONEINFO first, then the platform's directories.
+func zoneDirs() []string {
+	if z := os.Getenv("ZONEINFO"); z != "" {
+		return append([]string{z + "/"}, platformZoneDirs...)
+	}
+	return platformZoneDirs
+}
+
+func loadZone(name string) (*time.Location, error) {
 	if strings.HasPrefix(name, "/") {
 		// TZ=/etc/localtime or TZ=:/usr/share/zoneinfo/Europe/Berlin: a
 		// zone file named by its path, as the C library accepts.
-		var data []byte
-		if data, err = os.ReadFile(name); err == nil {
-			loc, err = time.LoadLocationFromTZData(name, data)
-		}
-	} else {
-		loc, err = time.LoadLocation(name)
+		return zoneFile(name, name)
 	}
+	if name == "UTC" || name == "Local" || strings.Contains(name, "..") || strings.HasPrefix(name, `\`) {
+		return time.LoadLocation(name) // no file, or refused by Go itself
+	}
+	for _, dir := range zoneDirs() {
+		if _, err := os.Lstat(dir + name); err == nil {
+			return zoneFile(name, dir+name)
+		}
+	}
+	// Not in a directory: Go's embedded copy (-tags timetzdata) or a
+	// $ZONEINFO zip, which Go reads itself, bounded; but Go opens the zip
+	// with a plain open, so check first that it is a bounded regular file
+	// (a named pipe there blocked the lookup forever).
+	if z := os.Getenv("ZONEINFO"); strings.HasSuffix(z, ".zip") {
+		if _, err := readfile.Read(z, ZoneMax); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			var re *readfile.Error
+			if errors.As(err, &re) {
+				return nil, errors.New(quote(name) + ": ZONEINFO zone archive " + re.Error())
+			}
+			return nil, errors.New(quote(name) + ": ZONEINFO: " + err.Error())
+		}
+	}
+	loc, err := time.LoadLocation(name)
 	if err != nil {
 		msg := quote(name) + " is not a known time zone; accepted: an IANA name such as \"Europe/Berlin\" or \"UTC\""
 		if _, serr := os.Stat("/usr/share/zoneinfo"); serr != nil && os.Getenv("ZONEINFO") == "" {
@@ -304,11 +355,69 @@ func LoadLocation(name string) (*time.Location, error) {
 		}
 		return nil, errors.New(msg)
 	}
-	if locations.m == nil {
-		locations.m = map[string]*time.Location{}
-	}
-	locations.m[name] = loc
 	return loc, nil
+}
+
+// zoneFile loads the zone called name from the file at path, bounded.
+func zoneFile(name, path string) (*time.Location, error) {
+	data, err := readfile.Read(path, ZoneMax)
+	if err != nil {
+		var re *readfile.Error
+		if errors.As(err, &re) {
+			return nil, errors.New(quote(name) + ": zone file " + re.Error())
+		}
+		return nil, errors.New(quote(name) + " is not a known time zone: " + err.Error())
+	}
+	loc, err := time.LoadLocationFromTZData(name, data)
+	if err != nil {
+		return nil, errors.New(quote(name) + ": " + path + " is not a zone file (" + err.Error() + "); accepted: a TZif file such as /usr/share/zoneinfo/Europe/Berlin")
+	}
+	return loc, nil
+}
+
+// GuardLocal keeps Go's own time.Local from reading a zone file that is
+// not a bounded regular file. Go loads time.Local on its first use from $TZ
+// (a path, or a name under /usr/share/zoneinfo) or /etc/localtime, with a
+// plain open: a named pipe there blocks that first use (a log timestamp)
+// forever. Call it first in main: when the file Go would read is not a
+// regular file of at most ZoneMax bytes, time.Local becomes UTC (as Go
+// does for an unknown zone) and the error says why; tend's children still
+// get $TZ unchanged.
+func GuardLocal() error {
+	tz, ok := os.LookupEnv("TZ")
+	tz = strings.TrimPrefix(tz, ":")
+	var path string
+	switch {
+	case !ok:
+		path = "/etc/localtime"
+	case tz == "" || tz == "UTC" || strings.Contains(tz, ".."):
+		return nil
+	case strings.HasPrefix(tz, "/"):
+		path = tz
+	default:
+		for _, dir := range platformZoneDirs { // Go's time.Local ignores $ZONEINFO
+			if _, err := os.Lstat(dir + tz); err == nil {
+				path = dir + tz
+				break
+			}
+		}
+	}
+	if path == "" {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil // absent: Go falls back to UTC without reading
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size <= ZoneMax {
+		return nil
+	}
+	time.Local = time.UTC
+	_, err := readfile.Read(path, ZoneMax)
+	if err == nil {
+		err = errors.New(path + ": not a regular file")
+	}
+	return errors.New("local time zone: " + err.Error() + "; using UTC")
 }
 
 // DefaultLocation is the location of a schedule without a timezone: the

@@ -1,9 +1,13 @@
 package schedule
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func berlin(t *testing.T) *time.Location {
@@ -180,6 +184,92 @@ func TestYearField(t *testing.T) {
 	} {
 		if _, err := ParseWithYear(tt.spec, tt.year, time.UTC, now); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseWithYear(%q, %q) = %v, want %q", tt.spec, tt.year, err, tt.want)
+		}
+	}
+}
+
+// Zone files are read bounded and without blocking, whether named by path
+// or found under a zone directory: a device, a named pipe or a directory
+// is an error naming the path and what it is (before: /dev/zero filled
+// memory, a FIFO blocked the open forever).
+func TestLoadLocationBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zones := filepath.Join(dir, "zones")
+	if err := os.MkdirAll(filepath.Join(zones, "Pipe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(zones, "Pipe", "Land"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(zones, "Zero")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ZONEINFO", zones)
+	tests := []struct{ name, want string }{
+		{"/dev/zero", `"/dev/zero": zone file /dev/zero: a character device, not a regular file; accepted: a regular file of at most 10 MiB`},
+		{":/dev/zero", `"/dev/zero": zone file /dev/zero: a character device`},
+		{fifo, `zone file ` + fifo + `: a named pipe (FIFO), not a regular file`},
+		{dir, `zone file ` + dir + `: a directory, not a regular file`},
+		{"Pipe/Land", `"Pipe/Land": zone file ` + zones + `/Pipe/Land: a named pipe (FIFO)`},
+		{"Zero", `"Zero": zone file ` + zones + `/Zero: a character device`},
+		{"/etc/hostname", `"/etc/hostname": /etc/hostname is not a zone file`},
+	}
+	for _, tt := range tests {
+		done := make(chan error, 1)
+		go func() { _, err := LoadLocation(tt.name); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("LoadLocation(%q) = %v, want an error containing %s", tt.name, err, tt.want)
+			}
+		case <-time.After(30 * time.Second): // a hang guard: the answer takes microseconds
+			t.Fatalf("LoadLocation(%q) blocked", tt.name)
+		}
+	}
+	// A real zone still loads, by name (from the system's directory, since
+	// $ZONEINFO has no such file) and by path.
+	t.Setenv("ZONEINFO", "")
+	for _, name := range []string{"Europe/Berlin", "/usr/share/zoneinfo/Europe/Paris", "UTC"} {
+		if loc, err := LoadLocation(name); err != nil || loc == nil {
+			t.Errorf("LoadLocation(%q) = %v, %v", name, loc, err)
+		}
+	}
+}
+
+// GuardLocal sets time.Local to UTC when Go would read a zone file that is
+// not a bounded regular file, and leaves it alone otherwise.
+func TestGuardLocal(t *testing.T) {
+	saved := time.Local
+	t.Cleanup(func() { time.Local = saved })
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tz, want string
+	}{
+		{"/dev/zero", "local time zone: /dev/zero: a character device"},
+		{":" + fifo, "local time zone: " + fifo + ": a named pipe (FIFO)"},
+		{"Europe/Berlin", ""},
+		{"UTC", ""},
+		{"/nonexistent/zone", ""},
+	} {
+		time.Local = saved
+		t.Setenv("TZ", tc.tz)
+		err := GuardLocal()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("TZ=%s: %v, want no error", tc.tz, err)
+		case tc.want == "" && time.Local != saved:
+			t.Errorf("TZ=%s: time.Local changed", tc.tz)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("TZ=%s: %v, want %s", tc.tz, err, tc.want)
+		case tc.want != "" && time.Local != time.UTC:
+			t.Errorf("TZ=%s: time.Local = %v, want UTC", tc.tz, time.Local)
 		}
 	}
 }

@@ -1,8 +1,3 @@
-// Package signals knows which signals tend catches, forwards and rewrites.
-//
-// tend catches every catchable signal except the ones the Go runtime owns
-// (SIGURG for preemption) and SIGCHLD (which belongs to the reaper). SIGTERM
-// and SIGINT additionally start a shutdown; everything caught is forwarded.
 package signals
 
 import (
@@ -48,26 +43,20 @@ func Name(sig syscall.Signal) string {
 	return "signal " + strconv.Itoa(int(sig))
 }
 
-// Forwardable reports whether tend catches and forwards sig. SIGKILL and
-// SIGSTOP cannot be caught, SIGCHLD is the reaper's and SIGURG is the Go
-// runtime's preemption signal.
-func Forwardable(sig syscall.Signal) bool {
-	switch sig {
-	case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG:
-		return false
-	}
-	return sig >= 1 && sig <= Max
-}
+// Forwardable reports whether tend forwards sig (after --rewrite): the
+// table's Forward.
+func Forwardable(sig syscall.Signal) bool { return Of(sig).Forward }
 
-// IsShutdown reports whether sig starts tend's shutdown.
-func IsShutdown(sig syscall.Signal) bool {
-	return sig == unix.SIGTERM || sig == unix.SIGINT
-}
+// IsShutdown reports whether sig starts tend's shutdown: the table's
+// Shutdown.
+func IsShutdown(sig syscall.Signal) bool { return Of(sig).Shutdown }
 
 // NeedsCont reports whether a process sent sig to stop it should also get
-// SIGCONT right after: a stopped process acts on a pending signal only once
-// it runs again. Not for the signals that stop a process (SIGCONT would undo
-// them), nor for SIGCONT and SIGKILL themselves.
+// SIGCONT right after, if it is stopped: a stopped process acts on a
+// pending signal only once it runs again (a running one needs nothing and
+// gets nothing more; the caller checks /proc). Not for the signals that
+// stop a process (SIGCONT would undo them), nor for SIGCONT and SIGKILL
+// themselves.
 func NeedsCont(sig syscall.Signal) bool {
 	switch sig {
 	case 0, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGCONT, unix.SIGKILL:
@@ -76,8 +65,9 @@ func NeedsCont(sig syscall.Signal) bool {
 	return true
 }
 
-// Caught lists every signal tend installs a handler for, in number order,
-// split in two. Early are registered before the first child starts:
+// Caught lists every signal tend installs a handler for on its common
+// channel (the table's Catch), in number order, split in two. Early are
+// registered before the first child starts:
 //   - those whose Go runtime default is fatal or stops tend (die: HUP;
 //     crash: QUIT, ABRT, STKFLT, SYS and the fault signals when sent with
 //     kill; SIGPIPE on a broken stdout; stop: TSTP, TTIN, TTOU). Every
@@ -102,17 +92,12 @@ func NeedsCont(sig syscall.Signal) bool {
 // that a burst of other signals can never push out the one that starts
 // shutdown.
 func Caught() (early, late []os.Signal) {
-	for s := syscall.Signal(1); s <= Max; s++ {
-		if !Forwardable(s) || IsShutdown(s) {
-			continue
-		}
-		switch s {
-		case unix.SIGHUP, unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS,
-			unix.SIGFPE, unix.SIGSEGV, unix.SIGPIPE, unix.SIGSTKFLT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGSYS,
-			unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH:
-			early = append(early, s)
-		default:
-			late = append(late, s)
+	for _, d := range Table() {
+		switch d.Catch {
+		case Early:
+			early = append(early, d.Signal)
+		case Late:
+			late = append(late, d.Signal)
 		}
 	}
 	return early, late
@@ -131,6 +116,9 @@ func (r Rewrite) Apply(sig syscall.Signal) syscall.Signal {
 }
 
 // ParsePair parses "FROM:TO" (names or numbers). TO may be 0 ("drop").
+// FROM must be a signal tend catches (Catch != Never); one it catches but
+// does not forward (SIGPIPE, SIGPROF) is accepted, as dumb-init's command
+// lines may name any signal 1-31, and the rewrite has no effect.
 func ParsePair(s string) (from, to syscall.Signal, err error) {
 	a, b, ok := strings.Cut(s, ":")
 	if !ok {
@@ -139,7 +127,7 @@ func ParsePair(s string) (from, to syscall.Signal, err error) {
 	if from, err = Parse(a, false); err != nil {
 		return 0, 0, err
 	}
-	if !Forwardable(from) {
+	if Of(from).Catch == Never {
 		return 0, 0, fmt.Errorf("%s is never forwarded, so it cannot be rewritten", Name(from))
 	}
 	if to, err = Parse(b, true); err != nil {

@@ -42,6 +42,11 @@ type Spec struct {
 	// SameGroup keeps the child in tend's session and process group
 	// (dumb-init's single-child mode); Foreground is then ignored.
 	SameGroup bool
+	// TakeTerminal: the child's new session takes the terminal on its fd
+	// 0 as its controlling terminal (TIOCSCTTY), as dumb-init's child
+	// does once dumb-init let go of it (TIOCNOTTY). Only without
+	// Foreground and SameGroup.
+	TakeTerminal bool
 	// ClearMask starts the child with no signal blocked. Otherwise it gets
 	// the signal mask of the forking thread: the one tend inherited, minus
 	// the signals the Go runtime unblocks for itself.
@@ -152,8 +157,18 @@ func Start(s *Spec) (int, error) {
 		attr.Sys.Ctty = 0
 	default:
 		attr.Sys.Setsid = true
+		if s.TakeTerminal {
+			attr.Sys.Setctty = true
+			attr.Sys.Ctty = 0
+		}
 	}
 	pid, err := forkExec(bin, s.Argv, attr, s.ClearMask)
+	if err != nil && attr.Sys.Setctty {
+		// The terminal could not be taken (TIOCSCTTY): start without it,
+		// as dumb-init's child does (it only notes the failure).
+		attr.Sys.Setctty = false
+		pid, err = forkExec(bin, s.Argv, attr, s.ClearMask)
+	}
 	if err != nil {
 		if s.Dir != "" && errors.Is(err, unix.ENOENT) {
 			if _, serr := os.Stat(s.Dir); serr != nil {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/control"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // The Supervisor is the control socket's and HTTP API's control.Backend.
@@ -57,13 +58,13 @@ func (s *Supervisor) lookup(names []string) ([]*svc, error) {
 }
 
 // Status reports the named services (all when names is empty).
-func (s *Supervisor) Status(names []string) ([]control.ServiceStatus, error) {
-	var out []control.ServiceStatus
+func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
+	var out []status.ServiceStatus
 	err := s.call(func() error {
 		vs, err := s.lookup(names)
 		for _, v := range vs {
-			out = append(out, control.ServiceStatus{
-				Name: v.Name, State: string(v.state), PID: v.pid, Since: v.since, Started: v.started,
+			out = append(out, status.ServiceStatus{
+				Name: v.Name, State: v.state, PID: v.pid, Since: v.since, Started: v.started,
 				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
 				Health: v.health, Oneshot: v.Oneshot, Job: v.jobStatus(),
 			})

@@ -20,15 +20,18 @@ const MainName = "main"
 // file's, as s6-overlay's CMD does).
 func Main(argv, env []string, cred *syscall.Credential, after []string) *Service {
 	return &Service{
-		Name:         MainName,
-		Spec:         spawn.Spec{Argv: argv, Env: env, Cred: cred},
-		Main:         true,
-		After:        after,
-		Restart:      RestartNever,
-		SuccessCodes: []int{0},
-		Critical:     true,
-		StopSignal:   syscall.SIGTERM,
-		Inherit:      true,
+		Service: &config.Service{
+			Name:         MainName,
+			Command:      argv,
+			After:        after,
+			Restart:      config.RestartNever,
+			SuccessCodes: []int{0},
+			Critical:     true,
+			StopSignal:   syscall.SIGTERM,
+			Log:          config.LogInherit,
+		},
+		Spec: spawn.Spec{Argv: argv, Env: env, Cred: cred},
+		Main: true,
 	}
 }
 
@@ -72,23 +75,9 @@ func FromConfig(c *config.Config, base []string) ([]*Service, error) {
 			return nil, &config.Error{File: file, Line: cs.Line, Key: "service." + cs.Name + ".schedule", Msg: err.Error()}
 		}
 		out = append(out, &Service{
-			Name:              cs.Name,
-			Spec:              spawn.Spec{Argv: cs.Command, Env: env, Dir: cs.Workdir, Cred: cred},
-			Oneshot:           cs.Oneshot,
-			After:             cs.After,
-			Restart:           cs.Restart,
-			SuccessCodes:      cs.SuccessCodes,
-			BackoffInitial:    cs.BackoffInitial,
-			BackoffMax:        cs.BackoffMax,
-			MaxRestarts:       cs.MaxRestarts,
-			MaxRestartsWithin: cs.MaxRestartsWithin,
-			Critical:          cs.Critical,
-			StopSignal:        cs.StopSignal,
-			StopTimeout:       cs.StopTimeout,
-			Ready:             cs.Ready,
-			Health:            cs.Health,
-			Inherit:           cs.Log == "inherit",
-			Job:               job,
+			Service: cs,
+			Spec:    spawn.Spec{Argv: cs.Command, Env: env, Dir: cs.Workdir, Cred: cred},
+			Job:     job,
 		})
 	}
 	return out, nil
@@ -108,7 +97,7 @@ func jobOf(cs *config.Service) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Job{Schedule: sched, Overlap: cs.Overlap, Timeout: cs.Timeout}, nil
+	return &Job{Schedule: sched}, nil
 }
 
 // Names lists the services' names.

@@ -26,3 +26,40 @@ func TestFromConfigUserLine(t *testing.T) {
 		}
 	}
 }
+
+// A reload rebuilds the services from the re-read file: one whose
+// definition only moved (another service added above it) is the same and
+// is not restarted; one with any key changed is not the same.
+func TestSameAcrossReload(t *testing.T) {
+	build := func(toml string) map[string]*Service {
+		t.Helper()
+		c, err := config.Parse("tend.toml", []byte(toml), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs, err := FromConfig(c, []string{"PATH=/bin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]*Service{}
+		for _, s := range svcs {
+			m[s.Name] = s
+		}
+		return m
+	}
+	old := build("[service.web]\ncommand = \"web\"\nstop_timeout = \"3s\"\n")["web"]
+	for _, tt := range []struct {
+		toml string
+		same bool
+	}{
+		{"[service.db]\ncommand = \"db\"\n\n[service.web]\ncommand = \"web\"\nstop_timeout = \"3s\"\n", true},
+		{"[service.web]\ncommand = \"web\"\nstop_timeout = \"4s\"\n", false},
+		{"[service.web]\ncommand = \"web\"\nstop_timeout = \"3s\"\nlog = \"inherit\"\n", false},
+		{"[service.web]\ncommand = \"web --v\"\nstop_timeout = \"3s\"\n", false},
+		{"[service.web]\ncommand = \"web\"\nstop_timeout = \"3s\"\nenv = { A = \"1\" }\n", false},
+	} {
+		if got := old.same(build(tt.toml)["web"]); got != tt.same {
+			t.Errorf("%q: same = %v, want %v", tt.toml, got, tt.same)
+		}
+	}
+}

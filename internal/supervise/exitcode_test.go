@@ -1,9 +1,11 @@
 package supervise
 
 import (
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/tend-sh/tend/internal/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,39 +27,49 @@ func TestExitCode(t *testing.T) {
 		{"SIGTERM, main exits 0", []*Service{main()}, Config{}, func(r *rig) { r.signal(unix.SIGTERM); r.exit("main", 0) }, 0},
 		{"main not found", []*Service{main()}, Config{}, nil, 127},
 		{"startup oneshot fails with 9, main never started",
-			[]*Service{{Name: "init", Oneshot: true, Restart: RestartNever}, main("init")}, Config{},
+			[]*Service{{Service: &config.Service{Name: "init", Oneshot: true, Restart: config.RestartNever}}, main("init")}, Config{},
 			func(r *rig) { r.exit("init", 9) }, 9},
 		{"SIGTERM while the main waits to start",
-			[]*Service{{Name: "db", Ready: execReady(time.Minute)}, main("db")}, Config{},
+			[]*Service{{Service: &config.Service{Name: "db", Ready: execReady(time.Minute)}}, main("db")}, Config{},
 			func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 143},
 		{"SIGINT while the main waits to start",
-			[]*Service{{Name: "db", Ready: execReady(time.Minute)}, main("db")}, Config{},
+			[]*Service{{Service: &config.Service{Name: "db", Ready: execReady(time.Minute)}}, main("db")}, Config{},
 			func(r *rig) { r.signal(unix.SIGINT); r.drainStops() }, 130},
-		{"SIGTERM while the main waits to start, 143 remapped", []*Service{{Name: "db", Ready: execReady(time.Minute)}, main("db")},
+		{"SIGTERM while the main waits to start, 143 remapped", []*Service{{Service: &config.Service{Name: "db", Ready: execReady(time.Minute)}}, main("db")},
 			Config{RemapExit: map[int]int{143: 0}}, func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 0},
-		{"SIGTERM, the main killed at the grace", []*Service{main()}, Config{},
-			func(r *rig) { r.signal(unix.SIGTERM); r.do(r.s.onGraceExpired); r.killed("main", unix.SIGKILL) }, 137},
-		{"internal error, no main", []*Service{{Name: "a"}}, Config{},
+		{"SIGTERM, the main killed at the grace", []*Service{main()}, Config{Grace: 5 * time.Second},
+			func(r *rig) {
+				// tend's SIGKILL at the grace, observed through the seam;
+				// then the kernel carries it out.
+				r.fs.listAlive, r.fs.parent = true, r.s.self
+				r.signal(unix.SIGTERM)
+				r.advance(r.s.cfg.Grace)
+				if m := r.pid("main"); !slices.Equal(r.fs.kills, []killRec{{-m, unix.SIGTERM}, {m, unix.SIGKILL}}) {
+					r.t.Errorf("the main %d was not SIGKILLed at the grace: sent %v", m, r.fs.kills)
+				}
+				r.killed("main", unix.SIGKILL)
+			}, 137},
+		{"internal error, no main", []*Service{{Service: &config.Service{Name: "a"}}}, Config{},
 			func(r *rig) { r.do(func() { r.s.onFault("event loop") }); r.drainStops() }, CodeInternal},
 		{"dependency of the main fails for good",
-			[]*Service{{Name: "db", Restart: RestartNever, Ready: execReady(time.Minute)}, main("db")}, Config{},
+			[]*Service{{Service: &config.Service{Name: "db", Restart: config.RestartNever, Ready: execReady(time.Minute)}}, main("db")}, Config{},
 			func(r *rig) { r.exit("db", 4); r.drainStops() }, 4},
 		{"dependency of the main not ready in time",
-			[]*Service{{Name: "db", Ready: execReady(time.Second)}, main("db")}, Config{},
+			[]*Service{{Service: &config.Service{Name: "db", Ready: execReady(time.Second)}}, main("db")}, Config{},
 			func(r *rig) { r.advance(2 * time.Second); r.drainStops() }, 1},
-		{"critical service fails", []*Service{{Name: "db", Critical: true, Restart: RestartNever}, {Name: "x"}}, Config{},
+		{"critical service fails", []*Service{{Service: &config.Service{Name: "db", Critical: true, Restart: config.RestartNever}}, {Service: &config.Service{Name: "x"}}}, Config{},
 			func(r *rig) { r.exit("db", 5); r.drainStops() }, 5},
-		{"non-critical service fails, then SIGTERM", []*Service{{Name: "db", Restart: RestartNever}, {Name: "x"}}, Config{},
+		{"non-critical service fails, then SIGTERM", []*Service{{Service: &config.Service{Name: "db", Restart: config.RestartNever}}, {Service: &config.Service{Name: "x"}}}, Config{},
 			func(r *rig) { r.exit("db", 5); r.signal(unix.SIGTERM); r.drainStops() }, 0},
-		{"startup oneshot fails", []*Service{{Name: "init", Oneshot: true, Restart: RestartNever}, {Name: "x", After: []string{"init"}}}, Config{},
+		{"startup oneshot fails", []*Service{{Service: &config.Service{Name: "init", Oneshot: true, Restart: config.RestartNever}}, {Service: &config.Service{Name: "x", After: []string{"init"}}}}, Config{},
 			func(r *rig) { r.exit("init", 6); r.drainStops() }, 6},
 		{"oneshot skipped: its dependency failed", []*Service{
-			{Name: "db", Restart: RestartNever, Ready: execReady(time.Minute)},
-			{Name: "migrate", Oneshot: true, After: []string{"db"}}, {Name: "x"}}, Config{},
+			{Service: &config.Service{Name: "db", Restart: config.RestartNever, Ready: execReady(time.Minute)}},
+			{Service: &config.Service{Name: "migrate", Oneshot: true, After: []string{"db"}}}, {Service: &config.Service{Name: "x"}}}, Config{},
 			func(r *rig) { r.exit("db", 7); r.drainStops() }, 7},
-		{"Procfile: first exit decides", []*Service{{Name: "a"}, {Name: "b"}}, Config{AnyExitStops: true},
+		{"Procfile: first exit decides", []*Service{{Service: &config.Service{Name: "a"}}, {Service: &config.Service{Name: "b"}}}, Config{AnyExitStops: true},
 			func(r *rig) { r.exit("b", 2); r.drainStops() }, 2},
-		{"no main, SIGTERM", []*Service{{Name: "a"}}, Config{}, func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 0},
+		{"no main, SIGTERM", []*Service{{Service: &config.Service{Name: "a"}}}, Config{}, func(r *rig) { r.signal(unix.SIGTERM); r.drainStops() }, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +91,9 @@ func TestExitCode(t *testing.T) {
 // timer of tend's own (the sender's SIGKILL ends the stop), while a
 // shutdown tend starts itself (the main exited) still ends at Grace.
 func TestPlatformGrace(t *testing.T) {
-	svcs := func() []*Service { return []*Service{Main([]string{"app"}, nil, nil, nil), {Name: "side"}} }
+	svcs := func() []*Service {
+		return []*Service{Main([]string{"app"}, nil, nil, nil), {Service: &config.Service{Name: "side"}}}
+	}
 	cases := []struct {
 		name      string
 		platform  bool

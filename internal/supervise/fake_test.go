@@ -7,6 +7,7 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/signals"
@@ -55,12 +57,19 @@ type fakeSystem struct {
 	alive   map[int]bool
 	kills   []killRec
 	// conts are the SIGCONTs that followed a stop signal to the same
-	// target (every stop signal tend sends is followed by one, so that a
-	// stopped process can act on it); kept apart so that kills reads as
-	// the decisions.
+	// target (a stop signal to a stopped target is followed by one, so
+	// that it can act on it); kept apart so that kills reads as the
+	// decisions.
 	conts []killRec
+	// procs is what processes() lists (/proc): none unless a test puts
+	// some there, e.g. a stopped process (state T).
+	procs []proc.Process
 	// fail makes a start of this argv[0] fail with the error.
 	fail map[string]error
+	// listAlive: processes() also lists every live fake process, as
+	// tend's child (PPID parent) leading its own group, as /proc would.
+	listAlive bool
+	parent    int
 }
 
 func newFakeSystem() *fakeSystem {
@@ -81,6 +90,10 @@ func (f *fakeSystem) start(spec *spawn.Spec) (int, error) {
 }
 
 func (f *fakeSystem) kill(pid int, sig syscall.Signal) error {
+	if pid == -1 { // every process tend may signal
+		f.kills = append(f.kills, killRec{pid, sig})
+		return nil
+	}
 	target := pid
 	if target < 0 {
 		target = -target
@@ -98,7 +111,18 @@ func (f *fakeSystem) kill(pid int, sig syscall.Signal) error {
 
 func (f *fakeSystem) now() time.Time { return f.clock }
 
-func (f *fakeSystem) processes() ([]proc.Process, error) { return nil, nil }
+func (f *fakeSystem) processes() ([]proc.Process, error) {
+	out := slices.Clone(f.procs)
+	if f.listAlive {
+		for _, pid := range slices.Sorted(maps.Keys(f.alive)) {
+			if f.argv[pid] == nil {
+				continue // not started by tend: listed in procs if at all
+			}
+			out = append(out, proc.Process{PID: pid, PPID: f.parent, PGID: pid, SID: pid, State: 'S', Comm: f.argv[pid][0]})
+		}
+	}
+	return out, nil
+}
 
 func (f *fakeSystem) afterFunc(d time.Duration, fn func()) timer {
 	f.seq++
@@ -128,6 +152,9 @@ type rig struct {
 	t  *testing.T
 	s  *Supervisor
 	fs *fakeSystem
+	// gaveUp: KillWait passed after the grace's SIGKILL; the loop would
+	// have returned.
+	gaveUp bool
 }
 
 func newRig(t *testing.T, cfg Config, svcs ...*Service) *rig {
@@ -143,7 +170,7 @@ func newRigWith(t *testing.T, fs *fakeSystem, cfg Config, svcs ...*Service) *rig
 	}
 	cfg.Services = svcs
 	if cfg.Grace == 0 {
-		cfg.Grace = time.Hour // the real grace timer must never fire in a unit test
+		cfg.Grace = time.Hour // a fake timer: fires only when a test advances the clock that far
 	}
 	r := &rig{t: t, fs: fs}
 	r.s = New(cfg)
@@ -164,7 +191,7 @@ func defaults(v *Service) {
 		v.Spec.Argv = []string{v.Name}
 	}
 	if v.Restart == "" {
-		v.Restart = RestartOnFailure
+		v.Restart = config.RestartOnFailure
 	}
 	if v.SuccessCodes == nil {
 		v.SuccessCodes = []int{0}
@@ -184,13 +211,14 @@ func defaults(v *Service) {
 	if v.StopTimeout == 0 {
 		v.StopTimeout = 10 * time.Second
 	}
-	v.Inherit = true // no output pipes
+	v.Log = config.LogInherit // no output pipes
 }
 
 // do runs f as the loop runs a handler (advance after it), then delivers
 // whatever it queued for the loop (timer firings, probe results).
 func (r *rig) do(f func()) {
 	r.t.Helper()
+	r.s.newTurn()
 	f()
 	r.s.advance()
 	for {
@@ -199,6 +227,13 @@ func (r *rig) do(f func()) {
 			r.s.onTimer(ev)
 		case res := <-r.s.probes:
 			r.s.onProbe(res)
+		case to := <-r.s.timeouts:
+			if to == killWaitOver {
+				r.s.afterKillWait()
+				r.gaveUp = true // the loop would return now
+				return
+			}
+			r.s.onGraceExpired()
 		case where := <-r.s.faults:
 			r.t.Fatalf("fault queued: %s", where)
 		default:

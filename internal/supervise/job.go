@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
-	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/schedule"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 // Jobs are services with a schedule. They run on the event loop like every
@@ -30,14 +30,11 @@ import (
 //     stop signal like any service (advance, in supervise.go).
 
 // Job is what makes a Service a scheduled job.
+// Its overlap policy and timeout are the definition's (config.Service's
+// Overlap and Timeout).
 type Job struct {
 	Schedule *schedule.Schedule
-	Overlap  string        // config.OverlapSkip or config.OverlapQueue
-	Timeout  time.Duration // 0: none
 }
-
-// Scheduled is the state of a job waiting for its next due time.
-const Scheduled State = "scheduled"
 
 // maxJobWait caps a job timer: it then re-reads the wall clock, so a step
 // of the system clock delays a run by at most this much.
@@ -47,13 +44,6 @@ const maxJobWait = time.Minute
 const (
 	tJobDue timerKind = iota + 100
 	tJobTimeout
-)
-
-// Run results, as counted for status and metrics.
-const (
-	ResultSuccess = "success"
-	ResultFailure = "failure"
-	ResultTimeout = "timeout"
 )
 
 // jobState is the runtime state of a job. Only the event loop touches it.
@@ -85,7 +75,7 @@ func (v *svc) jobState() *jobState {
 func (s *Supervisor) armJob(v *svc) {
 	j := v.jobState()
 	v.setState(Scheduled)
-	j.next = v.Job.Schedule.Next(time.Now())
+	j.next = v.Job.Schedule.Next(s.sys.now())
 	s.armJobTimer(v)
 }
 
@@ -101,7 +91,7 @@ func (s *Supervisor) armJobTimer(v *svc) {
 		s.log.Error("job has no next run within 5 years", "service", v.Name, "schedule", v.Job.Schedule.String())
 		return
 	}
-	d := min(max(time.Until(j.next), 0), maxJobWait)
+	d := min(max(j.next.Sub(s.sys.now()), 0), maxJobWait)
 	j.due = s.afterEvent(d, timerEvent{v: v, gen: j.gen, kind: tJobDue})
 }
 
@@ -117,7 +107,7 @@ func (s *Supervisor) onJobTimer(ev timerEvent) bool {
 	case tJobTimeout:
 		if ev.gen == v.gen && v.alive() && v.job != nil {
 			v.job.timedOut = true
-			s.log.Warn("job run exceeded its timeout; stopping it", "service", v.Name, "pid", v.pid, "timeout", v.Job.Timeout, "signal", v.StopSignal)
+			s.log.Warn("job run exceeded its timeout; stopping it", "service", v.Name, "pid", v.pid, "timeout", v.Timeout, "signal", v.StopSignal)
 			s.signalStop(v, v.StopSignal)
 		}
 	default:
@@ -134,7 +124,7 @@ func (s *Supervisor) onJobDue(v *svc) {
 	if v.state != Scheduled && !(v.alive() && j.resume) {
 		return // stopped, or waiting to be re-armed: the schedule is off
 	}
-	now := time.Now()
+	now := s.sys.now()
 	if now.Before(j.next) {
 		s.armJobTimer(v) // capped wait, or the clock was set back
 		return
@@ -143,7 +133,7 @@ func (s *Supervisor) onJobDue(v *svc) {
 	j.next = v.Job.Schedule.Next(now)
 	s.armJobTimer(v)
 	switch {
-	case v.alive() && v.Job.Overlap == config.OverlapQueue:
+	case v.alive() && v.Overlap == config.OverlapQueue:
 		if !j.queued {
 			j.queued = true
 			s.log.Info("job still running; queued the run due now", "service", v.Name, "due", due.Format(time.RFC3339))
@@ -162,8 +152,8 @@ func (s *Supervisor) startRun(v *svc) {
 	j.resume = v.state == Scheduled
 	j.timedOut = false
 	s.start(v)
-	if v.alive() && v.Job.Timeout > 0 {
-		j.timeout = s.after(v.Job.Timeout, v, tJobTimeout)
+	if v.alive() && v.Timeout > 0 {
+		j.timeout = s.after(v.Timeout, v, tJobTimeout)
 	}
 }
 
@@ -175,15 +165,15 @@ func (s *Supervisor) jobRunEnded(v *svc, success bool) {
 		j.timeout.Stop()
 		j.timeout = nil
 	}
-	j.lastStart, j.lastDuration, j.ended = v.started, time.Since(v.started), true
+	j.lastStart, j.lastDuration, j.ended = v.started, s.sys.now().Sub(v.started), true
 	switch {
 	case j.timedOut:
-		j.runs[ResultTimeout]++
+		j.runs[status.ResultTimeout]++
 	case success:
-		j.runs[ResultSuccess]++
-		j.lastSuccess = time.Now()
+		j.runs[status.ResultSuccess]++
+		j.lastSuccess = s.sys.now()
 	default:
-		j.runs[ResultFailure]++
+		j.runs[status.ResultFailure]++
 	}
 }
 
@@ -195,7 +185,7 @@ func (s *Supervisor) jobExited(v *svc, code int, success bool) {
 	if !success {
 		why := "exited with code " + strconv.Itoa(code)
 		if j.timedOut {
-			why = "timed out after " + v.Job.Timeout.String() + " (code " + strconv.Itoa(code) + ")"
+			why = "timed out after " + v.Timeout.String() + " (code " + strconv.Itoa(code) + ")"
 		}
 		if v.Critical {
 			s.fail(v, code, "critical job run "+why)
@@ -245,14 +235,14 @@ func (s *Supervisor) RunJob(name string) error {
 }
 
 // jobStatus is the job part of v's status, nil for other services.
-func (v *svc) jobStatus() *control.JobStatus {
+func (v *svc) jobStatus() *status.JobStatus {
 	if v.Job == nil {
 		return nil
 	}
-	st := &control.JobStatus{
+	st := &status.JobStatus{
 		Schedule: v.Job.Schedule.String(),
 		Timezone: v.Job.Schedule.Location().String(),
-		Runs:     map[string]uint64{ResultSuccess: 0, ResultFailure: 0, ResultTimeout: 0},
+		Runs:     map[string]uint64{status.ResultSuccess: 0, status.ResultFailure: 0, status.ResultTimeout: 0},
 	}
 	j := v.job
 	if j == nil {

@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/tend-sh/tend/internal/config"
@@ -24,15 +23,15 @@ func TestJobUnchangedAcrossReload(t *testing.T) {
 		return svcs[0]
 	}
 	a, b := build(), build()
-	if a.Job == nil || a.Job.Schedule.String() != "*/5 * * * *" || a.Job.Overlap != "skip" || a.Restart != RestartNever {
+	if a.Job == nil || a.Job.Schedule.String() != "*/5 * * * *" || a.Overlap != config.OverlapSkip || a.Restart != config.RestartNever {
 		t.Fatalf("job = %+v %+v", *a, a.Job)
 	}
-	if !reflect.DeepEqual(*a, *b) {
+	if !a.same(b) {
 		t.Errorf("the same job built twice differs:\n%+v\n%+v", *a.Job.Schedule, *b.Job.Schedule)
 	}
 	c := build()
-	c.Job.Overlap = "queue"
-	if reflect.DeepEqual(*a, *c) {
+	c.Overlap = config.OverlapQueue
+	if a.same(c) {
 		t.Error("a changed overlap compares equal")
 	}
 }
@@ -40,7 +39,7 @@ func TestJobUnchangedAcrossReload(t *testing.T) {
 // Nothing waits for a job, but the main service's after lists every
 // service: a job counts as satisfied once it is armed.
 func TestJobSatisfied(t *testing.T) {
-	v := &svc{Service: &Service{Name: "j", Job: &Job{}}, state: Starting}
+	v := &svc{Service: &Service{Service: &config.Service{Name: "j"}, Job: &Job{}}, state: Starting}
 	if v.satisfied() {
 		t.Error("a job waiting for its dependencies is satisfied")
 	}

@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"time"
 
@@ -29,7 +28,7 @@ type reloader struct {
 	late     bool          // the running call passed its deadline: discard its result
 	pending  bool          // a SIGHUP arrived while running: reload again after it
 	started  time.Time
-	deadline *time.Timer
+	deadline timer
 }
 
 // reload handles SIGHUP: it starts reading the configuration in a
@@ -44,7 +43,7 @@ func (s *Supervisor) reload() {
 	if s.rl.running {
 		s.rl.pending = true
 		if s.rl.late {
-			s.log.Warn("reload: the previous reload is still blocked reading its files; reloading once it returns", "since", time.Since(s.rl.started).Round(time.Millisecond))
+			s.log.Warn("reload: the previous reload is still blocked reading its files; reloading once it returns", "since", s.sys.now().Sub(s.rl.started).Round(time.Millisecond))
 		} else {
 			s.log.Info("reload already in progress; reloading again once it is done")
 		}
@@ -55,8 +54,8 @@ func (s *Supervisor) reload() {
 	}
 	s.rl.gen++
 	gen, load := s.rl.gen, s.cfg.Reload
-	s.rl.running, s.rl.late, s.rl.pending, s.rl.started = true, false, false, time.Now()
-	s.rl.deadline = time.AfterFunc(s.rl.timeout, func() { s.post(func() { s.onReloadDeadline(gen) }) })
+	s.rl.running, s.rl.late, s.rl.pending, s.rl.started = true, false, false, s.sys.now()
+	s.rl.deadline = s.sys.afterFunc(s.rl.timeout, func() { s.post(func() { s.onReloadDeadline(gen) }) })
 	safe.Go("reload", func() {
 		r, err := load()
 		s.post(func() { s.onReloaded(gen, r, err) })
@@ -91,7 +90,7 @@ func (s *Supervisor) onReloaded(gen int, r *Reloaded, err error) {
 	s.rl.deadline.Stop()
 	switch {
 	case s.rl.late:
-		s.log.Warn("reload: the late read returned after all; its result is discarded", "took", time.Since(s.rl.started).Round(time.Millisecond))
+		s.log.Warn("reload: the late read returned after all; its result is discarded", "took", s.sys.now().Sub(s.rl.started).Round(time.Millisecond))
 	case err != nil:
 		s.log.Error("reload failed; keeping the running configuration", "err", err)
 	default:
@@ -124,7 +123,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 			continue
 		}
 		v.removed = false
-		if v.Main || reflect.DeepEqual(*v.Service, *def) {
+		if v.Main || v.same(def) {
 			continue
 		}
 		s.log.Info("reload: changed; restarting", "service", def.Name)
@@ -158,6 +157,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 		}
 		s.cfg.Logs.SetWidth(NameWidth(defs))
 	}
+	s.rescan, s.settledTo = true, 0 // any after or kind may have changed
 	s.schedule()
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,61 +19,62 @@ import (
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/signals"
 	"github.com/tend-sh/tend/internal/spawn"
+	"github.com/tend-sh/tend/internal/status"
 )
 
-// Service is one service as the supervisor runs it: what to start and the
-// policy around it. Single-command mode is one Main service.
+// Service is one service as the supervisor runs it: its definition, as
+// config validated it, and what tend derives from it to start it.
+// Single-command mode is one Main service.
 type Service struct {
-	Name string
-	Spec spawn.Spec // Argv, Env, Dir, Cred; Files and Foreground are set per start
+	// Service is the definition: every key of [service.NAME], with
+	// defaults filled in (config.Service documents each). A key is added
+	// there, once; the supervisor reads it through this field.
+	*config.Service
+	// Spec is how to start it: Argv (command), Env (tend's environment
+	// under the service's), Dir (workdir), Cred (user). Files and
+	// Foreground are set per start.
+	Spec spawn.Spec
 	// Main marks the main process: the container's exit code is its code,
 	// signals tend receives are forwarded to its group, and it is stopped
 	// with the (rewritten) signal that started the shutdown.
-	Main              bool
-	Oneshot           bool
-	After             []string
-	Restart           string // RestartAlways | RestartOnFailure | RestartNever
-	SuccessCodes      []int
-	BackoffInitial    time.Duration
-	BackoffMax        time.Duration
-	MaxRestarts       int
-	MaxRestartsWithin time.Duration
-	Critical          bool
-	StopSignal        syscall.Signal
-	StopTimeout       time.Duration
-	Ready, Health     *config.Probe
-	// Inherit gives the service tend's own stdin, stdout and stderr (and
-	// the terminal, when tend has one) instead of prefixed log lines.
-	Inherit bool
-	// Job, when set, makes the service a scheduled job (job.go).
+	Main bool
+	// Job, when set, makes the service a scheduled job (job.go): its
+	// parsed schedule.
 	Job *Job
 }
 
-// Restart policies.
-const (
-	RestartAlways    = "always"
-	RestartOnFailure = "on-failure"
-	RestartNever     = "never"
-)
+// inherit reports whether the service gets tend's own stdin, stdout and
+// stderr (and the terminal, when tend has one) instead of prefixed log
+// lines.
+func (d *Service) inherit() bool { return d.Log == config.LogInherit }
 
-// State is a service's state as shown by `tend status`.
-type State string
+// same reports whether d and o define the same service: a reload leaves it
+// alone. Where the definition is written (file, line) does not count.
+func (d *Service) same(o *Service) bool {
+	return d.Service.SameAs(o.Service) && d.Main == o.Main &&
+		reflect.DeepEqual(d.Spec, o.Spec) && reflect.DeepEqual(d.Job, o.Job)
+}
 
-// The states of a service.
+// State is a service's state; the names are internal/status's.
+type State = status.State
+
+// The states of a service (status.States).
 const (
-	Starting State = "starting" // waiting for its dependencies, or started and not yet ready
-	Ready    State = "ready"    // its ready probe passed
-	Running  State = "running"  // started, and it has no ready probe
-	Backoff  State = "backoff"  // exited; waiting to be restarted
-	Failed   State = "failed"   // failed for good (restart limit, ready timeout, dependency failed)
-	Stopping State = "stopping" // asked to stop, not yet exited
-	Stopped  State = "stopped"  // exited and not to be restarted
-	Done     State = "done"     // a oneshot that finished successfully
+	Starting  = status.Starting
+	Ready     = status.Ready
+	Running   = status.Running
+	Backoff   = status.Backoff
+	Failed    = status.Failed
+	Stopping  = status.Stopping
+	Stopped   = status.Stopped
+	Done      = status.Done
+	Scheduled = status.Scheduled
 )
 
 // svc is the runtime state of one service. Only the event loop touches it.
 type svc struct {
 	*Service
+	clock    func() time.Time // the supervisor's (the system seam's)
 	state    State
 	pid      int
 	started  time.Time // start of the current (or last) run
@@ -102,11 +104,23 @@ type svc struct {
 	readyFD    *os.File // read end of the fd readiness pipe
 
 	job *jobState // scheduled jobs only (job.go)
+
+	// The start order (startorder.go): seq is v's place in file order,
+	// queued that it is among the candidates, forgotten that a reload
+	// removed it; onState is the supervisor's stateChanged.
+	seq       int
+	queued    bool
+	forgotten bool
+	onState   func(from State)
 }
 
 func (v *svc) setState(s State) {
+	from := v.state
 	if v.state != s {
-		v.state, v.since = s, time.Now()
+		v.state, v.since = s, v.clock()
+	}
+	if v.onState != nil {
+		v.onState(from)
 	}
 }
 
@@ -128,14 +142,19 @@ func (v *svc) probing(health bool) bool {
 }
 
 // satisfied reports whether services listing v in `after` may start.
-func (v *svc) satisfied() bool {
-	if v.Job != nil {
-		return v.state != Starting // nothing waits for a job; the main's after lists it
+// It is status.Satisfied: the one decision of "ready", which wait-ready
+// and /readyz ask too.
+func (v *svc) satisfied() bool { return status.Satisfied(v.kind(), v.state) }
+
+// kind is what v is, as far as readiness goes.
+func (v *svc) kind() status.Kind {
+	switch {
+	case v.Job != nil:
+		return status.Job
+	case v.Oneshot:
+		return status.Oneshot
 	}
-	if v.Oneshot {
-		return v.state == Done
-	}
-	return v.state == Ready || v.state == Running
+	return status.LongRunning
 }
 
 // settled reports whether the service reached where startup wants it.
@@ -258,10 +277,11 @@ func (s *Supervisor) start(v *svc) {
 	v.stopAsked, v.unhealthy, v.health, v.fails = false, false, "", 0
 	spec := v.Spec // a copy: Files differ per start
 	var closeAfter []*os.File
-	if v.Inherit {
+	if v.inherit() {
 		spec.Files = []uintptr{0, 1, 2}
 		spec.Foreground = v.Main && s.cfg.Terminal
 		spec.SameGroup = v.Main && s.cfg.SingleChild
+		spec.TakeTerminal = v.Main && s.handedTerminal
 	} else {
 		outR, outW, err1 := os.Pipe()
 		errR, errW, err2 := os.Pipe()
@@ -349,8 +369,13 @@ func (s *Supervisor) startFailed(v *svc, err error) {
 	v.started = s.sys.now()
 	if v.Main {
 		// As a shell would: say why and exit with 127/126/125 at once,
-		// without holding or restarting.
-		s.log.Error(err.Error())
+		// without holding or restarting (or as the peer tend stands in
+		// for would: MainStartError).
+		if s.cfg.MainStartError != nil {
+			code = s.cfg.MainStartError(err)
+		} else {
+			s.log.Error(err.Error())
+		}
 		v.lastExit = &code
 		v.setState(Failed)
 		s.mainCode, s.mainDone, s.mainStartFailed = code, true, true
@@ -423,6 +448,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		return
 	case v.next != nil && s.phase == running:
 		v.Service, v.next = v.next, nil
+		s.rescan = true // its after may have changed (startorder.go)
 		v.setState(Starting)
 		s.schedule()
 		return
@@ -466,7 +492,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		return
 	}
 
-	restart := v.Restart == RestartAlways || (v.Restart == RestartOnFailure && !success)
+	restart := v.Restart == config.RestartAlways || (v.Restart == config.RestartOnFailure && !success)
 	if !restart {
 		if success {
 			v.setState(Stopped)
@@ -550,32 +576,14 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 }
 
 // schedule starts every waiting service whose dependencies are satisfied
-// and notes when startup is complete.
+// and notes when startup is complete (startorder.go).
 func (s *Supervisor) schedule() {
 	if s.phase != running {
 		s.advance()
 		return
 	}
-	for _, v := range s.order {
-		if v.state != Starting || v.alive() { // only those waiting to start
-			continue
-		}
-		if s.depsSatisfied(v) && v.Job != nil {
-			s.armJob(v)
-		} else if s.depsSatisfied(v) {
-			s.start(v)
-		}
-	}
-	if !s.startupDone {
-		done := true
-		for _, v := range s.order {
-			done = done && v.settled()
-		}
-		if done {
-			s.startupDone = true
-			s.log.Info("all services started")
-		}
-	}
+	s.startReady()
+	s.checkStartup()
 }
 
 func (s *Supervisor) depsSatisfied(v *svc) bool {
@@ -664,6 +672,9 @@ func (s *Supervisor) killGroup(name string, pgid int) {
 func (s *Supervisor) forget(v *svc) {
 	delete(s.byName, v.Name)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
+	v.forgotten = true
+	s.settledTo = 0
+	s.rescan = true // its dependents may now start (a missing one counts as satisfied)
 	s.log.Info("removed", "service", v.Name)
 	s.schedule()
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/spawn"
 )
 
@@ -58,20 +59,20 @@ func TestRestartPolicy(t *testing.T) {
 		sig     syscall.Signal
 		want    State // right after the exit
 	}{
-		{RestartOnFailure, nil, 0, 0, Stopped},
-		{RestartOnFailure, nil, 3, 0, Backoff},
-		{RestartOnFailure, nil, 0, unix.SIGKILL, Backoff},
-		{RestartOnFailure, []int{0, 3}, 3, 0, Stopped},
-		{RestartOnFailure, []int{0, 143}, 0, unix.SIGTERM, Stopped}, // 128+15 listed
-		{RestartAlways, nil, 0, 0, Backoff},
-		{RestartAlways, nil, 3, 0, Backoff},
-		{RestartNever, nil, 0, 0, Stopped},
-		{RestartNever, nil, 3, 0, Failed},
-		{RestartNever, nil, 0, unix.SIGSEGV, Failed},
+		{config.RestartOnFailure, nil, 0, 0, Stopped},
+		{config.RestartOnFailure, nil, 3, 0, Backoff},
+		{config.RestartOnFailure, nil, 0, unix.SIGKILL, Backoff},
+		{config.RestartOnFailure, []int{0, 3}, 3, 0, Stopped},
+		{config.RestartOnFailure, []int{0, 143}, 0, unix.SIGTERM, Stopped}, // 128+15 listed
+		{config.RestartAlways, nil, 0, 0, Backoff},
+		{config.RestartAlways, nil, 3, 0, Backoff},
+		{config.RestartNever, nil, 0, 0, Stopped},
+		{config.RestartNever, nil, 3, 0, Failed},
+		{config.RestartNever, nil, 0, unix.SIGSEGV, Failed},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%v/code%d/sig%d", tt.restart, tt.success, tt.code, tt.sig), func(t *testing.T) {
-			r := newRig(t, Config{}, &Service{Name: "a", Restart: tt.restart, SuccessCodes: tt.success}, &Service{Name: "other"})
+			r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "a", Restart: tt.restart, SuccessCodes: tt.success}}, &Service{Service: &config.Service{Name: "other"}})
 			first := r.pid("a")
 			r.exitPID(first, tt.code, tt.sig)
 			r.wantStates("a=" + string(tt.want) + " other=running")
@@ -105,7 +106,7 @@ func TestMaxRestarts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, Config{}, &Service{Name: "a", MaxRestarts: 4, MaxRestartsWithin: time.Minute, BackoffInitial: 10 * ms, BackoffMax: 40 * ms})
+			r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "a", MaxRestarts: 4, MaxRestartsWithin: time.Minute, BackoffInitial: 10 * ms, BackoffMax: 40 * ms}})
 			for i := 0; i < tt.crashes; i++ {
 				r.advance(tt.gap)
 				r.exit("a", 1)
@@ -121,7 +122,7 @@ func TestMaxRestarts(t *testing.T) {
 // The backoff doubles for crashes in a row and starts afresh after a run
 // longer than its max.
 func TestBackoffStreak(t *testing.T) {
-	r := newRig(t, Config{}, &Service{Name: "a", BackoffInitial: 100 * ms, BackoffMax: 800 * ms, MaxRestarts: 100})
+	r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "a", BackoffInitial: 100 * ms, BackoffMax: 800 * ms, MaxRestarts: 100}})
 	delays := func(runFor time.Duration) time.Duration {
 		r.advance(runFor)
 		r.exit("a", 1)
@@ -149,10 +150,10 @@ func TestBackoffStreak(t *testing.T) {
 // services waiting for one that failed for good fail too.
 func TestDependencyGating(t *testing.T) {
 	r := newRig(t, Config{},
-		&Service{Name: "db", Ready: execReady(time.Minute)},
-		&Service{Name: "migrate", Oneshot: true, After: []string{"db"}},
-		&Service{Name: "web", After: []string{"migrate"}},
-		&Service{Name: "cron"},
+		&Service{Service: &config.Service{Name: "db", Ready: execReady(time.Minute)}},
+		&Service{Service: &config.Service{Name: "migrate", Oneshot: true, After: []string{"db"}}},
+		&Service{Service: &config.Service{Name: "web", After: []string{"migrate"}}},
+		&Service{Service: &config.Service{Name: "cron"}},
 	)
 	r.wantStates("db=starting migrate=starting web=starting cron=running")
 	if r.svc("migrate").alive() || r.svc("web").alive() {
@@ -175,10 +176,10 @@ func TestDependencyGating(t *testing.T) {
 
 func TestDependencyFailureCascades(t *testing.T) {
 	r := newRig(t, Config{},
-		&Service{Name: "db", Restart: RestartNever, Ready: execReady(time.Minute)},
-		&Service{Name: "api", After: []string{"db"}},
-		&Service{Name: "web", After: []string{"api"}},
-		&Service{Name: "cron"},
+		&Service{Service: &config.Service{Name: "db", Restart: config.RestartNever, Ready: execReady(time.Minute)}},
+		&Service{Service: &config.Service{Name: "api", After: []string{"db"}}},
+		&Service{Service: &config.Service{Name: "web", After: []string{"api"}}},
+		&Service{Service: &config.Service{Name: "cron"}},
 	)
 	r.exit("db", 3)
 	r.wantStates("db=failed api=failed web=failed cron=running")
@@ -221,7 +222,7 @@ func TestReadyProbeAfterLeavingStarting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, Config{}, &Service{Name: "slow", Ready: tt.probe()}, &Service{Name: "keeper"})
+			r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "slow", Ready: tt.probe()}}, &Service{Service: &config.Service{Name: "keeper"}})
 			r.advance(250 * ms) // a few attempts: the next one is pending
 			pid := r.pid("slow")
 			tt.act(r)
@@ -251,16 +252,16 @@ func TestStopOrder(t *testing.T) {
 		dead  []string // exited for good before the shutdown
 		waves []string // who is signalled together, wave by wave
 	}{
-		{"chain", []*Service{{Name: "db"}, {Name: "api", After: []string{"db"}}, {Name: "web", After: []string{"api"}}},
+		{"chain", []*Service{{Service: &config.Service{Name: "db"}}, {Service: &config.Service{Name: "api", After: []string{"db"}}}, {Service: &config.Service{Name: "web", After: []string{"api"}}}},
 			nil, []string{"web", "api", "db"}},
-		{"independent together", []*Service{{Name: "a"}, {Name: "b"}, {Name: "c"}}, nil, []string{"a b c"}},
-		{"diamond", []*Service{{Name: "db"}, {Name: "l", After: []string{"db"}}, {Name: "r", After: []string{"db"}}, {Name: "top", After: []string{"l", "r"}}},
+		{"independent together", []*Service{{Service: &config.Service{Name: "a"}}, {Service: &config.Service{Name: "b"}}, {Service: &config.Service{Name: "c"}}}, nil, []string{"a b c"}},
+		{"diamond", []*Service{{Service: &config.Service{Name: "db"}}, {Service: &config.Service{Name: "l", After: []string{"db"}}}, {Service: &config.Service{Name: "r", After: []string{"db"}}}, {Service: &config.Service{Name: "top", After: []string{"l", "r"}}}},
 			nil, []string{"top", "l r", "db"}},
-		{"through a finished oneshot", []*Service{{Name: "db"}, {Name: "migrate", Oneshot: true, After: []string{"db"}}, {Name: "web", After: []string{"migrate"}}},
+		{"through a finished oneshot", []*Service{{Service: &config.Service{Name: "db"}}, {Service: &config.Service{Name: "migrate", Oneshot: true, After: []string{"db"}}}, {Service: &config.Service{Name: "web", After: []string{"migrate"}}}},
 			[]string{"migrate"}, []string{"web", "db"}},
-		{"dead middle", []*Service{{Name: "db"}, {Name: "api", After: []string{"db"}, Restart: RestartNever}, {Name: "web", After: []string{"api"}}},
+		{"dead middle", []*Service{{Service: &config.Service{Name: "db"}}, {Service: &config.Service{Name: "api", After: []string{"db"}, Restart: config.RestartNever}}, {Service: &config.Service{Name: "web", After: []string{"api"}}}},
 			[]string{"api"}, []string{"web", "db"}},
-		{"main first", []*Service{{Name: "db"}, {Name: "cache"}, Main([]string{"app"}, nil, nil, []string{"db", "cache"})},
+		{"main first", []*Service{{Service: &config.Service{Name: "db"}}, {Service: &config.Service{Name: "cache"}}, Main([]string{"app"}, nil, nil, []string{"db", "cache"})},
 			nil, []string{"main", "db cache"}},
 	}
 	for _, tt := range tests {
@@ -308,7 +309,7 @@ func splitSorted(s string) []string {
 // The control API through backend.go: stop is for good, start starts
 // afresh, restart comes back.
 func TestControlStopStartRestart(t *testing.T) {
-	r := newRig(t, Config{}, &Service{Name: "a"}, Main([]string{"app"}, nil, nil, nil))
+	r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "a"}}, Main([]string{"app"}, nil, nil, nil))
 	first := r.pid("a")
 	if err := r.ctl(func() error { return r.s.Stop([]string{"a"}) }); err != nil {
 		t.Fatal(err)
@@ -317,9 +318,9 @@ func TestControlStopStartRestart(t *testing.T) {
 	if got := r.sent(first); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
 		t.Errorf("stop sent %v, want [SIGTERM]", got)
 	}
-	// A stopped process could not act on the SIGTERM: a SIGCONT follows it.
-	if want := []killRec{{-first, unix.SIGCONT}}; !slices.Equal(r.fs.conts, want) {
-		t.Errorf("SIGCONTs after the stop signal: %v, want %v", r.fs.conts, want)
+	// Nothing of it is stopped (/proc): no SIGCONT follows (TestStopCont).
+	if len(r.fs.conts) != 0 {
+		t.Errorf("SIGCONTs after the stop signal to a running group: %v, want none", r.fs.conts)
 	}
 	r.killed("a", unix.SIGTERM)
 	r.advance(time.Minute)
@@ -356,7 +357,7 @@ func TestControlStopStartRestart(t *testing.T) {
 // a success in between resets the count.
 func TestHealthCheck(t *testing.T) {
 	h := &config.Probe{Kind: config.ProbeExec, Exec: []string{"health-check"}, Interval: 10 * time.Second, Timeout: 2 * time.Second, Failures: 3}
-	r := newRig(t, Config{}, &Service{Name: "a", Health: h})
+	r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "a", Health: h}})
 	pid := r.pid("a")
 	for _, ok := range []bool{false, false, true, false, false} {
 		r.advance(10 * time.Second)
@@ -398,7 +399,7 @@ func TestFaultContainment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.where, func(t *testing.T) {
-			r := newRig(t, Config{}, &Service{Name: "a"}, &Service{Name: "crit", Critical: true}, Main([]string{"app"}, nil, nil, nil))
+			r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "a"}}, &Service{Service: &config.Service{Name: "crit", Critical: true}}, Main([]string{"app"}, nil, nil, nil))
 			r.do(func() { r.s.onFault(tt.where) })
 			if got := r.s.phase != running; got != tt.stops {
 				t.Fatalf("container stopping = %v, want %v", got, tt.stops)
@@ -424,9 +425,9 @@ func TestFaultContainment(t *testing.T) {
 // changed ones restart with the new definition, unchanged ones are not
 // touched.
 func TestReload(t *testing.T) {
-	r := newRig(t, Config{}, &Service{Name: "same"}, &Service{Name: "changed"}, &Service{Name: "removed"})
+	r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "same"}}, &Service{Service: &config.Service{Name: "changed"}}, &Service{Service: &config.Service{Name: "removed"}})
 	same, changed, removed := r.pid("same"), r.pid("changed"), r.pid("removed")
-	defs := []*Service{{Name: "same"}, {Name: "changed", Spec: spawnArgv("changed", "--new")}, {Name: "added"}}
+	defs := []*Service{{Service: &config.Service{Name: "same"}}, {Service: &config.Service{Name: "changed"}, Spec: spawnArgv("changed", "--new")}, {Service: &config.Service{Name: "added"}}}
 	for _, d := range defs {
 		defaults(d)
 	}
@@ -461,7 +462,7 @@ func spawnArgv(argv ...string) spawn.Spec { return spawn.Spec{Argv: argv} }
 // --hold: the main failing keeps tend (and the other services) running
 // until SIGTERM; the code is still the main's.
 func TestHold(t *testing.T) {
-	r := newRig(t, Config{Hold: true}, &Service{Name: "side"}, Main([]string{"app"}, nil, nil, nil))
+	r := newRig(t, Config{Hold: true}, &Service{Service: &config.Service{Name: "side"}}, Main([]string{"app"}, nil, nil, nil))
 	r.exit("main", 3)
 	if r.s.phase != holding {
 		t.Fatalf("phase %d, want holding", r.s.phase)
@@ -503,7 +504,7 @@ func TestPreStopFirst(t *testing.T) {
 func TestServiceStartFails(t *testing.T) {
 	fs := newFakeSystem()
 	fs.fail["missing"] = errNotFound
-	r := newRigWith(t, fs, Config{}, &Service{Name: "missing", MaxRestarts: 2}, &Service{Name: "ok"})
+	r := newRigWith(t, fs, Config{}, &Service{Service: &config.Service{Name: "missing", MaxRestarts: 2}}, &Service{Service: &config.Service{Name: "ok"}})
 	r.wantStates("missing=backoff ok=running")
 	r.advance(time.Minute)
 	r.wantStates("missing=failed ok=running")
@@ -518,7 +519,7 @@ func TestServiceStartFails(t *testing.T) {
 // A critical service not ready in time stops the container with 1; a
 // oneshot failing after startup does not stop it.
 func TestCriticalAndLateOneshot(t *testing.T) {
-	r := newRig(t, Config{}, &Service{Name: "db", Critical: true, Ready: execReady(time.Second)}, &Service{Name: "x"})
+	r := newRig(t, Config{}, &Service{Service: &config.Service{Name: "db", Critical: true, Ready: execReady(time.Second)}}, &Service{Service: &config.Service{Name: "x"}})
 	r.advance(2 * time.Second)
 	if r.s.phase != stopping {
 		t.Fatalf("critical service not ready in time: phase %d, want stopping", r.s.phase)
@@ -526,9 +527,9 @@ func TestCriticalAndLateOneshot(t *testing.T) {
 	r.drainStops()
 	r.wantExit(1)
 
-	r = newRig(t, Config{}, &Service{Name: "x"})
+	r = newRig(t, Config{}, &Service{Service: &config.Service{Name: "x"}})
 	r.do(func() {
-		def := &Service{Name: "job", Oneshot: true, Restart: RestartNever}
+		def := &Service{Service: &config.Service{Name: "job", Oneshot: true, Restart: config.RestartNever}}
 		defaults(def)
 		r.s.add(def)
 		r.s.schedule()
@@ -552,5 +553,82 @@ func TestSecondStopSignal(t *testing.T) {
 	}
 	if r.s.grace != grace {
 		t.Error("the second SIGTERM re-armed the grace")
+	}
+}
+
+// TestStopCont: a stop signal is followed by SIGCONT only when its target
+// is stopped (state T in /proc): for a group, when any member is; for the
+// main alone (--forward child), when it is. A running process sees
+// exactly the signals sent.
+func TestStopCont(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		toChild bool
+		// stopped picks the processes /proc shows in state T, given the
+		// main's pid; each entry is {pid, pgid}.
+		stopped  func(main int) [][2]int
+		wantCont bool
+	}{
+		{"group, none stopped", false, func(int) [][2]int { return nil }, false},
+		{"group, the leader stopped", false, func(m int) [][2]int { return [][2]int{{m, m}} }, true},
+		{"group, another member stopped", false, func(m int) [][2]int { return [][2]int{{m + 1000, m}} }, true},
+		{"group, a stopped process of another group", false, func(m int) [][2]int { return [][2]int{{m + 1000, m + 1000}} }, false},
+		{"child alone, running", true, func(m int) [][2]int { return [][2]int{{m + 1000, m}} }, false},
+		{"child alone, stopped", true, func(m int) [][2]int { return [][2]int{{m, m}} }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, Config{ToChild: tt.toChild}, Main([]string{"app"}, nil, nil, nil))
+			m := r.pid(MainName)
+			target := -m
+			if tt.toChild {
+				target = m
+			}
+			r.fs.procs = []proc.Process{{PID: m, PGID: m, State: 'S'}}
+			for _, p := range tt.stopped(m) {
+				r.fs.procs = append(r.fs.procs, proc.Process{PID: p[0], PGID: p[1], State: 'T'})
+			}
+			r.signal(unix.SIGTERM)
+			if got := r.sent(m); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+				t.Errorf("sent %v, want [SIGTERM]", got)
+			}
+			var want []killRec
+			if tt.wantCont {
+				want = []killRec{{target, unix.SIGCONT}}
+			}
+			if !slices.Equal(r.fs.conts, want) {
+				t.Errorf("SIGCONTs %v, want %v", r.fs.conts, want)
+			}
+			// A second SIGTERM is forwarded again, and the same rule holds.
+			r.fs.conts = nil
+			r.signal(unix.SIGTERM)
+			if !slices.Equal(r.fs.conts, want) {
+				t.Errorf("after the second SIGTERM: SIGCONTs %v, want %v", r.fs.conts, want)
+			}
+		})
+	}
+}
+
+// TestSweepCont: the shutdown's sweep sends SIGTERM to every process left
+// and SIGCONT only to those stopped.
+func TestSweepCont(t *testing.T) {
+	r := newRig(t, Config{}, Main([]string{"app"}, nil, nil, nil))
+	running, stopped := fakePIDBase+100, fakePIDBase+101
+	for _, pid := range []int{running, stopped} {
+		r.fs.alive[pid] = true // orphans tend adopted (setsid daemons)
+	}
+	self := r.s.self
+	r.fs.procs = []proc.Process{
+		{PID: running, PPID: self, PGID: running, State: 'S'},
+		{PID: stopped, PPID: self, PGID: stopped, State: 'T'},
+	}
+	r.exit(MainName, 0)
+	if got := r.sent(running); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+		t.Errorf("running process: sent %v, want [SIGTERM]", got)
+	}
+	if got := r.sent(stopped); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+		t.Errorf("stopped process: sent %v, want [SIGTERM]", got)
+	}
+	if want := []killRec{{stopped, unix.SIGCONT}}; !slices.Equal(r.fs.conts, want) {
+		t.Errorf("SIGCONTs %v, want %v (the stopped process only)", r.fs.conts, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tend-sh/tend/internal/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,9 +13,9 @@ import (
 func TestStopOrderLinear(t *testing.T) {
 	for _, n := range []int{10, 1000} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
-			svcs := []*Service{{Name: "s0"}}
+			svcs := []*Service{{Service: &config.Service{Name: "s0"}}}
 			for i := 1; i < n; i++ {
-				svcs = append(svcs, &Service{Name: "s" + strconv.Itoa(i), After: []string{"s" + strconv.Itoa(i-1)}})
+				svcs = append(svcs, &Service{Service: &config.Service{Name: "s" + strconv.Itoa(i), After: []string{"s" + strconv.Itoa(i-1)}}})
 			}
 			r := newRig(t, Config{}, svcs...)
 			r.s.stopOrderWork = 0
@@ -33,6 +34,41 @@ func TestStopOrderLinear(t *testing.T) {
 			// services + edges, with a constant factor's room
 			if limit := 10 * (n + n - 1); r.s.stopOrderWork > limit {
 				t.Errorf("stopping a chain of %d took %d steps of stop-order work, want at most %d (linear)", n, r.s.stopOrderWork, limit)
+			}
+		})
+	}
+}
+
+// Issue 17 item 3: starting a chain of n services that become satisfied
+// one at a time (oneshots, each after the one before) costs O(services +
+// edges) of start-order work: schedule used to scan every service at
+// every exit, n² in all.
+func TestStartOrderLinear(t *testing.T) {
+	for _, n := range []int{10, 1000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			svcs := []*Service{{Service: &config.Service{Name: "s0", Oneshot: true}}}
+			for i := 1; i < n; i++ {
+				svcs = append(svcs, &Service{Service: &config.Service{Name: "s" + strconv.Itoa(i), Oneshot: true, After: []string{"s" + strconv.Itoa(i-1)}}})
+			}
+			r := newRig(t, Config{Hold: true}, svcs...)
+			for i := range n {
+				v := r.svc("s" + strconv.Itoa(i))
+				if !v.alive() {
+					t.Fatalf("%s not started after s%d finished (state %s)", v.Name, i-1, v.state)
+				}
+				if i+1 < n {
+					if next := r.svc("s" + strconv.Itoa(i+1)); next.alive() {
+						t.Fatalf("s%d started before s%d finished", i+1, i)
+					}
+				}
+				r.exitPID(v.pid, 0, 0)
+			}
+			if !r.s.startupDone {
+				t.Errorf("startup not done after every oneshot finished")
+			}
+			t.Logf("%d services: %d steps of start-order work", n, r.s.startWork)
+			if limit := 10 * (n + n - 1); r.s.startWork > limit {
+				t.Errorf("starting a chain of %d took %d steps of start-order work, want at most %d (linear)", n, r.s.startWork, limit)
 			}
 		})
 	}

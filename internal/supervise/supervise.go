@@ -4,14 +4,14 @@
 // exit code. Single-command mode is one Main service; a config file adds
 // more. There is one engine.
 //
-// Follow `docker stop` through this file: SIGTERM arrives on termCh →
-// onStopSignal → containerStop (pre-stop first, grace timer armed) →
-// advance stops services in reverse dependency order, the main with the
-// signal tend received → their exits come back from the reaper (onBatch) →
-// once no service is left, advance sweeps every other live process once
-// with SIGTERM → the reaper reports no children → finished → Run returns
-// the exit code. If the grace timer fires first, onGraceExpired SIGKILLs
-// what is left.
+// Who owns what: this package decides the services' lives (state machine,
+// restart policy, dependencies, readiness, stop order, the exit code) and
+// writes their status (internal/status); what happens to each signal is
+// internal/signals' table, which the loop asks; a service's definition is
+// config.Service, held as is. Follow `docker stop` through shutdown.go:
+// from the signal arriving to the exit code, in one file. Every process
+// started or signalled and every clock read goes through the system seam
+// (sys.go), which the unit tests replace with a fake.
 package supervise
 
 import (
@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +27,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/logs"
-	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/reap"
 	"github.com/tend-sh/tend/internal/safe"
 	"github.com/tend-sh/tend/internal/signals"
@@ -87,6 +85,16 @@ type Config struct {
 	// ChdirRoot moves tend's working directory to "/" once the services of
 	// the startup were started, so tend keeps no directory busy (dumb-init).
 	ChdirRoot bool
+	// MainStartError, when set, reports a main that could not be started
+	// in the words of the program tend stands in for and returns the exit
+	// code (dumb-init: "[dumb-init] PROGRAM: No such file or directory",
+	// 2). Without it tend logs its own error and exits 127, 126 or 125 as
+	// a shell does.
+	MainStartError func(err error) int
+	// HandTerminal is dumb-init's terminal hand-over, for when tend leads
+	// the session of the terminal on its stdin: tend detaches from the
+	// terminal and the main takes it in a session of its own (terminal.go).
+	HandTerminal bool
 }
 
 // Reloaded is a re-read configuration.
@@ -94,15 +102,6 @@ type Reloaded struct {
 	Services []*Service
 	Grace    time.Duration
 }
-
-type phase int
-
-const (
-	running  phase = iota
-	holding        // a failure would stop the container, --hold: keep the scene
-	stopping       // shutdown under way, within the grace
-	killing        // grace expired, everything SIGKILLed
-)
 
 // CodeInternal is the exit code after an internal error (a recovered
 // panic) when no main process decides it (EX_SOFTWARE).
@@ -112,10 +111,6 @@ const CodeInternal = 70
 // handles each signal, with the signal's name; a panic in it exercises the
 // recovery path.
 var InjectFault func(event string)
-
-// killWait bounds how long tend waits for SIGKILLed processes to be reaped
-// (a process in uninterruptible sleep may take a while) before exiting.
-const killWait = 3 * time.Second
 
 // Stats are counters for metrics and tests.
 type Stats struct {
@@ -153,27 +148,25 @@ type Supervisor struct {
 	exitSet         bool
 	null            *os.File
 
-	phase          phase
-	trigger        syscall.Signal // signal that started shutdown; 0 = a process exit
-	startupDone    bool
-	preStopPID     int
-	preStopDone    bool
-	swept          bool
-	childless      bool // the reaper said ECHILD after the last exit, nothing started since
-	signalledPGIDs map[int]bool
+	startupDone bool
+	childless   bool // the reaper said ECHILD after the last exit, nothing started since
+	stats       Stats
+	rl          reloader // SIGHUP reloads (reload.go)
 
-	grace, final *time.Timer
-	graceEnd     time.Time // when the grace of the shutdown under way ends
-	stats        Stats
-	rl           reloader // SIGHUP reloads (reload.go)
-
-	// stopNext: services the shutdown may stop now (stoporder.go);
-	// stopOrderWork counts the steps spent deciding that order (a test
-	// checks it stays linear in services + edges).
-	stopNext      []*svc
-	stopOrderWork int
+	// shutdown is the shutdown's state (shutdown.go).
+	shutdown
+	// startOrder is what decides which service starts when (startorder.go).
+	startOrder
 
 	sys system // processes and clock; a fake in the unit tests
+	// stoppedNow: the stopped processes, read from /proc once per turn
+	// of the loop when a stop signal needs to know (cont.go).
+	stoppedNow *stoppedSet
+	// handedTerminal: tend detached from its terminal for the main to
+	// take it; ignoreOnce: the hand-over's signals still to drop
+	// (terminal.go).
+	handedTerminal bool
+	ignoreOnce     map[syscall.Signal]bool
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -187,12 +180,12 @@ func New(cfg Config) *Supervisor {
 	s := &Supervisor{
 		cfg: cfg, log: cfg.Log, self: os.Getpid(), sys: realSystem{},
 		byName: map[string]*svc{}, byPID: map[int]*svc{}, probePIDs: map[int]probeRef{},
-		signalledPGIDs: map[int]bool{},
-		timers:         make(chan timerEvent, 16),
-		probes:         make(chan probeResult, 16),
-		reqs:           make(chan func()),
-		faults:         make(chan string, 8),
-		done:           make(chan struct{}),
+		shutdown: shutdown{signalledPGIDs: map[int]bool{}, timeouts: make(chan shutdownTimeout, 2)},
+		timers:   make(chan timerEvent, 16),
+		probes:   make(chan probeResult, 16),
+		reqs:     make(chan func()),
+		faults:   make(chan string, 8),
+		done:     make(chan struct{}),
 	}
 	for _, def := range cfg.Services {
 		s.add(def)
@@ -201,8 +194,12 @@ func New(cfg Config) *Supervisor {
 }
 
 func (s *Supervisor) add(def *Service) *svc {
-	v := &svc{Service: def, state: Starting, since: time.Now()}
+	v := &svc{Service: def, state: Starting, since: s.sys.now(), clock: func() time.Time { return s.sys.now() }, seq: s.seq}
+	s.seq++
+	v.onState = func(from State) { s.stateChanged(v, from) }
 	s.order = append(s.order, v)
+	s.indexAfter(v)
+	s.candidate(v)
 	s.byName[def.Name] = v
 	if def.Main {
 		s.main = v
@@ -254,8 +251,16 @@ func (s *Supervisor) Run() int {
 			}
 		}
 	}
+	if s.cfg.HandTerminal {
+		// The hand-over's SIGCONT must reach the loop (to be dropped),
+		// not the runtime's default, which would lose it.
+		early = append(early, unix.SIGCONT)
+	}
 	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
 	notify(s.sigCh, without(early, kept))
+	if s.cfg.HandTerminal {
+		s.handOverTerminal()
+	}
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
 
@@ -263,7 +268,7 @@ func (s *Supervisor) Run() int {
 	for _, sig := range kept {
 		if signals.IsShutdown(sig) {
 			signal.Notify(s.termCh, sig)
-		} else if signals.Forwardable(sig) && slices.Contains(early, os.Signal(sig)) {
+		} else if slices.Contains(early, os.Signal(sig)) {
 			signal.Notify(s.sigCh, sig)
 		}
 	}
@@ -306,15 +311,9 @@ func without(sigs []os.Signal, drop []syscall.Signal) []os.Signal {
 
 func (s *Supervisor) loop() int {
 	for {
-		var graceC, finalC <-chan time.Time
-		if s.grace != nil {
-			graceC = s.grace.C
-		}
-		if s.final != nil {
-			finalC = s.final.C
-		}
 		var handle func()
 		where := "event loop" // a panic's place: see onFault
+		s.newTurn()
 		select {
 		case sig := <-s.termCh:
 			handle = func() { s.onStopSignal(sig.(syscall.Signal)) }
@@ -332,12 +331,12 @@ func (s *Supervisor) loop() int {
 			handle = req
 		case at := <-s.faults:
 			handle = func() { s.onFault(at) }
-		case <-graceC:
-			s.grace = nil
+		case to := <-s.timeouts:
+			if to == killWaitOver {
+				s.afterKillWait()
+				return s.code()
+			}
 			handle = s.onGraceExpired
-		case <-finalC:
-			s.log.Warn("processes still present after SIGKILL; exiting anyway", "waited", killWait)
-			return s.code()
 		}
 		// A panic in a handler is reported (onPanic) and handled on the
 		// next turn (onFault: the one service it concerns fails, or an
@@ -424,45 +423,38 @@ func (s *Supervisor) onFault(where string) {
 	s.schedule()
 }
 
-// onStopSignal handles SIGTERM and SIGINT sent to tend.
-func (s *Supervisor) onStopSignal(sig syscall.Signal) {
-	switch s.phase {
-	case running, holding:
-		s.containerStop(sig, 0, false, "signal "+signals.Name(sig))
-	default:
-		// A second stop signal is forwarded again; the grace is not
-		// extended.
-		s.log.Info("stop signal during shutdown; forwarding again", "signal", signals.Name(sig))
-		s.forward(sig, true)
-	}
-}
-
-// onSignal handles every other caught signal: SIGHUP reloads when there
-// is a config to reload; the rest is forwarded.
+// onSignal handles every other caught signal as the signals table says
+// (signals.Of): a reload (SIGHUP, when there are files to re-read), not
+// forwarded (SIGPIPE), or forwarded, and with job control tend then stops
+// itself (SIGTSTP, SIGTTIN, SIGTTOU).
 func (s *Supervisor) onSignal(sig syscall.Signal) {
 	if InjectFault != nil {
 		InjectFault(signals.Name(sig))
 	}
-	if sig == unix.SIGHUP && s.cfg.Reload != nil {
+	if s.ignoredOnce(sig) {
+		return
+	}
+	d := signals.Of(sig)
+	switch {
+	case d.Reload && s.cfg.Reload != nil:
 		s.reload()
+		return
+	case !d.Forward:
+		s.log.Debug("signal not forwarded", "signal", signals.Name(sig), "why", d.Why)
 		return
 	}
 	s.forward(sig, false)
-	if s.cfg.JobControl && (sig == unix.SIGTSTP || sig == unix.SIGTTIN || sig == unix.SIGTTOU) {
+	if s.cfg.JobControl && d.JobStop {
 		s.log.Debug("stopping tend itself after a terminal stop signal", "signal", signals.Name(sig))
-		_ = unix.Kill(s.self, unix.SIGSTOP)
+		_ = s.sys.kill(s.self, unix.SIGSTOP)
 	}
 }
 
 // forward sends sig, after rewriting, to the main process group (or the
 // main alone with --forward child) or, without a main, to every running
-// service's group. With cont (a stop signal) SIGCONT follows it.
+// service's group. With cont (a stop signal) SIGCONT follows it. Whether
+// sig is forwarded at all is the signals table's to say (onSignal).
 func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
-	if sig == unix.SIGPIPE {
-		// Our own write to a closed stdout raises SIGPIPE in tend; passing
-		// it on would kill the app for tend's broken output.
-		return
-	}
 	to := s.cfg.Rewrite.Apply(sig)
 	if to == 0 {
 		s.log.Debug("dropped signal (rewrite to 0)", "signal", signals.Name(sig))
@@ -499,114 +491,10 @@ func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 	}
 }
 
-// containerStop starts the ordered shutdown of everything. trigger is the
-// signal that started it (0 for a process exit). When failure is set, code
-// is the container's exit code (if no main decides it) and --hold applies.
-func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure bool, why string) {
-	if s.phase >= stopping {
-		return
-	}
-	if failure && !s.exitSet {
-		s.exitCode, s.exitSet = code, true
-	}
-	if s.main == nil && s.cfg.AnyExitStops && !s.exitSet {
-		s.exitCode, s.exitSet = code, true
-	}
-	if failure && s.cfg.Hold && s.phase == running {
-		s.phase = holding
-		s.log.Error("holding (--hold) until SIGTERM or SIGINT", "reason", why, "code", code)
-		s.reclaimTerminal()
-		return
-	}
-	s.phase = stopping
-	s.planStops()
-	s.trigger = trigger
-	// "Already signalled" is about this shutdown only: a group signalled
-	// by an earlier `tend stop` is long gone, and its number may now be
-	// another group's (PID reuse).
-	clear(s.signalledPGIDs)
-	var grace any = s.cfg.Grace
-	if s.cfg.PlatformGrace && trigger != 0 {
-		// The sender of the stop signal owns the deadline (its SIGKILL).
-		grace = "platform's"
-	} else {
-		s.grace = time.NewTimer(s.cfg.Grace)
-		s.graceEnd = s.sys.now().Add(s.cfg.Grace)
-	}
-	if failure && (s.main == nil || s.main.started.IsZero()) {
-		// Said at the default level: why the container stops, with which
-		// code (a main that ran decides the code, and says why itself).
-		s.log.Error("shutting down", "reason", why, "code", s.code(), "grace", grace)
-	} else {
-		s.log.Info("shutting down", "reason", why, "grace", grace)
-	}
-	s.preStopDone = true
-	if s.cfg.PreStop != nil {
-		pid, err := s.sys.start(s.cfg.PreStop)
-		if err != nil {
-			s.log.Error("pre-stop: " + err.Error())
-		} else {
-			s.preStopPID, s.preStopDone, s.childless = pid, false, false
-			s.log.Info("running pre-stop", "pid", pid, "cmd", strings.Join(s.cfg.PreStop.Argv, " "))
-		}
-	}
-}
-
-// advance takes the shutdown as far as it can go now: once the pre-stop is
-// done, stop every service nothing depending on which is still alive
-// (stopNext, see stoporder.go; the main first, with the signal tend
-// received); once no service is left, one SIGTERM to every other process
-// still alive.
-func (s *Supervisor) advance() {
-	if s.phase != stopping || !s.preStopDone {
-		return
-	}
-	for len(s.stopNext) > 0 {
-		v := s.stopNext[0]
-		s.stopNext = s.stopNext[1:]
-		if !v.stopAsked {
-			s.stop(v, s.stopSignal(v))
-		}
-	}
-	if !s.swept && !s.anyAlive() {
-		s.swept = true
-		// No children means no descendants: nothing to sweep. In
-		// single-child mode the others are left alone.
-		if !s.childless && !s.cfg.SingleChild {
-			s.sweep()
-		}
-	}
-}
-
-// stopSignal is the signal that stops v at shutdown: for the main, the one
-// tend received (rewritten); SIGTERM when a failure started the shutdown.
-func (s *Supervisor) stopSignal(v *svc) syscall.Signal {
-	if !v.Main {
-		return v.StopSignal
-	}
-	trigger := s.trigger
-	if trigger == 0 {
-		trigger = unix.SIGTERM
-	}
-	return s.cfg.Rewrite.Apply(trigger)
-}
-
 // anyAlive reports whether any service has a process (byPID holds
 // exactly the services' live pids).
 func (s *Supervisor) anyAlive() bool {
 	return len(s.byPID) > 0
-}
-
-// finished reports whether tend may exit now: the shutdown ran its course
-// and the reaper reported no children left after the last exit or start.
-func (s *Supervisor) finished() bool {
-	switch s.phase {
-	case stopping:
-		return s.preStopDone && s.swept && (s.childless || s.cfg.SingleChild)
-	case killing:
-		return !s.anyAlive() && (s.childless || s.cfg.SingleChild)
-	}
-	return false
 }
 
 // code is the container's exit code: the main's (after remap; what SIGKILL
@@ -631,176 +519,6 @@ func (s *Supervisor) code() int {
 		code = to
 	}
 	return code
-}
-
-// sweep sends SIGTERM (and SIGCONT) once to every live process other than
-// tend that did not already receive a stop signal through its service's
-// process group in this shutdown: the whole namespace when tend is PID 1,
-// every descendant otherwise.
-func (s *Supervisor) sweep() {
-	if s.pid1 && !proc.OwnNamespace() {
-		// /proc shows another namespace: we cannot tell who is ours, but
-		// kill(-1) from PID 1 reaches exactly our namespace.
-		s.log.Info("no /proc for this namespace; sending SIGTERM to all")
-		_ = unix.Kill(-1, unix.SIGTERM)
-		return
-	}
-	n := 0
-	for _, p := range sweepTargets(s.mine(), s.signalledPGIDs) {
-		if s.killCont(p.PID, unix.SIGTERM) == nil {
-			n++
-		}
-	}
-	if n > 0 {
-		s.log.Info("sent SIGTERM to remaining processes", "count", n)
-	}
-}
-
-// sweepTargets picks, from the processes left once no service is alive
-// (zombies included), the live ones the sweep signals: all but those that
-// already got a stop signal through their service's group in this
-// shutdown. A group number counts as that service's group only while no
-// process has it as its PID: the service's leader has been reaped by now
-// (no service is alive), so a process with that PID is a newer one that
-// reused the number, and its group is another group, to be swept. (The
-// kernel does not reuse a PID while a group of that number has members, so
-// members of the old group and a new leader never share it.)
-func sweepTargets(procs []proc.Process, signalled map[int]bool) []proc.Process {
-	reused := map[int]bool{}
-	for _, p := range procs {
-		if signalled[p.PID] {
-			reused[p.PID] = true
-		}
-	}
-	var out []proc.Process
-	for _, p := range procs {
-		if p.State == 'Z' || (signalled[p.PGID] && !reused[p.PGID]) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// killCont sends sig to target (a pid, or -pgid) and then SIGCONT, as a
-// careful init does: a stopped process acts on sig only once it runs again
-// (until then it would just wait for the grace's SIGKILL). SIGCONT does not
-// follow a signal that itself stops (signals.NeedsCont).
-func (s *Supervisor) killCont(target int, sig syscall.Signal) error {
-	err := s.sys.kill(target, sig)
-	if err == nil && signals.NeedsCont(sig) {
-		_ = s.sys.kill(target, unix.SIGCONT)
-	}
-	return err
-}
-
-// others lists live processes tend is responsible for, zombies excluded.
-func (s *Supervisor) others() []proc.Process {
-	mine := s.mine()
-	out := mine[:0]
-	for _, p := range mine {
-		if p.State != 'Z' {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// mine lists the processes tend is responsible for (zombies included):
-// every other process of the namespace as PID 1, its descendants otherwise.
-func (s *Supervisor) mine() []proc.Process {
-	all, err := s.sys.processes()
-	if err != nil {
-		s.log.Warn("cannot list processes", "err", err)
-		return nil
-	}
-	if !s.pid1 {
-		return proc.Descendants(all, s.self)
-	}
-	return slices.DeleteFunc(all, func(p proc.Process) bool { return p.PID == s.self })
-}
-
-// onGraceExpired SIGKILLs everything left and says what it killed.
-func (s *Supervisor) onGraceExpired() {
-	s.phase = killing
-	s.final = time.NewTimer(killWait)
-	var killed []string
-	rest := ""
-	if s.cfg.SingleChild {
-		// Only what tend started is tend's to kill.
-		for _, pid := range []int{s.preStopPID, s.mainPID()} {
-			if pid == 0 {
-				continue
-			}
-			what := proc.Cmdline(pid) // read first: once killed it is gone
-			if unix.Kill(pid, unix.SIGKILL) == nil {
-				killed = append(killed, strconv.Itoa(pid)+" ("+what+")")
-			}
-		}
-	} else if s.pid1 && !proc.OwnNamespace() {
-		_ = unix.Kill(-1, unix.SIGKILL)
-		killed = append(killed, "all")
-	} else {
-		var all bool
-		killed, all = s.killLeft()
-		// As PID 1, kill(-1) also reaches what no listing could show (a
-		// process whose main thread exited reads as a zombie) and, if
-		// processes were still appearing after killPasses listings, the
-		// rest of a fork storm at once (uncounted: said so).
-		if s.pid1 && unix.Kill(-1, unix.SIGKILL) == nil && !all {
-			rest = ", and the rest of the namespace (still forking)"
-		}
-	}
-	if len(killed) > 0 {
-		s.log.Warn("grace period " + s.cfg.Grace.String() + " expired; killed " + strconv.Itoa(len(killed)) + " process(es): " + strings.Join(killed, ", ") + rest)
-	}
-}
-
-// killPasses bounds the listings of killLeft.
-const killPasses = 10
-
-// killLeft SIGKILLs every process left and returns each one it killed,
-// once, as "PID (command line)". A process may fork between a listing and
-// its kill, so it lists again until a listing shows none it has not killed
-// already: a process with SIGKILL pending cannot fork any more, so then
-// nothing is left and all is true. all is false if processes were still
-// appearing after killPasses listings.
-func (s *Supervisor) killLeft() (killed []string, all bool) {
-	type ident struct { // PID and start time: a PID may be reused meanwhile
-		pid   int
-		start uint64
-	}
-	seen := map[ident]bool{}
-	for pass := 0; pass < killPasses; pass++ {
-		found := false
-		for _, p := range s.others() {
-			id := ident{p.PID, p.StartTime}
-			if seen[id] {
-				continue // killed, not yet dead
-			}
-			seen[id], found = true, true
-			// Read the command line first: once killed it is gone.
-			what := proc.Cmdline(p.PID)
-			if what == "" {
-				what = "[" + p.Comm + "]"
-			}
-			if unix.Kill(p.PID, unix.SIGKILL) == nil {
-				killed = append(killed, strconv.Itoa(p.PID)+" ("+what+")")
-			}
-		}
-		if !found {
-			return killed, true
-		}
-	}
-	return killed, false
-}
-
-// mainPID is the main's pid while it runs, else 0.
-func (s *Supervisor) mainPID() int {
-	if s.main != nil {
-		return s.main.pid
-	}
-	return 0
 }
 
 // reclaimTerminal makes tend's own group the terminal's foreground again

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -42,9 +43,54 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 	return b.got.Write(p)
 }
 
+// fakeClock moves by step at every reading.
+func fakeClock(step time.Duration) func() time.Time {
+	var mu sync.Mutex
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		at = at.Add(step)
+		return at
+	}
+}
+
+// The line about dropped lines says what happened: the output was blocked
+// (writes took seconds: a pipe nobody reads), or lines came faster than
+// an output that never blocked took them (a file: issue 17 found "blocked"
+// said there). The clock is a fake: each write "takes" one step.
+func TestAsyncDroppedSaysWhy(t *testing.T) {
+	for _, tt := range []struct {
+		step      time.Duration
+		want, not string
+	}{
+		{5 * time.Second, "log line(s) dropped: its output was blocked (one write took 5s) while 4 more waited\n", "faster"},
+		{time.Millisecond, "log line(s) dropped: they came faster than its output took them (4 were waiting; the slowest write took 1ms)\n", "blocked"},
+	} {
+		// The writer is held until the queue overflowed; the clock says
+		// how long the writes took.
+		w := &blockingWriter{release: make(chan struct{})}
+		a := NewAsync(w, 4)
+		a.now = fakeClock(tt.step)
+		log := New(a, slog.LevelInfo)
+		for i := 0; i < 20; i++ {
+			log.Info("line", "i", i)
+		}
+		close(w.release)
+		if !a.Flush(5 * time.Second) {
+			t.Fatal("Flush timed out after the writer was released")
+		}
+		out := w.got.String()
+		if !strings.Contains(out, tt.want) || strings.Contains(out, tt.not) {
+			t.Errorf("step %v: output:\n%s\nwant %q", tt.step, out, tt.want)
+		}
+	}
+}
+
 func TestAsyncNeverBlocks(t *testing.T) {
 	w := &blockingWriter{release: make(chan struct{})}
 	a := NewAsync(w, 4)
+	a.now = fakeClock(2 * time.Second) // each write blocked 2s
 	log := New(a, slog.LevelInfo)
 	// The writer is stuck: these must all return at once; beyond the
 	// queue (and the one line the writer holds) lines are dropped.
@@ -63,7 +109,7 @@ func TestAsyncNeverBlocks(t *testing.T) {
 		t.Fatal("Flush timed out after the writer was released")
 	}
 	out := w.got.String()
-	if !strings.HasPrefix(out, "tend: line i=0\n") || !strings.Contains(out, "log line(s) dropped: its output was blocked\n") {
+	if !strings.HasPrefix(out, "tend: line i=0\n") || !strings.Contains(out, "log line(s) dropped: its output was blocked (one write took 2s) while 4 more waited\n") {
 		t.Errorf("output:\n%s", out)
 	}
 }

@@ -11,7 +11,8 @@
 // TEND_COMPAT_PEERS=1 runs them against the real /usr/bin/tini and
 // /usr/bin/dumb-init instead (apt-get install tini dumb-init): the
 // scenarios where tend deliberately differs (the shutdown sweep, the
-// mask) fail there, which shows that those assertions can fail.
+// mask, TEND_GRACE, the SIGCONT to a program stopped at shutdown) fail
+// there, which shows that those assertions can fail.
 package compat
 
 import (
@@ -202,6 +203,49 @@ func TestSessions(t *testing.T) {
 	}
 }
 
+// TestWorkingDirectory: dumb-init starts its child in the directory it was
+// started in and then moves itself to / (it keeps no mount busy), in both
+// modes and with -c; tend in its own mode keeps its directory (services
+// restarted later, reloads and relative paths resolve against it).
+func TestWorkingDirectory(t *testing.T) {
+	for _, m := range modes {
+		for _, tt := range []struct {
+			init     string
+			args     []string
+			tendInto string // where the init ends up: "/" or "" for where it started
+		}{
+			{"dumb-init", nil, "/"},
+			{"dumb-init", []string{"-c"}, "/"},
+			{"tend", []string{"--"}, ""},
+		} {
+			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				wd := filepath.Join(dir, "work dir")
+				if err := os.Mkdir(wd, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--ready", dir+"/ready")
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Dir: wd}, args...)
+				r.WaitFile(dir + "/ready")
+				child := hostPID(r, "testprog")
+				if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", child)); cwd != wd {
+					t.Errorf("the child's working directory is %q, want the one the init was started in, %q", cwd, wd)
+				}
+				want := tt.tendInto
+				if want == "" {
+					want = wd
+				}
+				r.Poll("the init's working directory to be "+want, func() bool {
+					cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", r.TendPID))
+					return cwd == want
+				})
+				r.Signal(unix.SIGTERM)
+				r.ExpectExit(0)
+			})
+		}
+	}
+}
+
 // TestRewrite: dumb-init's -r S:R forwards S as R; R = 0 drops S.
 func TestRewrite(t *testing.T) {
 	for _, m := range modes {
@@ -292,6 +336,80 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("want the text on std%s only: stdout %q, stderr %q", map[bool]string{true: "out", false: "err"}[tt.stdout], stdout.String(), stderr.String())
 			}
 		})
+	}
+}
+
+// TestLongPrefixes: dumb-init reads its command line with getopt_long,
+// which takes an unambiguous prefix of a long option (--single for
+// --single-child, --rew for --rewrite) and refuses an ambiguous one (--ver:
+// --verbose or --version?) with exit 1. The program's own exit code (7)
+// shows that it ran.
+func TestLongPrefixes(t *testing.T) {
+	env.Need(t)
+	prog := []string{"sh", "-c", "exit 7"}
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--single"}, 7},
+		{[]string{"--single-c", "--"}, 7},
+		{[]string{"--rew", "15:3"}, 7},
+		{[]string{"--rew=15:3", "--r", "10:0"}, 7},
+		{[]string{"--verb"}, 7},
+		{[]string{"--vers"}, 0},
+		{[]string{"--he"}, 0},
+		{[]string{"--ver"}, 1},
+		{[]string{"--v"}, 1},
+		{[]string{"--single=1"}, 1},
+		{[]string{"--rewritex", "15:3"}, 1},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(links, "dumb-init"), append(append([]string(nil), tt.args...), prog...)...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d; stderr %q", code, tt.code, stderr.String())
+			}
+			if tt.code == 1 && stderr.Len() == 0 {
+				t.Errorf("refused without a word on stderr")
+			}
+		})
+	}
+}
+
+// TestExecFailure: a program dumb-init cannot execute is reported on
+// stderr as "[dumb-init] PROGRAM: " and the C library's text for the error,
+// and dumb-init exits 2 (the code its child exits with after execvp failed).
+func TestExecFailure(t *testing.T) {
+	notExec := filepath.Join(t.TempDir(), "notexec")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		for _, tt := range []struct {
+			prog, text string
+		}{
+			{"no-such-program-tend", "No such file or directory"},
+			{"/no/such/dir/prog", "No such file or directory"},
+			{notExec, "Permission denied"},
+			{"/", "Permission denied"},
+		} {
+			t.Run(m.name+"/"+tt.prog, func(t *testing.T) {
+				r := as("dumb-init").Start(t, t.TempDir(), harness.Opts{Direct: m.direct}, tt.prog, "arg")
+				r.ExpectExit(2)
+				want := "[dumb-init] " + tt.prog + ": " + tt.text + "\n"
+				if got := r.Stderr(); got != want {
+					t.Errorf("stderr %q, want exactly %q", got, want)
+				}
+			})
+		}
 	}
 }
 
@@ -605,6 +723,58 @@ func TestTerminalOwner(t *testing.T) {
 	}
 }
 
+// TestTerminalHandOver: dumb-init leading its terminal's session (docker
+// run -it) lets go of the terminal (TIOCNOTTY) and its child takes it in a
+// session of its own: the child leads the terminal's session. The kernel
+// answers the detach with SIGHUP and SIGCONT to the terminal's foreground
+// group; dumb-init drops exactly the first of each, so the child gets no
+// hang-up, and the user's own SIGHUP and SIGCONT sent afterwards reach it.
+// Also when the init is then SIGKILLed, the child, leading its own
+// session, gets nothing (it is left running: killed by the test).
+func TestTerminalHandOver(t *testing.T) {
+	master, pts := harness.OpenPTY(t)
+	harness.DrainPTY(master)
+	dir := t.TempDir()
+	out, ready := dir+"/out", dir+"/ready"
+	r := as("dumb-init").Start(t, dir, harness.Opts{Direct: true, TTY: pts}, testprog, "sigprint", "--cont", "--stay", "--out", out, "--ready", ready)
+	pts.Close()
+	child := r.WaitPID(ready)
+	killed := false
+	t.Cleanup(func() { // on failure; a success kills it below
+		if !killed {
+			unix.Kill(child, unix.SIGKILL)
+		}
+	})
+	p, err := procfs.Read("/proc", child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SID != child {
+		t.Errorf("the child's session is %d, want its own (%d)", p.SID, child)
+	}
+	if sid, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGSID); err != nil || sid != child {
+		t.Errorf("the terminal's session is %d (%v), want the child's (%d)", sid, err, child)
+	}
+	want := []string{"got SIGHUP", "got SIGCONT", "got SIGQUIT"}
+	for i, sig := range []unix.Signal{unix.SIGHUP, unix.SIGCONT, unix.SIGQUIT} {
+		r.Signal(sig)
+		r.WaitLines(out, i+1)
+	}
+	r.Signal(unix.SIGKILL)
+	r.Wait()
+	// The child must still be there, having got nothing more: give a
+	// hang-up time to arrive (it would have come with the init's exit).
+	time.Sleep(200 * time.Millisecond)
+	if got := harness.ReadLines(out); !reflect.DeepEqual(got, want) {
+		t.Errorf("the child got %q, want exactly %q (no hang-up of the hand-over, none at the init's death)", got, want)
+	}
+	if err := unix.Kill(child, 0); err != nil {
+		t.Errorf("the child is gone after the init was SIGKILLed: %v", err)
+	}
+	unix.Kill(child, unix.SIGKILL)
+	killed = true
+}
+
 // TestSingleChildGrace: in single-child mode only the child is tend's to
 // stop: one that ignores SIGTERM is SIGKILLed at tend's grace (TEND_GRACE),
 // and a process it left in the background is not touched.
@@ -637,5 +807,104 @@ exec %[1]s ignoreterm --ready %[2]s/main.ready`, testprog, dir)
 				}
 			}
 		})
+	}
+}
+
+// hostPID is the host pid of tend's one descendant named comm (the ready
+// file holds the pid in tend's namespace, which the host cannot signal).
+func hostPID(r *harness.Run, comm string) int {
+	r.T.Helper()
+	pid := 0
+	r.Poll("tend's descendant "+comm, func() bool {
+		for _, p := range r.Descendants() {
+			if p.Comm == comm && p.State != 'Z' {
+				pid = p.PID
+				return true
+			}
+		}
+		return false
+	})
+	return pid
+}
+
+// TestExactSignals: a running program gets exactly the signals sent to the
+// init, in order: SIGTERM, SIGQUIT, SIGINT, SIGTERM, and no SIGCONT after
+// the stop signals (tend sends one only to a stopped target:
+// TestStoppedGetsCont). As dumb-init, tini and tend; the program keeps
+// running through them all (sigprint --stay) and is then SIGKILLed.
+func TestExactSignals(t *testing.T) {
+	sent := []unix.Signal{unix.SIGTERM, unix.SIGQUIT, unix.SIGINT, unix.SIGTERM}
+	want := []string{"got SIGTERM", "got SIGQUIT", "got SIGINT", "got SIGTERM"}
+	for _, m := range modes {
+		for _, tt := range []struct {
+			init string
+			args []string
+		}{
+			{"dumb-init", nil},
+			{"dumb-init", []string{"-c"}},
+			{"tini", []string{"--"}},
+			{"tini", []string{"-g", "--"}},
+			{"tend", []string{"--"}},
+		} {
+			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				out := dir + "/out"
+				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--cont", "--stay", "--out", out, "--ready", dir+"/ready")
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=60s"}}, args...)
+				r.WaitFile(dir + "/ready")
+				child := hostPID(r, "testprog")
+				for i, sig := range sent {
+					r.Signal(sig)
+					r.WaitLines(out, i+1) // one at a time: the order is the point
+				}
+				unix.Kill(child, unix.SIGKILL)
+				r.ExpectExit(137)
+				if got := harness.ReadLines(out); !reflect.DeepEqual(got, want) {
+					t.Errorf("the program got %q, want exactly %q\n%s", got, want, r.Diag())
+				}
+			})
+		}
+	}
+}
+
+// TestStoppedGetsCont: a program stopped (SIGSTOP) when the stop signal
+// arrives gets SIGCONT after it, so that it can act on it and exit within
+// the grace instead of being SIGKILLed at its end. Where tend deliberately
+// differs: dumb-init and tini send no SIGCONT, and the program stays
+// stopped (TEND_COMPAT_PEERS=1 fails here).
+func TestStoppedGetsCont(t *testing.T) {
+	for _, m := range modes {
+		for _, tt := range []struct {
+			init string
+			args []string
+		}{
+			{"dumb-init", nil},
+			{"dumb-init", []string{"-c"}},
+			{"tini", []string{"--"}},
+			{"tend", []string{"--"}},
+		} {
+			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+				dir := t.TempDir()
+				out := dir + "/out"
+				args := append(append([]string(nil), tt.args...), testprog, "sigprint", "--out", out, "--ready", dir+"/ready")
+				// The grace (60 s) is far beyond the bound (30 s, a hang
+				// guard): an exit within it is the program's own.
+				r := as(tt.init).Start(t, dir, harness.Opts{Direct: m.direct, Env: []string{"TEND_GRACE=60s"}, Timeout: 30 * time.Second}, args...)
+				r.WaitFile(dir + "/ready")
+				child := hostPID(r, "testprog")
+				if err := unix.Kill(child, unix.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				r.Poll("the program to be stopped", func() bool {
+					p, err := procfs.Read("/proc", child)
+					return err == nil && p.State == 'T'
+				})
+				r.Signal(unix.SIGTERM)
+				r.ExpectExit(0)
+				if got := harness.ReadLines(out); !slices.Contains(got, "got SIGTERM") {
+					t.Errorf("the program got %q, want SIGTERM among them", got)
+				}
+			})
+		}
 	}
 }

@@ -85,6 +85,71 @@ func TestConfigFilesNotRegular(t *testing.T) {
 	}
 }
 
+// Scenario (issue 17, item 1): a time zone is a file tend reads too: the
+// timezone key, a crontab's CRON_TZ and $TZ naming /dev/zero used to kill
+// tend with Go's out-of-memory dump, a FIFO blocked the start forever. Now
+// each is an error naming the zone file and what it is, exit 2, at once,
+// from tend check and from tend as PID 1 (whose own local time zone falls
+// back to UTC with a warning).
+func TestZoneFilesNotRegular(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	const acc = "; accepted: a regular file of at most 10 MiB"
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string) (tz, flag, file, want string) // want: a line of stderr, after "tend: "
+	}{
+		{"timezone /dev/zero", func(t *testing.T, dir string) (string, string, string, string) {
+			p := writeConfig(t, dir, "[service.j]\ncommand = \"/bin/true\"\nschedule = \"@hourly\"\ntimezone = \"/dev/zero\"\n")
+			return "", "-c", p, p + `:4: service.j.timezone: "/dev/zero": zone file /dev/zero: a character device, not a regular file` + acc
+		}},
+		{"CRON_TZ FIFO", func(t *testing.T, dir string) (string, string, string, string) {
+			fifo := mkfifo(t, dir, "zone")
+			p := filepath.Join(dir, "crontab")
+			cfgWriteFile(t, p, "CRON_TZ="+fifo+"\n@hourly true\n")
+			return "", "--crontab", p, p + `:1: CRON_TZ: "` + fifo + `": zone file ` + fifo + `: a named pipe (FIFO), not a regular file` + acc
+		}},
+		{"TZ FIFO", func(t *testing.T, dir string) (string, string, string, string) {
+			fifo := mkfifo(t, dir, "zone")
+			p := writeConfig(t, dir, "[service.j]\ncommand = \"/bin/true\"\nschedule = \"@hourly\"\n")
+			return fifo, "-c", p, p + `:3: service.j.schedule: no timezone key, and TZ="` + fifo + `": zone file ` + fifo + `: a named pipe (FIFO), not a regular file` + acc
+		}},
+		{"TZ /dev/zero", func(t *testing.T, dir string) (string, string, string, string) {
+			p := filepath.Join(dir, "crontab")
+			cfgWriteFile(t, p, "@hourly true\n")
+			return "/dev/zero", "--crontab", p, p + `:1: no CRON_TZ line, and TZ="/dev/zero": zone file /dev/zero: a character device, not a regular file` + acc
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			tz, flag, file, want := c.setup(t, dir)
+			env := []string{"env"}
+			if tz != "" {
+				env = append(env, "TZ="+tz)
+			}
+			argv := append(env, "sh", "-c", `ulimit -v `+memLimit+` && exec "$@"`, "sh", tendBin, "check")
+			stdout, stderr, code := runCheckWith(t, dir, argv, []string{flag, file})
+			if !strings.Contains(stderr, "tend: "+want+"\n") || code != 2 || stdout != "" {
+				t.Errorf("tend check %s %s (TZ=%s):\n got exit %d, stderr %q, stdout %q\nwant exit 2, stderr with %q", flag, file, tz, code, stderr, stdout, want)
+			}
+			pre := "ulimit -v " + memLimit
+			if tz != "" {
+				pre += " && export TZ=" + tz
+			}
+			r := startIn(t, t.TempDir(), opts{Pre: pre}, flag, file)
+			r.ExpectExit(2)
+			if !strings.Contains(r.Stderr(), "tend: "+want+"\n") {
+				t.Errorf("tend %s %s (TZ=%s): stderr %q, want a line %q", flag, file, tz, r.Stderr(), want)
+			}
+			if tz != "" && !strings.Contains(r.Stderr(), "tend: warning: local time zone: "+tz+": ") {
+				t.Errorf("tend with TZ=%s: stderr %q lacks the local-zone warning", tz, r.Stderr())
+			}
+		})
+	}
+}
+
 func mkfifo(t *testing.T, dir, name string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)

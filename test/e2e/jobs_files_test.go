@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ OUT=%s
 @every 1s   echo tick | tr a-z A-Z >> %s
 `, out, ticks))
 	stdout, stderr, code := runCheck(t, dir, "--crontab", crontab)
-	if code != 0 || !strings.Contains(stdout, "[service.crontab-5]  # "+crontab+":5\n") || !strings.Contains(stdout, `schedule = "@every 1s"`) {
+	if code != 0 || !regexp.MustCompile(`\[service\.crontab-[0-9a-f]{12}\]  # `+regexp.QuoteMeta(crontab)+`:5\n`).MatchString(stdout) || !strings.Contains(stdout, `schedule = "@every 1s"`) {
 		t.Errorf("tend check --crontab: code %d\n%s%s", code, stdout, stderr)
 	}
 	sock := filepath.Join(dir, "ctl.sock")
@@ -41,12 +42,16 @@ OUT=%s
 	if got := r.WaitLines(ticks, 2); got[0] != "TICK" {
 		t.Errorf("@every job: %q, want TICK (a shell pipeline)", got[0])
 	}
-	st := r.jobs(sock)
-	if j := st["crontab-5"].Job; j == nil || j.Schedule != "* * * * * * *" {
-		t.Errorf("status of crontab-5: %+v", st["crontab-5"])
+	bySchedule := map[string]string{} // schedule -> job name
+	for name, s := range r.jobs(sock) {
+		if s.Job != nil {
+			bySchedule[s.Job.Schedule] = name
+		}
 	}
-	if j := st["crontab-6"].Job; j == nil || j.Schedule != "@every 1s" {
-		t.Errorf("status of crontab-6: %+v", st["crontab-6"])
+	for _, sched := range []string{"* * * * * * *", "@every 1s"} {
+		if name := bySchedule[sched]; !regexp.MustCompile(`^crontab-[0-9a-f]{12}$`).MatchString(name) {
+			t.Errorf("the job of schedule %q is named %q, want crontab-ID (12 hex digits); jobs %v", sched, name, bySchedule)
+		}
 	}
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
@@ -130,4 +135,49 @@ func TestConfigDirectoryAndJobReload(t *testing.T) {
 	if _, stderr, code := runCheck(t, dir, "-c", base, "-c", confd); code != 2 || !strings.Contains(stderr, want) {
 		t.Errorf("tend check with two graces: code %d, stderr %q; want 2 and %q", code, stderr, want)
 	}
+}
+
+// Scenario (issue 17, item 2): a crontab's comments and other lines are
+// edited while a job's run is under way (a backup, say); SIGHUP. The job
+// keeps its name, so the reload leaves it alone: its run finishes
+// undisturbed (not SIGTERMed) and its history stays. Jobs used to be named
+// by line number: the comment renamed the job, the reload removed the old
+// one (its run SIGTERMed, its history gone) and added a new one.
+func TestCrontabEditKeepsRunningJob(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	crontab := filepath.Join(dir, "crontab")
+	// One run a minute at second 0 would be too slow to wait for: @every
+	// 2s, a run that takes 6 s and records how it ended.
+	job := fmt.Sprintf(`@every 2s trap 'echo TERM >> %s; exit 143' TERM; echo start >> %s; sleep 6 & wait; echo done >> %s`, out, out, out)
+	cfgWriteFile(t, crontab, job+"\n")
+	sock := filepath.Join(dir, "ctl.sock")
+	r := startIn(t, dir, opts{Timeout: 60 * time.Second}, "--crontab", crontab, "--socket", sock, "-v")
+	r.WaitLines(out, 1) // the first run started
+	var name string
+	for n, s := range r.jobs(sock) {
+		if s.Job != nil {
+			name = n
+		}
+	}
+	cfgWriteFile(t, crontab, "# the nightly backup: do not remove\nMAILTO=\"\"\n\n@hourly echo another job\n"+job+"\n")
+	r.Signal(unix.SIGHUP)
+	r.waitStderr("the reload's end", func(line string) bool { return strings.Contains(line, "reload") && strings.Contains(line, "added") })
+	// The run ends by itself (6 s) with "done", never "TERM".
+	got := r.WaitLines(out, 2)
+	if got[1] != "done" {
+		t.Errorf("the running run ended with %q after the reload, want done (undisturbed)\nstderr:\n%s", got[1], r.Stderr())
+	}
+	st := r.jobs(sock)
+	j, ok := st[name]
+	if !ok || j.Job == nil || j.Job.Runs["success"] < 1 {
+		t.Errorf("job %s after the reload: %+v, want it kept with its successful run counted; jobs %v", name, j, st)
+	}
+	if strings.Contains(r.Stderr(), "removed") {
+		t.Errorf("the reload removed a job:\n%s", r.Stderr())
+	}
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
 }

@@ -337,8 +337,9 @@ wait`, q(fifo), q(testprog), q(ready))
 			// them all: at load averages of ~75-90 it dropped some of its
 			// own lines ("147 of tend's own log line(s) dropped": the log
 			// queue is bounded by design), or stopped waiting for the
-			// killed (killWait, "exiting anyway" after 3 s: 797 killed,
-			// none reaped in time). Then they are a lower bound.
+			// reaps (KillWait, "exiting anyway" after 3 s: 797 killed,
+			// none reaped in time; tend then says what /proc shows is
+			// left). Then they are a lower bound.
 			s := r.Stderr()
 			complete := !strings.Contains(s, "log line(s) dropped") && !strings.Contains(s, "exiting anyway")
 			switch {

@@ -57,8 +57,8 @@ func TestForkStorm(t *testing.T) {
 	// The workload runs at nice 10, as a batch job beside a service would:
 	// what is measured is whether tend reaps as the orphans come, not how
 	// a loaded machine schedules (see the bounds below).
-	r := start(t, dir, opts{Timeout: 60 * time.Second}, "--grace", "5s", "--", "nice", "-n", "10", testprog, "forkstorm",
-		"--duration", d.String(), "--workers", "4", "--fanout", "10", "--count-file", counts, "--ready", rdy)
+	r := start(t, dir, opts{Timeout: 150 * time.Second}, "--grace", "5s", "--", "nice", "-n", "10", testprog, "forkstorm",
+		"--duration", d.String(), "--min", "200", "--workers", "4", "--fanout", "10", "--count-file", counts, "--ready", rdy)
 	// tend's own CPU and that of the processes it reaped (the leaves), from
 	// now on.
 	u0, s0, cu0, cs0, err := statTimes(r.TendPID)
@@ -82,7 +82,7 @@ func TestForkStorm(t *testing.T) {
 		}
 		// The storm ends by its own clock; a nice 10 workload on a
 		// loaded machine may take long to see it and write its files.
-		if time.Since(t0) > d+30*time.Second {
+		if time.Since(t0) > d+90*time.Second {
 			t.Fatalf("the fork storm did not end\n%s", r.Diag())
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -50,9 +50,10 @@
 //	           "end SEQ" without a newline, then write F ("lines=SEQ" of
 //	           the last full line written) and exit 0.
 //	forkstorm  --duration D [--workers W] [--fanout K] [--count-file F]
-//	           [--ready R]
+//	           [--ready R] [--min N]
 //	           for D, W goroutines each run "_orphan-mid K" in a loop (K
-//	           orphans per round) as fast as they can; then write F
+//	           orphans per round) as fast as they can (past D until N
+//	           orphans were made, at most 60 s more); then write F
 //	           ("orphans=N cpu_ns=C": C = our CPU time plus that of the
 //	           middle processes we waited for) and wait for SIGTERM/SIGINT,
 //	           exit 0.
@@ -795,11 +796,13 @@ func forkstormCmd(args []string) int {
 	fanout := fs.Int("fanout", 20, "orphans per middle process")
 	countFile := fs.String("count-file", "", "file the totals go to")
 	readyPath := fs.String("ready", "", "file written once the storm is over")
+	minimum := fs.Int("min", 0, "go on past --duration until this many orphans were made (at most 60 s more): a starved storm still happens")
 	fs.Parse(args)
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
 	exe := self()
 	deadline := time.Now().Add(*duration)
+	hardEnd := deadline.Add(60 * time.Second)
 	var mu sync.Mutex
 	var total, failures int
 	var wg sync.WaitGroup
@@ -807,7 +810,14 @@ func forkstormCmd(args []string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) {
+			for {
+				now := time.Now()
+				mu.Lock()
+				enough := total >= *minimum
+				mu.Unlock()
+				if !now.Before(hardEnd) || (!now.Before(deadline) && enough) {
+					break
+				}
 				cmd := exec.Command(exe, "_orphan-mid", strconv.Itoa(*fanout))
 				cmd.Stderr = os.Stderr
 				err := cmd.Run()

@@ -1,0 +1,63 @@
+package supervise
+
+import (
+	"slices"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/signals"
+)
+
+// The supervisor does with each signal what the signals table says:
+// forwarded to the main's group (after --rewrite) or not, and with job
+// control tend stops itself after a terminal stop signal (observed through
+// the seam: tend's own pid is a fake one).
+func TestSignalsAsTheTableSays(t *testing.T) {
+	const self = fakePIDBase - 1
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+		sig  syscall.Signal
+		want []killRec // main's pid written as 1 (its group -1), tend as self
+	}{
+		{"USR1 forwarded to the main's group", Config{}, unix.SIGUSR1, []killRec{{-1, unix.SIGUSR1}}},
+		{"WINCH forwarded", Config{}, unix.SIGWINCH, []killRec{{-1, unix.SIGWINCH}}},
+		{"HUP forwarded without files", Config{}, unix.SIGHUP, []killRec{{-1, unix.SIGHUP}}},
+		{"PIPE not forwarded", Config{}, unix.SIGPIPE, nil},
+		{"PROF not forwarded", Config{}, unix.SIGPROF, nil},
+		{"USR1 to the main alone", Config{ToChild: true}, unix.SIGUSR1, []killRec{{1, unix.SIGUSR1}}},
+		{"USR1 rewritten", Config{Rewrite: signals.Rewrite{unix.SIGUSR1: unix.SIGUSR2}}, unix.SIGUSR1, []killRec{{-1, unix.SIGUSR2}}},
+		{"USR1 dropped", Config{Rewrite: signals.Rewrite{unix.SIGUSR1: 0}}, unix.SIGUSR1, nil},
+		{"TSTP forwarded", Config{}, unix.SIGTSTP, []killRec{{-1, unix.SIGTSTP}}},
+		{"TSTP with job control: tend stops itself", Config{JobControl: true}, unix.SIGTSTP, []killRec{{-1, unix.SIGTSTP}, {self, unix.SIGSTOP}}},
+		{"TTOU with job control", Config{JobControl: true}, unix.SIGTTOU, []killRec{{-1, unix.SIGTTOU}, {self, unix.SIGSTOP}}},
+		{"USR1 with job control: tend goes on", Config{JobControl: true}, unix.SIGUSR1, []killRec{{-1, unix.SIGUSR1}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFakeSystem()
+			fs.alive[self] = true
+			r := newRigWith(t, fs, tt.cfg, Main([]string{"app"}, nil, nil, nil))
+			r.s.self = self
+			main := r.pid("main")
+			r.signal(tt.sig)
+			var want []killRec
+			for _, k := range tt.want {
+				switch k.pid {
+				case 1:
+					k.pid = main
+				case -1:
+					k.pid = -main
+				}
+				want = append(want, k)
+			}
+			if !slices.Equal(fs.kills, want) {
+				t.Errorf("sent %v, want %v", fs.kills, want)
+			}
+			if d := signals.Of(tt.sig); d.Forward && tt.cfg.Rewrite == nil && len(fs.kills) == 0 {
+				t.Errorf("%s is forwarded by the table, and nothing was sent", signals.Name(tt.sig))
+			}
+		})
+	}
+}
