@@ -20,7 +20,9 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/httpapi"
+	"github.com/tend-sh/tend/internal/listen"
 	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/notify"
 	"github.com/tend-sh/tend/internal/ociruntime"
 	"github.com/tend-sh/tend/internal/opts"
 	"github.com/tend-sh/tend/internal/schedule"
@@ -44,6 +46,10 @@ const codeUsage = 2
 const logDrain = 2 * time.Second
 
 func main() {
+	// A child that inherits `listen` sockets is started through tend's
+	// own binary, which sets LISTEN_PID to its pid and execs the program
+	// (internal/listen): this returns at once otherwise.
+	listen.RunTrampoline(os.Args)
 	// Before anything reads the clock in local time: Go's own load of
 	// time.Local must not open a named pipe or read /dev/zero ($TZ or
 	// /etc/localtime). tend says so in its own face; the peers' stay quiet.
@@ -116,7 +122,9 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	level := tendlog.LevelFor(o.Verbose)
 	log := tendlog.New(os.Stderr, level)
 
-	env := os.Environ()
+	// tend's own manager's notify socket is tend's, never its children's.
+	notifySocket := os.Getenv("NOTIFY_SOCKET")
+	env := notify.StripEnv(os.Environ())
 	var err error
 	var cred *syscall.Credential
 	if o.User != "" {
@@ -126,12 +134,13 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 		}
 	}
 	cfg := supervise.Config{
-		ToChild:   o.Forward == opts.ForwardChild,
-		Rewrite:   o.Rewrite,
-		RemapExit: o.RemapExit,
-		Hold:      o.Hold,
-		Terminal:  !o.SingleChild && !o.NoTerminal && isTerminal(0) && spawn.ControllingTerminal(0),
-		Log:       log,
+		NotifySocket: notifySocket,
+		ToChild:      o.Forward == opts.ForwardChild,
+		Rewrite:      o.Rewrite,
+		RemapExit:    o.RemapExit,
+		Hold:         o.Hold,
+		Terminal:     !o.SingleChild && !o.NoTerminal && isTerminal(0) && spawn.ControllingTerminal(0),
+		Log:          log,
 
 		WarnReaped:   o.WarnReaped,
 		SingleChild:  o.SingleChild,

@@ -122,6 +122,7 @@ func (s *Supervisor) containerStop(trigger syscall.Signal, code int, failure boo
 		return
 	}
 	s.phase = stopping
+	s.notifyUp("STOPPING=1")
 	s.planStops()
 	s.trigger = trigger
 	// "Already signalled" is about this shutdown only: a group signalled

@@ -124,4 +124,5 @@ func (s *Supervisor) checkStartup() {
 	}
 	s.startupDone = true
 	s.log.Info("all services started")
+	s.notifyUp("READY=1\nSTATUS=all services started")
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// AnyExitStops is the Procfile rule: any process exiting stops all,
 	// and the container's exit code is the first one's.
 	AnyExitStops bool
+	// NotifySocket is tend's own manager's $NOTIFY_SOCKET (podman
+	// --sdnotify=container, systemd Type=notify); "" = none. See notify.go.
+	NotifySocket string
 	Log          *slog.Logger
 	Logs         *logs.Mux // receives the output of services that do not inherit
 	// Reload, when set, is called on SIGHUP to re-read the configuration,
