@@ -123,8 +123,13 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	log := tendlog.New(os.Stderr, level)
 
 	// tend's own manager's notify socket is tend's, never its children's.
-	notifySocket := os.Getenv("NOTIFY_SOCKET")
-	env := notify.StripEnv(os.Environ())
+	// The stand-ins pass it through untouched, as tini and dumb-init do:
+	// there the program behind them says when it is ready.
+	env, notifySocket := os.Environ(), ""
+	if f == compat.Tend {
+		notifySocket = os.Getenv("NOTIFY_SOCKET")
+		env = notify.StripEnv(env)
+	}
 	var err error
 	var cred *syscall.Credential
 	if o.User != "" {

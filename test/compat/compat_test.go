@@ -908,3 +908,36 @@ func TestStoppedGetsCont(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifySocketPassedThrough: tini and dumb-init pass NOTIFY_SOCKET to
+// the program behind them, which says itself when it is ready; tend in
+// their names does the same and sends nothing of its own (tend's own face
+// says READY=1 itself and hides the socket: test/e2e TestNotifyUpward).
+func TestNotifySocketPassedThrough(t *testing.T) {
+	for _, init := range []string{"tini", "dumb-init"} {
+		t.Run(init, func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "manager.sock")
+			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+				t.Fatal(err)
+			}
+			seen := filepath.Join(dir, "seen")
+			r := as(init).Start(t, dir, harness.Opts{Env: []string{"NOTIFY_SOCKET=" + sock}}, "--", "sh", "-c",
+				`echo "[$NOTIFY_SOCKET]" > `+seen+`.tmp && mv `+seen+`.tmp `+seen+` && exec sleep 1000`)
+			if got := strings.TrimSpace(r.WaitFile(seen)); got != "["+sock+"]" {
+				t.Errorf("the child saw NOTIFY_SOCKET %s, want [%s] passed through", got, sock)
+			}
+			r.Signal(unix.SIGTERM)
+			r.Wait()
+			buf := make([]byte, 512)
+			if n, _, err := unix.Recvfrom(fd, buf, 0); err == nil {
+				t.Errorf("%s sent the manager %q: a stand-in sends nothing of its own", init, buf[:n])
+			}
+		})
+	}
+}
