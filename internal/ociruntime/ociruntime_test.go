@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -293,10 +294,20 @@ func TestRealRuntime(t *testing.T) {
 	}
 	write(self)
 	fake, real := filepath.Join(dir, "fake"), filepath.Join(dir, "real")
-	os.Mkdir(fake, 0o755)
-	os.Mkdir(real, 0o755)
-	os.Symlink(self, filepath.Join(fake, "runc")) // tend-runc installed as "runc"
-	os.Link(self, filepath.Join(fake, "crun"))    // a hard link
+	for _, err := range []error{
+		os.Mkdir(fake, 0o755),
+		os.Mkdir(real, 0o755),
+		os.Symlink(self, filepath.Join(fake, "runc")), // tend-runc installed as "runc"
+		os.Link(self, filepath.Join(fake, "crun")),    // a hard link
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The self cases below prove something only if the links are there.
+	if st, err := os.Stat(filepath.Join(fake, "crun")); err != nil || st.Sys().(*syscall.Stat_t).Nlink != 2 {
+		t.Fatalf("the hard link to self is not there: %v", err)
+	}
 	write(filepath.Join(real, "runc"))
 	write(filepath.Join(real, "crun"))
 	noConf := filepath.Join(dir, "none.toml")
@@ -314,7 +325,9 @@ func TestRealRuntime(t *testing.T) {
 		if err := os.WriteFile(p, []byte(body), mode); err != nil {
 			t.Fatal(err)
 		}
-		os.Chmod(p, mode)
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
 		return p
 	}
 	ok := []struct {
@@ -379,19 +392,28 @@ func TestRewriteBundleAtomicKeepsMode(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"process":{"args":["app"]}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	self, _ := os.Executable()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rewriteBundle(dir, self, t.Logf); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(file)
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %04o, want 0600", fi.Mode().Perm())
 	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("leftover files in the bundle: %v", ents)
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Errorf("leftover files in the bundle: %v (%v)", ents, err)
 	}
-	b, _ := os.ReadFile(file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(b), TendPath) {
 		t.Errorf("not rewritten: %s", b)
 	}
