@@ -37,6 +37,7 @@ func newContainerd(t *testing.T) *ctrd {
 		if os.Getenv("TEND_REQUIRE_OCI") == "1" {
 			t.Fatalf("TEND_REQUIRE_OCI=1 but: %s", why)
 		}
+		reportSkip("oci containerd", why)
 		fmt.Fprintf(os.Stderr, "\n## SKIPPING tend oci containerd tests: %s\n\n", why)
 		t.Skip("SKIPPED: " + why)
 	}

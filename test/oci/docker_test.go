@@ -30,6 +30,7 @@ func newPrivateDockerd(t *testing.T) *privateDockerd {
 		if os.Getenv("TEND_REQUIRE_OCI") == "1" {
 			t.Fatalf("TEND_REQUIRE_OCI=1 but: %s", why)
 		}
+		reportSkip("oci Docker", why)
 		fmt.Fprintf(os.Stderr, "\n## SKIPPING tend oci Docker tests: %s\n\n", why)
 		t.Skip("SKIPPED: " + why)
 	}
