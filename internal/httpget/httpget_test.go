@@ -181,7 +181,8 @@ func TestTimeout(t *testing.T) {
 	if err == nil || code != 0 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("%d, %v", code, err)
 	}
-	if el < 250*time.Millisecond || el > 3*time.Second {
+	// The lower bound is the promise; the upper one only guards a hang.
+	if el < 250*time.Millisecond || el > 30*time.Second {
 		t.Errorf("took %v", el)
 	}
 	t.Log(err)
