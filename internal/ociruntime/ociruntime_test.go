@@ -432,3 +432,62 @@ func BenchmarkRewrite(b *testing.B) {
 		}
 	}
 }
+
+// README (tend-runc, "Terminals, users, user namespaces"): a non-root
+// process.user or a user namespace needs tend's binary readable and
+// executable by others; otherwise the creation fails with a message saying
+// so and config.json is left as it was. The bundle path, as tend-runc
+// create runs it.
+func TestRewriteBundleRefusesTendOthersCannotExecute(t *testing.T) {
+	const userns = `,"linux":{"uidMappings":[{"containerID":0,"hostID":100000,"size":65536}]}`
+	for _, c := range []struct {
+		name  string
+		extra string // after process
+		uid   int
+		mode  os.FileMode
+		want  string // "" = rewritten
+	}{
+		{"uid 1000, tend 0750", "", 1000, 0o750, "process.user.uid 1000 cannot execute tend"},
+		{"uid 1000, tend 0711", "", 1000, 0o711, "cannot execute tend"},
+		{"user namespace, tend 0700", userns, 0, 0o700, "user namespace (linux.uidMappings) cannot execute tend"},
+		{"uid 1000, tend 0755", "", 1000, 0o755, ""},
+		{"root, tend 0700", "", 0, 0o700, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			self := filepath.Join(dir, "tend")
+			if err := os.WriteFile(self, []byte("#!/bin/sh\n"), c.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(self, c.mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			bundle := filepath.Join(dir, "bundle")
+			if err := os.Mkdir(bundle, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(bundle, "config.json")
+			in := fmt.Sprintf(`{"process":{"user":{"uid":%d,"gid":%d},"args":["app"]}%s}`, c.uid, c.uid, c.extra)
+			if err := os.WriteFile(file, []byte(in), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := rewriteBundle(bundle, self, t.Logf)
+			out, rerr := os.ReadFile(file)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if c.want == "" {
+				if err != nil || !strings.Contains(string(out), self) {
+					t.Errorf("rewriteBundle: %v; config.json %s, want it rewritten", err, out)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "chmod a+rx") {
+				t.Errorf("rewriteBundle: %v; want an error containing %q and the fix", err, c.want)
+			}
+			if string(out) != in {
+				t.Errorf("config.json changed although the creation is refused:\n%s", out)
+			}
+		})
+	}
+}
