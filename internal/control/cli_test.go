@@ -393,7 +393,9 @@ func TestSocketLifecycle(t *testing.T) {
 	})
 	t.Run("not a socket", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "control.sock")
-		os.WriteFile(path, []byte("precious"), 0o644)
+		if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		_, err := serve(path, newFake(), nil, nil, testConfig())
 		if err == nil || !strings.Contains(err.Error(), "not a socket") {
 			t.Fatalf("Serve: %v", err)

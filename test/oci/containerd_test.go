@@ -177,7 +177,9 @@ func TestContainerd(t *testing.T) {
 	t.Run("SIGTERMReachesAppBehindShell", func(t *testing.T) {
 		c.t = t
 		dir := t.TempDir()
-		os.Chmod(dir, 0o777)
+		if err := os.Chmod(dir, 0o777); err != nil { // the container's user writes there
+			t.Fatal(err)
+		}
 		id := randomID("term-")
 		type res struct {
 			out  string

@@ -188,7 +188,9 @@ func TestDockerPrivateDaemon(t *testing.T) {
 	t.Run("DockerStopReachesAppBehindShell", func(t *testing.T) {
 		d.t = t
 		dir := t.TempDir()
-		os.Chmod(dir, 0o777)
+		if err := os.Chmod(dir, 0o777); err != nil { // the container's user writes there
+			t.Fatal(err)
+		}
 		out, err := d.docker(cmdTimeout, "run", "-d", "--network", "none", "-v", dir+":/out", image,
 			"sh", "-c", "testprog trapterm --file /out/done --delay 1s --ready /out/ready; echo after")
 		if err != nil {
