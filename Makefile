@@ -36,7 +36,8 @@ deps:
 ## A suite that cannot run here (no root, no Docker, no runc) skips loudly:
 ## its reason is printed after the run (go test hides a passing package's
 ## output). TEND_REQUIRE_DOCKER=1 / TEND_REQUIRE_OCI=1 make such a skip a
-## failure (.ci/run sets them on machines that have Docker).
+## failure, TEND_REQUIRE_CRI=1 that of test/cri (the pinned containerd and
+## crictl scripts/cri-bins builds) (.ci/run sets them on machines that have Docker).
 SKIPS := $(CURDIR)/bin/skipped-suites.txt
 unit:
 	@mkdir -p bin; rm -f $(SKIPS)

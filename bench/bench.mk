@@ -9,6 +9,8 @@ BENCH_PEERS ?= tini dumb-init catatonit supervisord
 BENCH_ARGS  ?=
 # tend-runc vs runc (tendbench oci), e.g. BENCH_OCI_ARGS='-runs 50'
 BENCH_OCI_ARGS ?=
+# a pod's CRI lifecycle: runc, RuntimeClass, NRI (tendbench cri), e.g. BENCH_CRI_ARGS='-rounds 50'
+BENCH_CRI_ARGS ?=
 
 .PHONY: bench-compare bench-peers
 
@@ -29,3 +31,10 @@ bench-compare: build bench-peers
 	@if command -v runc >/dev/null 2>&1; then \
 	  ln -sf tend bin/tend-runc && ./bin/tendbench oci -tend-runc bin/tend-runc -out BENCHMARKS.md $(BENCH_OCI_ARGS); \
 	else echo "bench-compare: SKIPPING the tend-runc table: runc not installed (apt-get install runc)"; fi
+	@# A pod's CRI lifecycle through a private containerd (scripts/cri-bins):
+	@# plain runc, the tend RuntimeClass, the NRI plugin; its own table.
+	@if command -v runc >/dev/null 2>&1 && bins=$$(./scripts/cri-bins); then \
+	  $(MAKE) tend-nri && CGO_ENABLED=0 $(GO) build -o bin/pod-pause ./test/cri/pause && \
+	  ./bin/tendbench cri -bins $$bins -tend $(BIN) -tend-runc bin/tend-runc -tend-nri bin/tend-nri \
+	    -testprog bin/testprog -pause bin/pod-pause -out BENCHMARKS.md $(BENCH_CRI_ARGS); \
+	else echo "bench-compare: SKIPPING the CRI table: no runc, or scripts/cri-bins failed"; fi

@@ -31,6 +31,7 @@ package schedule
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -334,7 +335,18 @@ func loadZone(name string) (*time.Location, error) {
 		}
 	}
 	// Not in a directory: Go's embedded copy (-tags timetzdata) or a
-	// $ZONEINFO zip, which Go reads itself, bounded.
+	// $ZONEINFO zip, which Go reads itself, bounded; but Go opens the zip
+	// with a plain open, so check first that it is a bounded regular file
+	// (a named pipe there blocked the lookup forever).
+	if z := os.Getenv("ZONEINFO"); strings.HasSuffix(z, ".zip") {
+		if _, err := readfile.Read(z, ZoneMax); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			var re *readfile.Error
+			if errors.As(err, &re) {
+				return nil, errors.New(quote(name) + ": ZONEINFO zone archive " + re.Error())
+			}
+			return nil, errors.New(quote(name) + ": ZONEINFO: " + err.Error())
+		}
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		msg := quote(name) + " is not a known time zone; accepted: an IANA name such as \"Europe/Berlin\" or \"UTC\""

@@ -12,6 +12,12 @@ import (
 // only measure how loaded the machine is.
 const beforeDockerKill = 9500 * time.Millisecond
 
+// peerStop bounds tini's stops, which tini ends at once (its failure is
+// the cleanup cut short, not the time): only a hang guard. Its exit code
+// 143, not 137, already shows Docker did not SIGKILL it; docker stop
+// itself returned 10.9 s after such an exit once, at a load average of 45.
+const peerStop = 30 * time.Second
+
 // stopCase is one `docker stop` scenario (1a-1d): the same shell command runs
 // once with tend as ENTRYPOINT and once under `docker run --init`.
 type stopCase struct {
@@ -39,7 +45,7 @@ var stopCases = []stopCase{
 			withTend.name: {cleanup: true, exit: 143, min: time.Second, max: beforeDockerKill},
 			// tini signals only the shell, which dies; tini exits and the
 			// kernel SIGKILLs trapterm in the middle of its cleanup.
-			withTini.name: {cleanup: false, exit: 143, max: beforeDockerKill},
+			withTini.name: {cleanup: false, exit: 143, max: peerStop},
 		},
 	},
 	{
@@ -47,7 +53,7 @@ var stopCases = []stopCase{
 		script: `testprog daemon --file /out/F --ready /out/R; exec testprog sleep 1d`,
 		want: map[string]stopWant{
 			withTend.name: {cleanup: true, exit: 143, min: time.Second, max: beforeDockerKill},
-			withTini.name: {cleanup: false, exit: 143, max: beforeDockerKill},
+			withTini.name: {cleanup: false, exit: 143, max: peerStop},
 		},
 	},
 	{
@@ -55,7 +61,7 @@ var stopCases = []stopCase{
 		script: `testprog worker --file /out/F --delay 1s --ready /out/R & while [ ! -e /out/R ]; do sleep 0.05; done; exec testprog sleep 1d`,
 		want: map[string]stopWant{
 			withTend.name: {cleanup: true, exit: 143, min: time.Second, max: beforeDockerKill},
-			withTini.name: {cleanup: false, exit: 143, max: beforeDockerKill},
+			withTini.name: {cleanup: false, exit: 143, max: peerStop},
 		},
 	},
 	{

@@ -7,6 +7,8 @@
 //	tendbench [-tend bin/tend] [-testprog PATH] [-gofloor bin/gofloor] [-out BENCHMARKS.md] [counts...]
 //	tendbench stamp --file F [--run 50ms] [--code 1]   (helper: the crashing service)
 //	tendbench oci -tend-runc PATH [-runs N] [-out BENCHMARKS.md]   (tend-runc vs runc)
+//	tendbench cri -bins DIR -tend PATH -tend-nri PATH -testprog PATH -pause PATH [-rounds N] [-out BENCHMARKS.md]
+//	                                                               (a pod's CRI lifecycle: runc, RuntimeClass, NRI)
 //	tendbench exec-runtime RUNTIME ARGS...   (helper: the Go floor of a runtime wrapper)
 package main
 
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +36,10 @@ func main() {
 		err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ())
 		fmt.Fprintln(os.Stderr, "tendbench exec-runtime:", err)
 		os.Exit(1)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "cri" {
+		cri(os.Args[2:])
+		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "oci" {
 		oci(os.Args[2:])
@@ -141,6 +148,42 @@ func oci(args []string) {
 	fmt.Print(md)
 	if *out != "" {
 		if err := bench.UpdateOCIFile(*out, md); err != nil {
+			fmt.Fprintln(os.Stderr, "tendbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// cri measures a pod's CRI lifecycle with plain runc, the tend
+// RuntimeClass and tend-nri (bench.RunCRI) and prints (and with -out
+// writes) its table.
+func cri(args []string) {
+	var o bench.CRIOptions
+	fs := flag.NewFlagSet("cri", flag.ExitOnError)
+	fs.StringVar(&o.Bins, "bins", "bin/cri", "directory of containerd, its runc shim, ctr and crictl (scripts/cri-bins)")
+	fs.StringVar(&o.Tend, "tend", "bin/tend", "the tend binary")
+	fs.StringVar(&o.TendRunc, "tend-runc", "bin/tend-runc", "tend-runc (a symlink named tend-runc to tend)")
+	fs.StringVar(&o.TendNRI, "tend-nri", "bin/tend-nri", "the tend-nri binary")
+	fs.StringVar(&o.Testprog, "testprog", "bin/testprog", "static test/testprog")
+	fs.StringVar(&o.Pause, "pause", "bin/pod-pause", "static pause (test/cri/pause)")
+	fs.IntVar(&o.Rounds, "rounds", 30, "measured rounds per column")
+	out := fs.String("out", "", "also write the table into this file (between its markers)")
+	fs.Parse(args)
+	for _, p := range []*string{&o.Bins, &o.Tend, &o.TendRunc, &o.TendNRI, &o.Testprog, &o.Pause} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
+	o.Log = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "tendbench: "+format+"\n", a...) }
+	rep, err := bench.RunCRI(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench cri:", err)
+		os.Exit(1)
+	}
+	md := bench.CRIMarkdown(rep, "tendbench cri "+strings.Join(args, " "))
+	fmt.Print(md)
+	if *out != "" {
+		if err := bench.UpdateCRIFile(*out, md); err != nil {
 			fmt.Fprintln(os.Stderr, "tendbench:", err)
 			os.Exit(1)
 		}

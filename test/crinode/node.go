@@ -1,0 +1,354 @@
+// Package crinode runs a private Kubernetes node runtime for tend's CRI
+// tests (test/cri) and benchmark (bench, tendbench cri): the pinned
+// containerd 2.x built by scripts/cri-bins, with its own root, state, gRPC
+// and ttrpc sockets, NRI socket and config file, in a network namespace of
+// its own (so the exec/attach streaming server on loopback, the shims and
+// the host-network pods are all private), driven with crictl exactly as the
+// kubelet drives the CRI. The machine's dockerd and Docker's containerd are
+// never used.
+//
+// Images are built without Docker: an OCI image layout archive written by
+// WriteImage (one uncompressed layer FROM scratch) and imported with the
+// node's own ctr into the k8s.io namespace.
+//
+// Everything is cleaned up by ID: Stop removes every pod through the CRI,
+// stops containerd by its pid, kills the shims started for this node's
+// socket (found by their -address argument in /proc), unmounts what is
+// left under the node's directory and removes it.
+package crinode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// PauseImage is the sandbox image every node is configured with.
+const PauseImage = "docker.io/tend/pause:test"
+
+// Options configure a node.
+type Options struct {
+	Bins     string // directory with containerd, containerd-shim-runc-v2, ctr, crictl (scripts/cri-bins)
+	Dir      string // the node's own directory (created; removed by Stop)
+	TendRunc string // BinaryName of the runtime handler "tend" ("" = no such handler)
+	Runc     string // the real runc ("" = runc from PATH)
+	// Log receives containerd's output (nil: a file node.log in Dir).
+	Log *os.File
+}
+
+// Node is a running private containerd.
+type Node struct {
+	Options
+	Sock    string // containerd's gRPC socket (also the CRI endpoint)
+	NRISock string // its NRI socket
+	Pid     int    // containerd's pid (in the node's network namespace)
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logFile *os.File
+}
+
+// Start writes the config, starts containerd in a fresh network namespace
+// (loopback up) and waits until the CRI answers (timeout bounds that wait).
+func Start(o Options, timeout time.Duration) (*Node, error) {
+	if o.Runc == "" {
+		p, err := exec.LookPath("runc")
+		if err != nil {
+			return nil, errors.New("crinode: runc not found in PATH")
+		}
+		o.Runc = p
+	}
+	for _, d := range []string{"root", "state", "runc", "opt", "nri-plugins", "nri-conf", "logs"} {
+		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	n := &Node{Options: o, Sock: filepath.Join(o.Dir, "containerd.sock"), NRISock: filepath.Join(o.Dir, "nri.sock"), done: make(chan struct{})}
+	cfg := filepath.Join(o.Dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(n.config()), 0o644); err != nil {
+		return nil, err
+	}
+	crictlCfg := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 180\n", n.Sock, n.Sock)
+	if err := os.WriteFile(filepath.Join(o.Dir, "crictl.yaml"), []byte(crictlCfg), 0o644); err != nil {
+		return nil, err
+	}
+	logf := o.Log
+	if logf == nil {
+		f, err := os.Create(filepath.Join(o.Dir, "node.log"))
+		if err != nil {
+			return nil, err
+		}
+		logf, n.logFile = f, f
+	}
+	// unshare (no --fork) execs sh, which execs containerd: the pid is
+	// containerd's own.
+	n.cmd = exec.Command("unshare", "--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+		filepath.Join(o.Bins, "containerd"), "--config", cfg)
+	n.cmd.Env = append(os.Environ(), "PATH="+o.Bins+":"+os.Getenv("PATH"))
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("crinode: starting containerd: %w", err)
+	}
+	n.Pid = n.cmd.Process.Pid
+	go func() { n.cmd.Wait(); close(n.done) }()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(n.Sock); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := n.Crictl(ctx, "info")
+			cancel()
+			if err == nil {
+				return n, nil
+			}
+		}
+		select {
+		case <-n.done:
+			return n, fmt.Errorf("crinode: containerd exited at its start: %v; log:\n%s", n.cmd.ProcessState, n.LogTail(4000))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("crinode: the CRI did not answer within %v; log:\n%s", timeout, n.LogTail(4000))
+		}
+	}
+}
+
+func (n *Node) config() string {
+	d := n.Dir
+	var b strings.Builder
+	fmt.Fprintf(&b, `version = 3
+root = %q
+state = %q
+imports = []
+
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[debug]
+  address = ""
+  level = "info"
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+[plugins."io.containerd.nri.v1.nri"]
+  disable = false
+  socket_path = %q
+  plugin_path = %q
+  plugin_config_path = %q
+  plugin_registration_timeout = "30s"
+  plugin_request_timeout = "60s"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_selinux = false
+  restrict_oom_score_adj = true
+  cdi_spec_dirs = []
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = %q
+        Root = %q
+        SystemdCgroup = false
+`, filepath.Join(d, "root"), filepath.Join(d, "state"), n.Sock, n.Sock+".ttrpc",
+		filepath.Join(d, "opt"), n.NRISock, filepath.Join(d, "nri-plugins"), filepath.Join(d, "nri-conf"),
+		PauseImage, n.Runc, filepath.Join(d, "runc"))
+	if n.TendRunc != "" {
+		fmt.Fprintf(&b, `    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.tend]
+      runtime_type = "io.containerd.runc.v2"
+      pod_annotations = ["tend.sh/*"]
+      container_annotations = ["tend.sh/*", "io.kubernetes.pod.terminationGracePeriod"]
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.tend.options]
+        BinaryName = %q
+        Root = %q
+        SystemdCgroup = false
+`, n.TendRunc, filepath.Join(d, "runc"))
+	}
+	return b.String()
+}
+
+// LogTail is the end of containerd's log (when Start opened it).
+func (n *Node) LogTail(max int) string {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "node.log"))
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+// Command is crictl ARGS against this node, run in the node's network
+// namespace (crictl exec reaches the streaming server on its loopback).
+func (n *Node) Command(ctx context.Context, tool string, args ...string) *exec.Cmd {
+	var full []string
+	full = append(full, "--net=/proc/"+strconv.Itoa(n.Pid)+"/ns/net", "--", filepath.Join(n.Bins, tool))
+	switch tool {
+	case "crictl":
+		full = append(full, "--config", filepath.Join(n.Dir, "crictl.yaml"), "--timeout", "180s")
+	case "ctr":
+		full = append(full, "--address", n.Sock, "--namespace", "k8s.io")
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", append(full, args...)...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// Crictl runs crictl ARGS and returns its stdout; the error carries stderr.
+func (n *Node) Crictl(ctx context.Context, args ...string) (string, error) {
+	return run(n.Command(ctx, "crictl", args...))
+}
+
+// Ctr runs ctr ARGS (namespace k8s.io).
+func (n *Node) Ctr(ctx context.Context, args ...string) (string, error) {
+	return run(n.Command(ctx, "ctr", args...))
+}
+
+func run(cmd *exec.Cmd) (string, error) {
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%s: %v (after %v): %s", strings.Join(cmd.Args[3:], " "), err, time.Since(start).Round(time.Millisecond), strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// Import imports an image archive (WriteImage) into k8s.io.
+func (n *Node) Import(ctx context.Context, archive string) error {
+	_, err := n.Ctr(ctx, "images", "import", "--no-unpack=false", archive)
+	if err != nil {
+		// older flag sets: plain import
+		_, err = n.Ctr(ctx, "images", "import", archive)
+	}
+	return err
+}
+
+// Stop removes every pod, stops containerd (SIGTERM, SIGKILL after 20 s),
+// kills this node's shims by pid, unmounts what is left under Dir and
+// removes Dir. It returns the first problem met (cleanup goes on).
+func (n *Node) Stop() error {
+	var first error
+	note := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if n.cmd != nil && n.cmd.Process != nil {
+		select {
+		case <-n.done:
+		default:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			if out, err := n.Crictl(ctx, "pods", "-q"); err == nil {
+				for _, id := range strings.Fields(out) {
+					_, err := n.Crictl(ctx, "rmp", "-f", id)
+					note(err)
+				}
+			}
+			cancel()
+			n.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-n.done:
+			case <-time.After(20 * time.Second):
+				n.cmd.Process.Kill()
+				<-n.done
+			}
+		}
+	}
+	for _, pid := range n.shims() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	note(unmountUnder(n.Dir))
+	if n.logFile != nil {
+		n.logFile.Close()
+	}
+	note(os.RemoveAll(n.Dir))
+	return first
+}
+
+// shims are the pids of containerd-shim-runc-v2 processes started for
+// this node (their command line has -address SOCK).
+func (n *Node) shims() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) == 0 || !strings.HasSuffix(args[0], "containerd-shim-runc-v2") {
+			continue
+		}
+		for i, a := range args {
+			if a == "-address" && i+1 < len(args) && args[i+1] == n.Sock {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// unmountUnder lazily unmounts every mount point at or below dir, deepest
+// first.
+func unmountUnder(dir string) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var mps []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescape(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			mps = append(mps, mp)
+		}
+	}
+	sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
+	var first error
+	for _, mp := range mps {
+		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && first == nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			first = fmt.Errorf("unmount %s: %w", mp, err)
+		}
+	}
+	return first
+}
+
+func unescape(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// JSON marshals v (indent-free) or panics: configs are built from plain maps.
+func JSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
