@@ -31,8 +31,8 @@ var knownDifferences = []struct {
 	{`TestWhoGetsSignals/pid1/(tini_default:_the_child_alone|tini-static)`,
 		"the shutdown sweep: when the child exits tend gives every process still alive one SIGTERM and waits for it within the grace; " +
 			"tini exits at once and the kernel SIGKILLs the rest (README, compatibility table, \"both: the child exits\")", false},
-	{`TestWhoGetsSignals/pid1/dumb-init:_the_group`,
-		"the shutdown sweep: dumb-init forwards the SIGTERM to the group but exits as soon as the child has, without waiting, " +
+	{`TestWhoGetsSignals/pid1/(tini_-g|TINI_KILL_PROCESS_GROUP|docker-init_-g|dumb-init:_the_group)`,
+		"the shutdown sweep: tini -g and dumb-init forward the SIGTERM to the group but exit as soon as the child has, without waiting, " +
 			"and as PID 1 its exit SIGKILLs the rest: the background process writes its \"got SIGTERM\" or not, as the race goes; " +
 			"tend waits for it (README, compatibility table, \"both: the child exits\")", true},
 	{`TestWhoGetsSignals/subreaper/(tini_default:_the_child_alone|tini_-g|TINI_KILL_PROCESS_GROUP|tini-static|docker-init_-g|dumb-init:_the_group)`,
