@@ -33,7 +33,8 @@ deps:
 	GO=$(GO) ./scripts/test-deps
 
 ## unit: all Go tests (end-to-end ones included) under the race detector.
-## A suite that cannot run here (no root, no Docker, no runc) skips loudly:
+## A suite that cannot run here (no root, no Docker, no runc, no real tini
+## and dumb-init for test/compat's TestPeers) skips loudly:
 ## its reason is printed after the run (go test hides a passing package's
 ## output). TEND_REQUIRE_DOCKER=1 / TEND_REQUIRE_OCI=1 make such a skip a
 ## failure, TEND_REQUIRE_CRI=1 that of test/cri (the pinned containerd and

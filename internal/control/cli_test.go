@@ -230,7 +230,8 @@ func TestWaitReady(t *testing.T) {
 		_, sock := start(t, b, nil, testConfig())
 		began := time.Now()
 		code, _, stderr := cli(sock, "wait-ready", "--timeout", "300ms")
-		if took := time.Since(began); took < 300*time.Millisecond || took > 5*time.Second {
+		// The lower bound is the promise; the upper one only guards a hang.
+		if took := time.Since(began); took < 300*time.Millisecond || took > 30*time.Second {
 			t.Errorf("took %v for a 300ms timeout", took)
 		}
 		if want := "tend: not ready after 300ms: web (backoff), migrate (running)\n"; code != ExitFailed || stderr != want {
@@ -392,7 +393,9 @@ func TestSocketLifecycle(t *testing.T) {
 	})
 	t.Run("not a socket", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "control.sock")
-		os.WriteFile(path, []byte("precious"), 0o644)
+		if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		_, err := serve(path, newFake(), nil, nil, testConfig())
 		if err == nil || !strings.Contains(err.Error(), "not a socket") {
 			t.Fatalf("Serve: %v", err)

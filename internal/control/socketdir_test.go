@@ -172,8 +172,8 @@ func TestFixDir(t *testing.T) {
 	if err != nil || !strings.Contains(note, "was mode 0777") || !strings.Contains(note, "added the sticky bit (now 1777)") {
 		t.Fatalf("fixDir: %q, %v", note, err)
 	}
-	if fi, _ := os.Stat(d); fi.Mode()&os.ModeSticky == 0 {
-		t.Errorf("mode %v after fixDir", fi.Mode())
+	if fi, err := os.Stat(d); err != nil || fi.Mode()&os.ModeSticky == 0 {
+		t.Errorf("after fixDir: %v, %v", fi, err)
 	}
 	if _, fix, err := trustDir(d, 0); fix != "" || err != nil {
 		t.Errorf("after fixDir: fix %q, %v", fix, err)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -119,16 +120,25 @@ func TestListenAddr(t *testing.T) {
 }
 
 func TestBarePortIsLoopback(t *testing.T) {
-	// Find a free port, then listen on ":PORT".
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s, err := Listen(":"+strconv.Itoa(port), newFake(), nil)
-	if err != nil {
-		t.Skipf("port %d taken meanwhile: %v", port, err)
+	// Find a free port, then listen on ":PORT". Another process may take
+	// the port in between: a new port then, a few times, and a failure
+	// after that (never a skip: the test must run).
+	var s *Server
+	var port int
+	for attempt := 1; ; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		s, err = Listen(":"+strconv.Itoa(port), newFake(), nil)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+			t.Fatalf("Listen(:%d), attempt %d: %v", port, attempt, err)
+		}
 	}
 	defer s.Close()
 	if ip := s.Addr().(*net.TCPAddr).IP; !ip.Equal(net.IPv4(127, 0, 0, 1)) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -293,10 +294,20 @@ func TestRealRuntime(t *testing.T) {
 	}
 	write(self)
 	fake, real := filepath.Join(dir, "fake"), filepath.Join(dir, "real")
-	os.Mkdir(fake, 0o755)
-	os.Mkdir(real, 0o755)
-	os.Symlink(self, filepath.Join(fake, "runc")) // tend-runc installed as "runc"
-	os.Link(self, filepath.Join(fake, "crun"))    // a hard link
+	for _, err := range []error{
+		os.Mkdir(fake, 0o755),
+		os.Mkdir(real, 0o755),
+		os.Symlink(self, filepath.Join(fake, "runc")), // tend-runc installed as "runc"
+		os.Link(self, filepath.Join(fake, "crun")),    // a hard link
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The self cases below prove something only if the links are there.
+	if st, err := os.Stat(filepath.Join(fake, "crun")); err != nil || st.Sys().(*syscall.Stat_t).Nlink != 2 {
+		t.Fatalf("the hard link to self is not there: %v", err)
+	}
 	write(filepath.Join(real, "runc"))
 	write(filepath.Join(real, "crun"))
 	noConf := filepath.Join(dir, "none.toml")
@@ -314,7 +325,9 @@ func TestRealRuntime(t *testing.T) {
 		if err := os.WriteFile(p, []byte(body), mode); err != nil {
 			t.Fatal(err)
 		}
-		os.Chmod(p, mode)
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
 		return p
 	}
 	ok := []struct {
@@ -379,19 +392,28 @@ func TestRewriteBundleAtomicKeepsMode(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"process":{"args":["app"]}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	self, _ := os.Executable()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rewriteBundle(dir, self, t.Logf); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(file)
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %04o, want 0600", fi.Mode().Perm())
 	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("leftover files in the bundle: %v", ents)
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Errorf("leftover files in the bundle: %v (%v)", ents, err)
 	}
-	b, _ := os.ReadFile(file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(b), TendPath) {
 		t.Errorf("not rewritten: %s", b)
 	}
@@ -408,5 +430,64 @@ func BenchmarkRewrite(b *testing.B) {
 		if _, _, err := Rewrite(in, self); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// README (tend-runc, "Terminals, users, user namespaces"): a non-root
+// process.user or a user namespace needs tend's binary readable and
+// executable by others; otherwise the creation fails with a message saying
+// so and config.json is left as it was. The bundle path, as tend-runc
+// create runs it.
+func TestRewriteBundleRefusesTendOthersCannotExecute(t *testing.T) {
+	const userns = `,"linux":{"uidMappings":[{"containerID":0,"hostID":100000,"size":65536}]}`
+	for _, c := range []struct {
+		name  string
+		extra string // after process
+		uid   int
+		mode  os.FileMode
+		want  string // "" = rewritten
+	}{
+		{"uid 1000, tend 0750", "", 1000, 0o750, "process.user.uid 1000 cannot execute tend"},
+		{"uid 1000, tend 0711", "", 1000, 0o711, "cannot execute tend"},
+		{"user namespace, tend 0700", userns, 0, 0o700, "user namespace (linux.uidMappings) cannot execute tend"},
+		{"uid 1000, tend 0755", "", 1000, 0o755, ""},
+		{"root, tend 0700", "", 0, 0o700, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			self := filepath.Join(dir, "tend")
+			if err := os.WriteFile(self, []byte("#!/bin/sh\n"), c.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(self, c.mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			bundle := filepath.Join(dir, "bundle")
+			if err := os.Mkdir(bundle, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(bundle, "config.json")
+			in := fmt.Sprintf(`{"process":{"user":{"uid":%d,"gid":%d},"args":["app"]}%s}`, c.uid, c.uid, c.extra)
+			if err := os.WriteFile(file, []byte(in), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := rewriteBundle(bundle, self, t.Logf)
+			out, rerr := os.ReadFile(file)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if c.want == "" {
+				if err != nil || !strings.Contains(string(out), self) {
+					t.Errorf("rewriteBundle: %v; config.json %s, want it rewritten", err, out)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "chmod a+rx") {
+				t.Errorf("rewriteBundle: %v; want an error containing %q and the fix", err, c.want)
+			}
+			if string(out) != in {
+				t.Errorf("config.json changed although the creation is refused:\n%s", out)
+			}
+		})
 	}
 }

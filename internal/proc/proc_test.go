@@ -19,8 +19,8 @@ import (
 
 // statLine builds a realistic /proc/PID/stat line.
 func statLine(pid int, comm string, state byte, ppid, pgid, sid int, start uint64) string {
-	return fmt.Sprintf("%d (%s) %c %d %d %d 34816 %d 4194560 1234 0 0 0 5 3 0 0 20 0 1 0 %d 2490368 188 18446744073709551615 1 1 0 0 0 0 0 0 65536 0 0 0 17 3 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-		pid, comm, state, ppid, pgid, sid, pgid, start)
+	return fmt.Sprintf("%d (%s) %s %d %d %d 34816 %d 4194560 1234 0 0 0 5 3 0 0 20 0 1 0 %d 2490368 188 18446744073709551615 1 1 0 0 0 0 0 0 65536 0 0 0 17 3 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+		pid, comm, []byte{state}, ppid, pgid, sid, pgid, start) // the state byte as is, not as a rune
 }
 
 // fakeProc points root at a fresh directory for the test.
@@ -539,13 +539,26 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
+// FuzzParseStat: a line that parses has a state, and the process read
+// from it, written back as the kernel writes a stat line, reads back the
+// same: pid, comm (any bytes, parentheses included), state, ppid, pgid,
+// sid and start time survive the round trip.
 func FuzzParseStat(f *testing.F) {
 	f.Add([]byte(statLine(1, "a) b", 'S', 0, 1, 1, 5)))
+	f.Add([]byte(statLine(-3, "(x\n)) (", 'Z', 7, -1, 0, 1<<63)))
 	f.Add([]byte("42 (sh) S 1 1 1"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := parseStat(b)
-		if err == nil && p.State == 0 && len(b) > 0 && !strings.Contains(string(b), "\x00") {
+		if err != nil {
+			return
+		}
+		if p.State == 0 && !strings.Contains(string(b), "\x00") {
 			t.Fatalf("parsed %q to %+v without a state", b, p)
+		}
+		line := statLine(p.PID, p.Comm, p.State, p.PPID, p.PGID, p.SID, p.StartTime)
+		again, err := parseStat([]byte(line))
+		if err != nil || again != p {
+			t.Fatalf("%q parsed to %+v; written back as %q it reads %+v, %v", b, p, line, again, err)
 		}
 	})
 }

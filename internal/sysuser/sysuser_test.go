@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,14 +313,24 @@ func FuzzParsePasswd(f *testing.F) {
 	})
 }
 
+// FuzzParseGroup: every entry has a valid name, and hasMember agrees with
+// the plain reading of group(5) (the list split at commas, names compared
+// exactly) for the entry's own name and for every name in its list.
 func FuzzParseGroup(f *testing.F) {
 	f.Add([]byte(testGroup))
+	f.Add([]byte("g:x:1:a,,b, c,a\nh:x:2:\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, e := range parseGroup(data) {
 			if e.name == "" || strings.ContainsAny(e.name, ":\n") {
 				t.Fatalf("bad entry %+v", e)
 			}
-			hasMember(e.members, e.name)
+			listed := strings.Split(e.members, ",")
+			for _, name := range append([]string{e.name, "root"}, listed...) {
+				want := name != "" && slices.Contains(listed, name)
+				if got := hasMember(e.members, name); got != want {
+					t.Fatalf("hasMember(%q, %q) = %v, want %v", e.members, name, got, want)
+				}
+			}
 		}
 	})
 }

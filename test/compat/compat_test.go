@@ -9,10 +9,11 @@
 // The scenarios are written from the peers' documentation (README, --help),
 // not from their test suites. Requirements as test/e2e: root and unshare(1).
 // TEND_COMPAT_PEERS=1 runs them against the real /usr/bin/tini and
-// /usr/bin/dumb-init instead (apt-get install tini dumb-init): the
-// scenarios where tend deliberately differs (the shutdown sweep, the
-// mask, TEND_GRACE, the SIGCONT to a program stopped at shutdown) fail
-// there, which shows that those assertions can fail.
+// /usr/bin/dumb-init instead (apt-get install tini dumb-init); TestPeers
+// (peers_test.go) does so in every run where they are installed, and
+// requires the scenarios where tend deliberately differs (its table
+// knownDifferences, each with its reason) to fail there and every other
+// one to pass.
 package compat
 
 import (
@@ -47,6 +48,7 @@ func TestMain(m *testing.M) {
 		KillWait: 5 * time.Second,
 	}, func(e *harness.Env) {
 		env, testprog = e, e.Testprog
+		defer startPeers(e) // the run against the real peers (TestPeers), beside this one
 		if e.BinDir == "" {
 			return
 		}

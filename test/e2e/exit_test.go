@@ -16,6 +16,17 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	aDir := t.TempDir()
+	// A program open for writing cannot be executed (ETXTBSY): a start
+	// failure that is neither "not found" nor "not executable", exit 125.
+	busy := t.TempDir() + "/busy"
+	if err := os.WriteFile(busy, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	busyW, err := os.OpenFile(busy, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busyW.Close() })
 	const (
 		quiet   = iota // stderr must be empty
 		message        // stderr must have at least one line, all starting "tend: "
@@ -42,6 +53,7 @@ func TestExitCodes(t *testing.T) {
 		{"not found PATH", nil, []string{"--", "no-such-command-tend-e2e"}, 127, message},
 		{"not executable", nil, []string{"--", nonExec}, 126, message},
 		{"directory", nil, []string{"--", aDir}, 126, message},
+		{"text file busy", nil, []string{"--", busy}, 125, message},
 		{"unknown flag", nil, []string{"--bogus", "--", testprog, "exit", "0"}, 2, any},
 		{"missing command", nil, []string{}, 2, any},
 		{"missing command after --", nil, []string{"--"}, 2, any},
@@ -77,6 +89,9 @@ func TestExitCodes(t *testing.T) {
 						t.Errorf("stderr line without `tend: ` prefix: %q", l)
 					}
 				}
+			}
+			if c.want == 125 && !strings.Contains(stderr, "text file busy") {
+				t.Errorf("stderr does not say why %s could not start:\n%s", busy, stderr)
 			}
 			if c.name == "version" && strings.TrimSpace(r.Stdout()+r.Stderr()) == "" {
 				t.Errorf("--version printed nothing")

@@ -69,7 +69,9 @@ func TestCLIChecksServer(t *testing.T) {
 			if err := os.Mkdir(pub, 0o777); err != nil {
 				t.Fatal(err)
 			}
-			os.Chmod(pub, 0o777)
+			if err := os.Chmod(pub, 0o777); err != nil {
+				t.Fatal(err)
+			}
 			sock := filepath.Join(pub, "control.sock")
 			logf := startFakeCtl(t, pub, sock, c.uid)
 			code, out, errs, took := tendCLI(sock, 20*time.Second, c.cmd...)

@@ -30,6 +30,7 @@ func newPrivateDockerd(t *testing.T) *privateDockerd {
 		if os.Getenv("TEND_REQUIRE_OCI") == "1" {
 			t.Fatalf("TEND_REQUIRE_OCI=1 but: %s", why)
 		}
+		reportSkip("oci Docker", why)
 		fmt.Fprintf(os.Stderr, "\n## SKIPPING tend oci Docker tests: %s\n\n", why)
 		t.Skip("SKIPPED: " + why)
 	}
@@ -187,7 +188,9 @@ func TestDockerPrivateDaemon(t *testing.T) {
 	t.Run("DockerStopReachesAppBehindShell", func(t *testing.T) {
 		d.t = t
 		dir := t.TempDir()
-		os.Chmod(dir, 0o777)
+		if err := os.Chmod(dir, 0o777); err != nil { // the container's user writes there
+			t.Fatal(err)
+		}
 		out, err := d.docker(cmdTimeout, "run", "-d", "--network", "none", "-v", dir+":/out", image,
 			"sh", "-c", "testprog trapterm --file /out/done --delay 1s --ready /out/ready; echo after")
 		if err != nil {

@@ -121,10 +121,16 @@ func (r *runtime) run(args ...string) result {
 	cmd.Env = append(os.Environ(), r.env...)
 	var so, se bytes.Buffer
 	dir := r.t.TempDir()
-	of, _ := os.Create(filepath.Join(dir, "stdout"))
-	ef, _ := os.Create(filepath.Join(dir, "stderr"))
+	of, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ef, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	cmd.Stdout, cmd.Stderr = of, ef
-	err := cmd.Run()
+	err = cmd.Run()
 	of.Close()
 	ef.Close()
 	b, _ := os.ReadFile(of.Name())

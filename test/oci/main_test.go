@@ -54,6 +54,7 @@ func TestMain(m *testing.M) {
 			setupErr = err
 		}
 		if ociSkip != "" {
+			reportSkip("oci", ociSkip)
 			fmt.Fprintf(os.Stderr, "\n"+
 				"############################################################\n"+
 				"## SKIPPING tend oci tests: %s\n"+
@@ -62,6 +63,18 @@ func TestMain(m *testing.M) {
 		}
 	}))
 }
+
+// reportSkip writes a skipped suite's reason to the Makefile's skip report
+// (TEND_SKIP_REPORT) once: go test hides a passing package's banner.
+func reportSkip(suite, why string) {
+	if reported[suite+why] {
+		return
+	}
+	reported[suite+why] = true
+	harness.ReportSkip(suite, why)
+}
+
+var reported = map[string]bool{}
 
 func setup() error {
 	if _, err := exec.LookPath("runc"); err != nil {
