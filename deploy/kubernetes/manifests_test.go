@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -467,5 +468,58 @@ func TestBasesShareTheImage(t *testing.T) {
 	}
 	if seen[0] != seen[1] {
 		t.Errorf("the bases name different images: %s vs %s", seen[0], seen[1])
+	}
+}
+
+// TestKustomizeBuild builds every base with kustomize itself (kubectl's
+// built-in, v5 here) as `kubectl apply -k` would, and decodes what it
+// renders strictly: the bases and the overlay's patch really compose, the
+// namespace reaches every namespaced object, and the restart overlay's
+// installer asks for the restart (TEND_RESTART_RUNTIME=true, privileged).
+func TestKustomizeBuild(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		skipOrFail(t, "no kubectl (its built-in kustomize builds the bases): %v", err)
+	}
+	for _, base := range []string{"nri", "runtimeclass", "runtimeclass-restart"} {
+		t.Run(base, func(t *testing.T) {
+			out, err := exec.Command(kubectl, "kustomize", base).Output()
+			if err != nil {
+				var stderr []byte
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = ee.Stderr
+				}
+				t.Fatalf("kubectl kustomize %s: %v\n%s", base, err, stderr)
+			}
+			built := filepath.Join(t.TempDir(), base+".yaml")
+			if err := os.WriteFile(built, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			objs := decodeFile(t, built)
+			if len(objs) == 0 {
+				t.Fatalf("kubectl kustomize %s rendered nothing", base)
+			}
+			dss := daemonSets(objs)
+			if len(dss) != 1 {
+				t.Fatalf("%s: rendered DaemonSets %v, want one", base, dss)
+			}
+			for _, ds := range dss {
+				if ds.Namespace == "" {
+					t.Errorf("%s: DaemonSet %s rendered without a namespace", base, ds.Name)
+				}
+				if base != "runtimeclass-restart" {
+					continue
+				}
+				spec := ds.Spec.Template.Spec
+				var restart, privileged bool
+				for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+					restart = restart || env(c, "TEND_RESTART_RUNTIME") == "true"
+					privileged = privileged || (c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged)
+				}
+				if !restart || !privileged || !spec.HostPID {
+					t.Errorf("restart overlay rendered: TEND_RESTART_RUNTIME=true %v, privileged %v, hostPID %v; want all three", restart, privileged, spec.HostPID)
+				}
+			}
+		})
 	}
 }
