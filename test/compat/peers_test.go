@@ -178,10 +178,10 @@ func TestPeers(t *testing.T) {
 		switch {
 		case known >= 0 && knownDifferences[known].racy:
 			t.Logf("%s: %s against the peers (a racy known difference: either is accepted)", name, got)
-		case known >= 0 && got != "FAIL":
+		case known >= 0 && got != "FAIL" && !peersRace(t, name, "FAIL"):
 			bad = true
 			t.Errorf("%s: %s against the peers, but it is a known difference (%s): a stale entry in knownDifferences", name, got, knownDifferences[known].reason)
-		case known < 0 && got == "FAIL":
+		case known < 0 && got == "FAIL" && !peersRace(t, name, "PASS"):
 			bad = true
 			t.Errorf("%s: the peers differ from tend here, and this is not a known, documented difference", name)
 		case known < 0 && got == "SKIP":
@@ -197,4 +197,37 @@ func TestPeers(t *testing.T) {
 	if bad {
 		t.Logf("the run against the peers:\n%s", out)
 	}
+}
+
+// peerRetries is how many more times a scenario whose outcome against the
+// peers was a surprise is run against them alone.
+const peerRetries = 2
+
+// peersRace runs the scenario name against the peers again, alone, up to
+// peerRetries times, and reports whether it ever gave want, the outcome
+// the table expects: then the surprise was the peer racing with itself
+// (seen: real dumb-init -c left stopped with its child running once in
+// three, tini -g as a subreaper signalling in time once), not a change of
+// behaviour, and it is logged rather than failed. A surprise every time
+// is a real difference.
+func peersRace(t *testing.T, name, want string) bool {
+	t.Helper()
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	for try := 1; try <= peerRetries; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.v", "-test.count=1", "-test.run="+strings.Join(parts, "/"), "-test.timeout=150s")
+		cmd.Env = append(os.Environ(), "TEND_COMPAT_PEERS=1")
+		out, _ := cmd.CombinedOutput()
+		cancel()
+		got := leafOutcomes(out)[name]
+		if got == want {
+			t.Logf("%s: %s against the peers on retry %d: the peer races here (logged, not failed)", name, want, try)
+			return true
+		}
+		t.Logf("%s: retry %d against the peers: %s", name, try, got)
+	}
+	return false
 }
