@@ -267,17 +267,5 @@ func CRIMarkdown(rep *OCIReport, command string) string {
 
 // UpdateCRIFile writes md between the CRI markers of path.
 func UpdateCRIFile(path, md string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s := string(old)
-	block := CRIBegin + "\n" + md + CRIEnd
-	i, j := strings.Index(s, CRIBegin), strings.Index(s, CRIEnd)
-	if i >= 0 && j > i {
-		s = s[:i] + block + s[j+len(CRIEnd):]
-	} else {
-		s = strings.TrimRight(s, "\n") + "\n\n## Kubernetes: a pod's CRI lifecycle\n\n" + block + "\n"
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
+	return updateBlock(path, CRIBegin, CRIEnd, "## Kubernetes: a pod's CRI lifecycle\n\n", md)
 }

@@ -364,17 +364,5 @@ func (rep *OCIReport) Markdown(command string) string {
 // UpdateOCIFile writes md between the OCI markers of path (appended when
 // they are absent), keeping everything else.
 func UpdateOCIFile(path, md string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s := string(old)
-	block := OCIBegin + "\n" + md + OCIEnd
-	i, j := strings.Index(s, OCIBegin), strings.Index(s, OCIEnd)
-	if i >= 0 && j > i {
-		s = s[:i] + block + s[j+len(OCIEnd):]
-	} else {
-		s = strings.TrimRight(s, "\n") + "\n\n" + block + "\n"
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
+	return updateBlock(path, OCIBegin, OCIEnd, "", md)
 }

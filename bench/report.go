@@ -128,20 +128,28 @@ func (r Row) ratio(peer string) string {
 // UpdateFile writes md between the markers of path (created if missing,
 // markers appended if absent), keeping everything else.
 func UpdateFile(path, md string) error {
+	return updateBlock(path, BeginMarker, EndMarker, "", md)
+}
+
+// updateBlock writes md between begin and end in path, keeping everything
+// else; when the markers are absent the block is appended (after heading,
+// if given), and a missing or empty file starts with "# Benchmarks". Every
+// table of BENCHMARKS.md is written through it.
+func updateBlock(path, begin, end, heading, md string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	s := string(old)
-	block := BeginMarker + "\n" + md + EndMarker
-	i, j := strings.Index(s, BeginMarker), strings.Index(s, EndMarker)
+	block := begin + "\n" + md + end
+	i, j := strings.Index(s, begin), strings.Index(s, end)
 	switch {
 	case i >= 0 && j > i:
-		s = s[:i] + block + s[j+len(EndMarker):]
+		s = s[:i] + block + s[j+len(end):]
 	case s == "":
-		s = "# Benchmarks\n\n" + block + "\n"
+		s = "# Benchmarks\n\n" + heading + block + "\n"
 	default:
-		s = strings.TrimRight(s, "\n") + "\n\n" + block + "\n"
+		s = strings.TrimRight(s, "\n") + "\n\n" + heading + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
 }
