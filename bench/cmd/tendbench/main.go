@@ -90,13 +90,7 @@ func main() {
 		os.Exit(1)
 	}
 	md := rep.Markdown("tendbench " + strings.Join(os.Args[1:], " "))
-	fmt.Print(md)
-	if *out != "" {
-		if err := bench.UpdateFile(*out, md); err != nil {
-			fmt.Fprintln(os.Stderr, "tendbench:", err)
-			os.Exit(1)
-		}
-	}
+	publish(md, *out, bench.UpdateFile)
 }
 
 // stamp is the crashing service of the restart-latency row: it appends
@@ -138,20 +132,14 @@ func oci(args []string) {
 	if self, err := os.Executable(); err == nil && runc != "" {
 		o.Floor = []string{self, "exec-runtime", runc}
 	}
-	o.Log = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "tendbench: "+format+"\n", a...) }
+	o.Log = logf
 	rep, err := bench.RunOCI(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tendbench oci:", err)
 		os.Exit(1)
 	}
 	md := rep.Markdown("tendbench oci " + strings.Join(args, " "))
-	fmt.Print(md)
-	if *out != "" {
-		if err := bench.UpdateOCIFile(*out, md); err != nil {
-			fmt.Fprintln(os.Stderr, "tendbench:", err)
-			os.Exit(1)
-		}
-	}
+	publish(md, *out, bench.UpdateOCIFile)
 }
 
 // cri measures a pod's CRI lifecycle with plain runc, the tend
@@ -174,18 +162,28 @@ func cri(args []string) {
 			*p = abs
 		}
 	}
-	o.Log = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "tendbench: "+format+"\n", a...) }
+	o.Log = logf
 	rep, err := bench.RunCRI(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tendbench cri:", err)
 		os.Exit(1)
 	}
 	md := bench.CRIMarkdown(rep, "tendbench cri "+strings.Join(args, " "))
+	publish(md, *out, bench.UpdateCRIFile)
+}
+
+// publish prints a table and, with -out, writes it into that file through
+// write (its block between the table's markers).
+func publish(md, out string, write func(path, md string) error) {
 	fmt.Print(md)
-	if *out != "" {
-		if err := bench.UpdateCRIFile(*out, md); err != nil {
-			fmt.Fprintln(os.Stderr, "tendbench:", err)
-			os.Exit(1)
-		}
+	if out == "" {
+		return
+	}
+	if err := write(out, md); err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench:", err)
+		os.Exit(1)
 	}
 }
+
+// logf is the measurements' progress log, on stderr.
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "tendbench: "+format+"\n", a...) }
