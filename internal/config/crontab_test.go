@@ -250,7 +250,7 @@ func TestLoadLinear(t *testing.T) {
 			}
 			cfg := write(t, filepath.Join(dir, "tend.toml"), toml.String())
 			tab := write(t, filepath.Join(dir, "crontab"), cron.String())
-			work = 0
+			work.Store(0)
 			c, err := LoadSet([]string{cfg}, []string{tab}, env())
 			if err != nil {
 				t.Fatal(err)
@@ -260,9 +260,10 @@ func TestLoadLinear(t *testing.T) {
 				t.Fatalf("%d services in %d levels, want %d in %d", len(c.Services), len(order), 2*n, n)
 			}
 			edges := n - 1
-			t.Logf("%d services, %d edges: %d steps", 2*n, edges, work)
-			if limit := 10 * (2*n + edges); work > limit {
-				t.Errorf("loading %d services and %d edges took %d steps, want at most %d (linear)", 2*n, edges, work, limit)
+			steps := int(work.Load())
+			t.Logf("%d services, %d edges: %d steps", 2*n, edges, steps)
+			if limit := 10 * (2*n + edges); steps > limit {
+				t.Errorf("loading %d services and %d edges took %d steps, want at most %d (linear)", 2*n, edges, steps, limit)
 			}
 		})
 	}

@@ -3,13 +3,14 @@ package config
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // service returns the named service, or nil: one scan, for a single
 // question (Reserve). Code that asks for many names builds byName once.
 func (c *Config) service(name string) *Service {
 	for _, s := range c.Services {
-		work++
+		work.Add(1)
 		if s.Name == name {
 			return s
 		}
@@ -21,7 +22,7 @@ func (c *Config) service(name string) *Service {
 func (c *Config) byName() map[string]*Service {
 	m := make(map[string]*Service, len(c.Services))
 	for _, s := range c.Services {
-		work++
+		work.Add(1)
 		m[s.Name] = s
 	}
 	return m
@@ -30,7 +31,9 @@ func (c *Config) byName() map[string]*Service {
 // work counts the steps of loading and ordering a configuration (services
 // scanned or indexed, dependency edges followed): the tests check it grows
 // linearly with services + edges, as supervise's stop-order work does.
-var work int
+// Atomic: configurations may be loaded on several goroutines at once (a
+// reload's reader, tests in parallel).
+var work atomic.Int64
 
 // checkGraph checks that every after names a service and that there is no
 // dependency cycle. afterLines gives the line of each service's after key.
@@ -38,7 +41,7 @@ func (c *Config) checkGraph(afterLines map[string]int) error {
 	byName := c.byName()
 	for _, s := range c.Services {
 		for _, a := range s.After {
-			work++
+			work.Add(1)
 			dep := byName[a]
 			if dep == nil {
 				names := make([]string, len(c.Services))
@@ -85,7 +88,7 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 		color[name] = grey
 		stack = append(stack, name)
 		for _, dep := range byName[name].After {
-			work++
+			work.Add(1)
 			switch color[dep] {
 			case grey:
 				i := slices.Index(stack, dep)
@@ -102,7 +105,7 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 		return false
 	}
 	for _, s := range c.Services {
-		work++
+		work.Add(1)
 		if color[s.Name] == white && visit(s.Name) {
 			break
 		}
@@ -142,7 +145,7 @@ func (c *Config) StartOrder() [][]string {
 		l := 0
 		if seen <= len(c.Services) { // guards against a cycle in a hand-made Config
 			for _, a := range s.After {
-				work++
+				work.Add(1)
 				if dep := byName[a]; dep != nil {
 					l = max(l, depth(dep, seen+1)+1)
 				}

@@ -175,7 +175,7 @@ func finish(c *Config, parts []*part, extra []string, getenv Getenv) (*Config, e
 			return nil, err
 		}
 		for _, j := range jobs {
-			work++
+			work.Add(1)
 			if first := byName[j.Name]; first != nil {
 				return nil, &Error{File: j.File, Line: j.Line,
 					Msg: "job " + tomlQuote(j.Name) + " (named after this crontab file, its schedule and command) is already defined at " + where(first.File, first.Line) + "; accepted: rename the service or the crontab file"}
