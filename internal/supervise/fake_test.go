@@ -70,6 +70,9 @@ type fakeSystem struct {
 	// tend's child (PPID parent) leading its own group, as /proc would.
 	listAlive bool
 	parent    int
+	// during, when set, runs inside start, as if while the child were
+	// between its fork and its exec.
+	during func()
 }
 
 func newFakeSystem() *fakeSystem {
@@ -82,6 +85,9 @@ func newFakeSystem() *fakeSystem {
 func (f *fakeSystem) start(spec *spawn.Spec) (int, error) {
 	if err := f.fail[spec.Argv[0]]; err != nil {
 		return 0, err
+	}
+	if f.during != nil {
+		f.during()
 	}
 	f.nextPID++
 	f.argv[f.nextPID] = spec.Argv

@@ -311,7 +311,9 @@ func (s *Supervisor) start(v *svc) {
 		}
 	}
 	spec.ClearMask = s.cfg.ResetSignals
+	s.guard.begin()
 	pid, err := s.sys.start(&spec)
+	s.guard.end()
 	for _, f := range closeAfter {
 		f.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -59,5 +60,45 @@ func TestSignalsAsTheTableSays(t *testing.T) {
 				t.Errorf("%s is forwarded by the table, and nothing was sent", signals.Name(tt.sig))
 			}
 		})
+	}
+}
+
+// A terminal stop that arrives while the main is being started (its child
+// stopped before its exec, the loop waiting for that exec) stops tend at
+// once through the watcher; the loop's own copy of that signal is then
+// dropped, and a later one is handled as usual (forwarded, tend stops).
+// Outside a spawn the watcher does nothing: the loop acts.
+func TestJobStopDuringSpawn(t *testing.T) {
+	const self = fakePIDBase - 1
+	fs := newFakeSystem()
+	fs.alive[self] = true
+	var r *rig
+	fs.during = func() {
+		r.s.self = self
+		r.s.guard.watched() // the watcher's copy of ^Z, mid-spawn
+		fs.during = nil
+	}
+	r = &rig{t: t, fs: fs}
+	cfg := Config{JobControl: true, Grace: time.Hour}
+	main := Main([]string{"app"}, nil, nil, nil)
+	defaults(main)
+	cfg.Services = []*Service{main}
+	r.s = New(cfg)
+	r.s.sys, r.s.inline, r.s.childless = fs, true, true
+	t.Cleanup(func() { close(r.s.done) })
+	r.do(r.s.schedule)
+	if want := []killRec{{self, unix.SIGSTOP}}; !slices.Equal(fs.kills, want) {
+		t.Fatalf("during the spawn: sent %v, want %v", fs.kills, want)
+	}
+	r.signal(unix.SIGTSTP) // the loop's copy of the same ^Z
+	if want := []killRec{{self, unix.SIGSTOP}}; !slices.Equal(fs.kills, want) {
+		t.Fatalf("the loop's copy was acted on again: sent %v, want %v", fs.kills, want)
+	}
+	pid := r.pid("main")
+	r.s.guard.watched() // a later ^Z, no spawn under way: the watcher leaves it to the loop
+	r.signal(unix.SIGTSTP)
+	want := []killRec{{self, unix.SIGSTOP}, {-pid, unix.SIGTSTP}, {self, unix.SIGSTOP}}
+	if !slices.Equal(fs.kills, want) {
+		t.Errorf("a later ^Z: sent %v, want %v", fs.kills, want)
 	}
 }

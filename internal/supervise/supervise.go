@@ -170,6 +170,7 @@ type Supervisor struct {
 	// (terminal.go).
 	handedTerminal bool
 	ignoreOnce     map[syscall.Signal]bool
+	guard          spawnGuard // job control during a fork–exec (jobcontrol.go)
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -190,6 +191,7 @@ func New(cfg Config) *Supervisor {
 		faults:   make(chan string, 8),
 		done:     make(chan struct{}),
 	}
+	s.guard.stopSelf = s.stopSelfInSpawn
 	for _, def := range cfg.Services {
 		s.add(def)
 	}
@@ -261,6 +263,9 @@ func (s *Supervisor) Run() int {
 	}
 	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
 	notify(s.sigCh, without(early, kept))
+	if s.cfg.JobControl {
+		defer s.watchJobStops(jobStops(without(early, kept)))()
+	}
 	if s.cfg.HandTerminal {
 		s.handOverTerminal()
 	}
@@ -444,6 +449,10 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 		return
 	case !d.Forward:
 		s.log.Debug("signal not forwarded", "signal", signals.Name(sig), "why", d.Why)
+		return
+	}
+	if s.cfg.JobControl && d.JobStop && s.guard.consume() {
+		s.log.Debug("terminal stop signal already acted on during a spawn: not forwarded", "signal", signals.Name(sig))
 		return
 	}
 	s.forward(sig, false)
