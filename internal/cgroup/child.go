@@ -309,13 +309,18 @@ func (ch *Child) MemoryLimit() (int64, error) {
 	return limit(filepath.Join(ch.memory, "memory.limit_in_bytes"))
 }
 
-// Remove removes the child's directories (rmdir: the kernel refuses while
-// a process is still in one, EBUSY) and closes its descriptor.
-func (ch *Child) Remove() error {
+// Close closes the v2 directory descriptor (FD), leaving the cgroup.
+func (ch *Child) Close() {
 	if ch.fd >= 0 {
 		unix.Close(ch.fd)
 		ch.fd = -1
 	}
+}
+
+// Remove removes the child's directories (rmdir: the kernel refuses while
+// a process is still in one, EBUSY) and closes its descriptor.
+func (ch *Child) Remove() error {
+	ch.Close()
 	var errs []error
 	for _, dir := range ch.Dirs {
 		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
