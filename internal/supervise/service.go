@@ -275,7 +275,7 @@ func (s *Supervisor) start(v *svc) {
 	v.gen++
 	v.cancelTimers()
 	v.stopAsked, v.unhealthy, v.health, v.fails = false, false, "", 0
-	spec := v.Spec // a copy: Files differ per start
+	spec := v.Spec            // a copy: Files differ per start
 	cg, err := s.cgroupFor(v) // limits (cgroup.go)
 	if err != nil {
 		s.startFailed(v, err)
