@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/cgroup"
+	"github.com/tend-sh/tend/internal/config"
 )
 
 // Limits (memory_max, cpu_max, pids_max): each service with any runs in a
@@ -137,4 +138,23 @@ func (s *Supervisor) removeCgroups() {
 			s.log.Warn("cannot remove a service's cgroup", "service", name, "err", err)
 		}
 	}
+}
+
+// LimitWarnings says, for `tend check`, which services' limits could not
+// be enforced where tend runs now (a warning only: an image may be
+// checked where it will not run), or that they could.
+func LimitWarnings(services []*config.Service) []string {
+	var out []string
+	for _, cs := range services {
+		if !cs.HasLimits() {
+			continue
+		}
+		l := cgroup.Limits{MemoryMax: cs.MemoryMax, CPUMax: cs.CPUMax, PidsMax: cs.PidsMax}
+		if err := CanLimit(l); err != nil {
+			out = append(out, "warning: "+(&LimitsError{Service: cs.Name, Keys: cs.LimitKeys(), Why: err.Error()}).Error())
+		} else {
+			out = append(out, "note: service "+cs.Name+": "+strings.Join(cs.LimitKeys(), ", ")+": can be enforced here (child cgroup)")
+		}
+	}
+	return out
 }
