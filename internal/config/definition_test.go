@@ -69,6 +69,8 @@ stop_signal = "QUIT"
 stop_timeout = "3s"
 log = "inherit"
 env = { A = "1" }
+replicas = 2
+update = "start-first"
 
 [service.job]
 command = "j"
