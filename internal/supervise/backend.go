@@ -143,11 +143,19 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		if err != nil {
 			return err
 		}
-		v := vs[0]
-		if !v.alive() {
+		sent := false // to every running instance of replicas
+		for _, v := range vs {
+			if v.alive() {
+				if err := s.sys.kill(-v.pid, sig); err != nil {
+					return err
+				}
+				sent = true
+			}
+		}
+		if !sent {
 			return errors.New(name + " is not running")
 		}
-		return s.sys.kill(-v.pid, sig)
+		return nil
 	})
 }
 
