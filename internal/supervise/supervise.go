@@ -173,6 +173,7 @@ type Supervisor struct {
 	handedTerminal bool
 	ignoreOnce     map[syscall.Signal]bool
 	guard          spawnGuard // job control during a fork–exec (jobcontrol.go)
+	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
