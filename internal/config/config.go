@@ -67,6 +67,7 @@ const (
 	DefaultHealthInterval  = 10 * time.Second
 	DefaultHealthTimeout   = 2 * time.Second
 	DefaultHealthFailures  = 3
+	DefaultUpdate          = UpdateStopFirst
 	MaxServiceNameLen      = 64
 	maxFD                  = 255
 	maxSignal              = 64
@@ -93,6 +94,9 @@ type Config struct {
 	Files []string
 	// Crontabs are the crontab files loaded (key crontab, --crontab).
 	Crontabs []string
+	// templates: per replicated table, its values with ${TEND_REPLICA}
+	// unexpanded, for Plan (replicas.go).
+	templates map[string]*Service
 }
 
 // Service is one [service.NAME] table: the definition of a service, as
@@ -211,9 +215,35 @@ type Service struct {
 	MemoryMax int64
 	CPUMax    float64
 	PidsMax   int64
+	// Replicas (key replicas, default none: one plain service NAME) is the
+	// N of replicas = N, 1 to MaxReplicas: the table defines N instances,
+	// each its own Service named NAME-i (i = 0 … N-1) with ReplicaOf NAME,
+	// Replica i and TEND_REPLICA=i last in Env; ${TEND_REPLICA} in
+	// command, env and ready values is i. Everything else (restart
+	// limits, backoff, health) is per instance. An after naming NAME
+	// waits for every instance (see Config.Instances). 0 for a service
+	// without the key.
+	Replicas int
+	// ReplicaOf is the table's name, NAME, for an instance of replicas
+	// ("" otherwise); Replica is its index i.
+	ReplicaOf string
+	Replica   int
+	// Update (key update, default "stop-first") is how a restart asked for
+	// (tend restart, a reload that changes the service) replaces a running
+	// process: "stop-first" stops the old one, then starts the new one;
+	// "start-first" starts the new one and stops the old one only once the
+	// new one is ready (its ready probe), and keeps the old one when the
+	// new one does not get ready. Not allowed with oneshot or schedule.
+	Update string
 	// File is the file the service was defined in (as given).
 	File string
 }
+
+// Update orders (key update).
+const (
+	UpdateStopFirst  = "stop-first"
+	UpdateStartFirst = "start-first"
+)
 
 // Restart policies (key restart).
 const (

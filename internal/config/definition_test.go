@@ -74,6 +74,8 @@ memory_max = "64Mi"
 cpu_max = 0.5
 pids_max = 100
 env = { A = "1" }
+replicas = 2
+update = "start-first"
 
 [service.job]
 command = "j"

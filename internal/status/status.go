@@ -89,6 +89,11 @@ type ServiceStatus struct {
 	OOMKills uint64 `json:"oom_kills"`
 	// Job is set for scheduled jobs (State "scheduled" between runs).
 	Job *JobStatus `json:"job,omitempty"`
+	// ReplicaOf and Replica are set for an instance of replicas = N:
+	// the replicated service's name and the instance's index (Name is
+	// ReplicaOf-Replica).
+	ReplicaOf string `json:"replica_of,omitempty"`
+	Replica   *int   `json:"replica,omitempty"`
 }
 
 // Satisfied reports whether the service counts as ready (wait-ready,

@@ -105,6 +105,15 @@ type svc struct {
 
 	job *jobState // scheduled jobs only (job.go)
 
+	// Start-first replacement (update.go): shadow is v's other process
+	// (a candidate starting, or the old one retiring), owner the service a
+	// shadow belongs to; ro the rollout replacing v.
+	shadow, owner *svc
+	retiring      bool // a shadow holding the old process, being stopped
+	aborted       bool // a candidate being stopped: its exit is no failure
+	spawning      bool // a candidate inside its start
+	ro            *rollout
+
 	// The start order (startorder.go): seq is v's place in file order,
 	// queued that it is among the candidates, forgotten that a reload
 	// removed it; onState is the supervisor's stateChanged.
@@ -255,6 +264,10 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
+		if v.owner != nil && v.alive() && !v.aborted {
+			s.candidateFailed(v, "was not ready within "+v.Ready.Timeout.String())
+			return
+		}
 		if v.alive() && v.state == Starting {
 			s.log.Error("service not ready in time", "service", v.Name, "timeout", v.Ready.Timeout)
 			s.fail(v, 1, "not ready within "+v.Ready.Timeout.String())
@@ -411,6 +424,16 @@ func (s *Supervisor) becameReady(v *svc, st State) {
 		v.readyTimer.Stop()
 		v.readyTimer = nil
 	}
+	if v.owner != nil { // a start-first candidate (update.go)
+		switch {
+		case v.aborted:
+		case s.phase != running:
+			s.candidateFailed(v, "got ready after the shutdown began")
+		default:
+			s.promote(v)
+		}
+		return
+	}
 	v.setState(st)
 	if st == Ready {
 		s.log.Info("ready", "service", v.Name)
@@ -432,10 +455,15 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 		s.afterEvent(v.stopBy.Sub(s.sys.now()), timerEvent{v: v, kind: tGroupKill, pgid: pid})
 	}
 	v.cancelTimers()
+	code := reap.Code(status)
+	if v.owner != nil { // a start-first shadow (update.go)
+		s.shadowExited(v, code)
+		return
+	}
+	s.ownerExited(v)
 	if s.phase >= stopping && v.blockers == 0 {
 		s.clear(v)
 	}
-	code := reap.Code(status)
 	if v.Main {
 		raw := code
 		if to, ok := s.cfg.RemapExit[raw]; ok {
@@ -450,6 +478,10 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 // never started) with code. forceFail counts the exit as a failure
 // whatever the code (a failed health check).
 func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
+	if v.owner != nil { // a start-first candidate that could not start
+		s.shadowExited(v, code)
+		return
+	}
 	v.lastExit = &code
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
 	ran := s.sys.now().Sub(v.started)
@@ -587,7 +619,7 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 	// They fail with v's code: for a critical one, a startup oneshot or
 	// the main, the container's exit code is that of what actually failed.
 	for _, d := range s.order {
-		if d.state == Starting && !d.alive() && slices.Contains(d.After, v.Name) {
+		if d.state == Starting && !d.alive() && waitsFor(d, v) {
 			s.fail(d, code, "not started: its dependency "+v.Name+" failed")
 		}
 	}
@@ -605,13 +637,11 @@ func (s *Supervisor) schedule() {
 }
 
 func (s *Supervisor) depsSatisfied(v *svc) bool {
+	ok := true
 	for _, name := range v.After {
-		d := s.byName[name]
-		if d != nil && !d.satisfied() {
-			return false
-		}
+		s.named(name, func(d *svc) { ok = ok && d.satisfied() })
 	}
-	return true
+	return ok
 }
 
 // stop asks one service to stop for good: sig to its process group,
@@ -625,6 +655,7 @@ func (s *Supervisor) stop(v *svc, sig syscall.Signal) {
 // signalStop sends the stop signal and arms the stop timeout, without
 // deciding what happens after the exit.
 func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
+	s.abortCandidate(v, "the service is being stopped")
 	if !v.alive() {
 		if v.state == Backoff || v.state == Starting || v.state == Scheduled {
 			v.invalidate()
@@ -689,6 +720,7 @@ func (s *Supervisor) killGroup(name string, pgid int) {
 // forget drops a service removed by a reload.
 func (s *Supervisor) forget(v *svc) {
 	delete(s.byName, v.Name)
+	s.dropFromGroup(v)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
 	v.forgotten = true
 	s.settledTo = 0

@@ -161,6 +161,8 @@ type Supervisor struct {
 	shutdown
 	// startOrder is what decides which service starts when (startorder.go).
 	startOrder
+	// rollouts: replicas and start-first replacements (update.go).
+	rollouts
 
 	sys system // processes and clock; a fake in the unit tests
 	// stoppedNow: the stopped processes, read from /proc once per turn
@@ -208,6 +210,7 @@ func (s *Supervisor) add(def *Service) *svc {
 	s.indexAfter(v)
 	s.candidate(v)
 	s.byName[def.Name] = v
+	s.addToGroup(v)
 	if def.Main {
 		s.main = v
 	}
@@ -494,6 +497,9 @@ func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 		for _, v := range s.order {
 			if v.alive() {
 				targets = append(targets, -v.pid)
+			}
+			if x := v.shadow; x != nil && x.alive() { // start-first (update.go)
+				targets = append(targets, -x.pid)
 			}
 		}
 	}
