@@ -80,6 +80,9 @@ type ServiceStatus struct {
 	Oneshot bool   `json:"oneshot"`
 	// Job is set for scheduled jobs (State "scheduled" between runs).
 	Job *JobStatus `json:"job,omitempty"`
+	// Usage is what the service's processes cost (cpu_seconds,
+	// memory_bytes, processes), when it was asked for (usage.go).
+	*Usage
 }
 
 // Satisfied reports whether the service counts as ready (wait-ready,
@@ -148,4 +151,6 @@ func Jobs(ss []ServiceStatus) []ServiceStatus {
 type Report struct {
 	ShuttingDown bool            `json:"shutting_down"`
 	Services     []ServiceStatus `json:"services"`
+	// Totals: the orphans' and the container's usage (usage.go).
+	Totals
 }
