@@ -41,7 +41,11 @@ func usageCells(u *status.Usage) (cpu, mem string) {
 // process count in the PID column's place.
 func orphansRow(u *status.Usage) string {
 	cpu, mem := usageCells(u)
-	return fmt.Sprintf("%s\t-\t%d procs\t-\t-\t-\t-\t-\t%s\t%s\n", status.OrphansName, u.Processes, cpu, mem)
+	procs := "procs"
+	if u.Processes == 1 {
+		procs = "proc"
+	}
+	return fmt.Sprintf("%s\t-\t%d %s\t-\t-\t-\t-\t-\t%s\t%s\n", status.OrphansName, u.Processes, procs, cpu, mem)
 }
 
 // writeContainerLine writes the container's cgroup usage under the table,
