@@ -82,6 +82,8 @@
 //	           SIGTERM/SIGINT (usage.go).
 //	burn-cpu   [--ready R] SECONDS  use SECONDS of CPU time, then wait for
 //	           SIGTERM/SIGINT (usage.go).
+//	timecmd    --wait W --runs N --out F -- A... ::: B...  time two commands
+//	           alternately (usage.go).
 //
 // Every --ready file is written atomically once the process is fully set up
 // and contains the process's pid (as seen in its own PID namespace).
@@ -206,6 +208,8 @@ func main() {
 		os.Exit(touchMemCmd(args))
 	case "burn-cpu":
 		os.Exit(burnCPUCmd(args))
+	case "timecmd":
+		os.Exit(timecmdCmd(args))
 	default:
 		fatalf("unknown subcommand %q", sub)
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +24,18 @@ import (
 //	                             then sleep until SIGTERM/SIGINT
 //
 // --ready is written once the footprint is in place.
+//
+//	timecmd --wait W --runs N --out F -- CMD_A... ::: CMD_B...
+//	                             wait for the file W, then run CMD_A and
+//	                             CMD_B alternately, N times each after 3
+//	                             warm-up runs, stdin and stdout on
+//	                             /dev/null; write F: one "a NANOS" or
+//	                             "b NANOS" line per run (wall time from
+//	                             before the fork to after the wait), then
+//	                             "end"; sleep until SIGTERM/SIGINT. Run
+//	                             inside a PID namespace it times commands
+//	                             that see that namespace's /proc (the
+//	                             usage benchmark: tend status vs ps -e).
 
 func touchMemCmd(args []string) int {
 	fs := flag.NewFlagSet("touch-mem", flag.ExitOnError)
@@ -87,4 +103,41 @@ func waitStop() {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
 	<-c
+}
+
+func timecmdCmd(args []string) int {
+	fs := flag.NewFlagSet("timecmd", flag.ExitOnError)
+	wait := fs.String("wait", "", "start once this file exists")
+	runs := fs.Int("runs", 30, "measured runs of each command")
+	out := fs.String("out", "", "write the times here (required)")
+	fs.Parse(args)
+	rest := fs.Args()
+	sep := slices.Index(rest, ":::")
+	if *out == "" || sep < 1 || sep == len(rest)-1 {
+		fatalf("usage: testprog timecmd --wait W --runs N --out F -- CMD_A... ::: CMD_B...")
+	}
+	cmds := [][]string{rest[:sep], rest[sep+1:]}
+	for *wait != "" {
+		if _, err := os.Stat(*wait); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var b strings.Builder
+	for i := -3; i < *runs; i++ {
+		for j, argv := range cmds {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			t0 := time.Now()
+			if err := cmd.Run(); err != nil {
+				fatalf("timecmd: %v: %v", argv, err)
+			}
+			if i >= 0 {
+				fmt.Fprintf(&b, "%c %d\n", 'a'+j, time.Since(t0).Nanoseconds())
+			}
+		}
+	}
+	b.WriteString("end\n")
+	mustWrite(*out, b.String())
+	waitStop()
+	return 0
 }
