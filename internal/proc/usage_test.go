@@ -160,3 +160,18 @@ func TestListStatsReal(t *testing.T) {
 	}
 	t.Fatalf("own pid %d not listed", os.Getpid())
 }
+
+// BenchmarkListStats walks the real /proc (the host's: how many processes
+// depends on the machine; b.ReportMetric gives the time per process).
+func BenchmarkListStats(b *testing.B) {
+	n := 0
+	for b.Loop() {
+		all, _, err := ListStats(time.Time{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(all)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(n, 1)), "ns/process")
+	b.ReportMetric(float64(n), "processes")
+}

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"maps"
+	"strconv"
 	"testing"
 
 	"github.com/tend-sh/tend/internal/proc"
@@ -127,5 +128,31 @@ func TestNoteGroup(t *testing.T) {
 	}
 	if _, ok := s.usage.groups[w]; ok {
 		t.Error("a process in tend's own group was noted as leading one")
+	}
+}
+
+// BenchmarkAttribute: 200 services of 5 processes (a leader and 4 in its
+// group), 1000 processes in all, plus 20 orphans.
+func BenchmarkAttribute(b *testing.B) {
+	m := members{pids: map[int]int{}, groups: map[int]int{}, self: 1, pid1: true}
+	var stats []proc.Stat
+	pid := 100
+	for i := range 200 {
+		m.names = append(m.names, "s"+strconv.Itoa(i))
+		lead := pid
+		m.pids[lead], m.groups[lead] = i, i
+		for range 5 {
+			stats = append(stats, pst(pid, lead, lead, lead, uint64(pid)))
+			pid++
+		}
+	}
+	for range 20 {
+		stats = append(stats, pst(pid, 1, pid, pid, 7))
+		pid++
+	}
+	var seen map[procKey]string
+	b.ReportAllocs()
+	for b.Loop() {
+		_, seen = attribute(m, stats, seen)
 	}
 }
