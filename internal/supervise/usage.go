@@ -28,6 +28,7 @@ package supervise
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tend-sh/tend/internal/proc"
@@ -61,6 +62,7 @@ type usageState struct {
 
 	walkMu sync.Mutex
 	seen   map[procKey]string // (pid, start time) -> service, from the last walk
+	warned atomic.Bool        // the failure to read /proc was logged
 }
 
 // procKey names a process across PID reuse.
@@ -145,7 +147,10 @@ func (s *Supervisor) StatusUsage(names []string) ([]status.ServiceStatus, status
 	}
 	per, orphans, complete, err := s.readUsage(m)
 	if err != nil {
-		s.log.Warn("cannot read the services' usage from /proc", "err", err)
+		// Said once: every later status request would say it again.
+		if !s.usage.warned.Swap(true) {
+			s.log.Warn("cannot read the services' usage from /proc; tend status shows none", "err", err)
+		}
 	} else {
 		byName := make(map[string]status.Usage, len(per))
 		for i, u := range per {
