@@ -11,6 +11,8 @@ BENCH_ARGS  ?=
 BENCH_OCI_ARGS ?=
 # tend status (200 services, 1000 processes) vs ps -e (tendbench usage), e.g. BENCH_USAGE_ARGS='-runs 50'
 BENCH_USAGE_ARGS ?=
+# restarts under traffic (tendbench restart), e.g. BENCH_RESTART_ARGS='-restarts 3'
+BENCH_RESTART_ARGS ?=
 # a pod's CRI lifecycle: runc, RuntimeClass, NRI (tendbench cri), e.g. BENCH_CRI_ARGS='-rounds 50'
 BENCH_CRI_ARGS ?=
 
@@ -31,6 +33,9 @@ bench-compare: build bench-peers
 	./bin/tendbench -tend $(BIN) -testprog bin/testprog -gofloor bin/gofloor -out BENCHMARKS.md $(BENCH_ARGS)
 	@# tend status with every service's usage against ps -e (issue 21), its own table.
 	./bin/tendbench usage -tend $(BIN) -testprog bin/testprog -out BENCHMARKS.md $(BENCH_USAGE_ARGS)
+	@# Restarts under traffic: tend start-first / stop-first against supervisord.
+	CGO_ENABLED=0 $(GO) build -o bin/zero-downtime ./examples/zero-downtime
+	./bin/tendbench restart -tend $(BIN) -server bin/zero-downtime -out BENCHMARKS.md $(BENCH_RESTART_ARGS)
 	@# tend-runc (the OCI runtime wrapper) against plain runc, its own table.
 	@if command -v runc >/dev/null 2>&1; then \
 	  ln -sf tend bin/tend-runc && ./bin/tendbench oci -tend-runc bin/tend-runc -out BENCHMARKS.md $(BENCH_OCI_ARGS); \
