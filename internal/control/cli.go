@@ -340,12 +340,12 @@ func (c *client) simple(req Request) *failure {
 }
 
 func (c *client) status(o cliOpts) *failure {
-	rep, _, conn, f := c.call(Request{V: Version, Op: OpStatus, Names: o.args}, callTimeout)
+	rep, _, conn, f := c.call(Request{V: Version, Op: OpStatus, Names: o.args, Usage: true}, callTimeout)
 	if f != nil {
 		return f
 	}
 	conn.Close()
-	r := status.Report{ShuttingDown: rep.ShuttingDown, Services: rep.Services}
+	r := status.Report{ShuttingDown: rep.ShuttingDown, Services: rep.Services, Totals: rep.Totals}
 	if o.json {
 		if err := WriteStatusJSON(c.stdout, r); err != nil {
 			return fail(ExitFailed, "%v", err)
@@ -376,7 +376,7 @@ func WriteStatusJSON(w io.Writer, r status.Report) error {
 // now.
 func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH")
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH\tCPU\tMEM")
 	for _, s := range r.Services {
 		pid, uptime, last, ready, health := "-", "-", "-", "no", "-"
 		if s.PID != 0 {
@@ -397,9 +397,16 @@ func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 		if s.Health != "" {
 			health = s.Health
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health)
+		cpu, mem := usageCells(s.Usage)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health, cpu, mem)
+	}
+	if r.Orphans != nil {
+		fmt.Fprint(tw, orphansRow(r.Orphans))
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeContainerLine(w, r.Totals); err != nil {
 		return err
 	}
 	if err := writeJobsText(w, r.Services, now); err != nil {

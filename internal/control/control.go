@@ -27,6 +27,7 @@
 // bytes:
 //
 //	{"v":1,"op":"status","names":["web"]}
+//	{"v":1,"op":"status","usage":true}         (with CPU and memory: usage.go)
 //	{"v":1,"op":"start"|"stop"|"restart","names":["web","db"]}
 //	{"v":1,"op":"signal","names":["web"],"signal":"HUP"}
 //	{"v":1,"op":"logs","names":["web"],"lines":100,"follow":true}

@@ -389,7 +389,11 @@ func (s *Server) do(req Request) Reply {
 	switch req.Op {
 	case OpStatus:
 		var ss []status.ServiceStatus
-		ss, err = s.b.Status(req.Names)
+		if req.Usage {
+			ss, ok.Totals, err = StatusWithUsage(s.b, req.Names)
+		} else {
+			ss, err = s.b.Status(req.Names)
+		}
 		ok.Services = ss
 		ok.ShuttingDown = s.b.ShuttingDown()
 	case OpStart:

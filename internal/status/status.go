@@ -94,6 +94,9 @@ type ServiceStatus struct {
 	// ReplicaOf-Replica).
 	ReplicaOf string `json:"replica_of,omitempty"`
 	Replica   *int   `json:"replica,omitempty"`
+	// Usage is what the service's processes cost (cpu_seconds,
+	// memory_bytes, processes), when it was asked for (usage.go).
+	*Usage
 }
 
 // Satisfied reports whether the service counts as ready (wait-ready,
@@ -168,4 +171,6 @@ func Jobs(ss []ServiceStatus) []ServiceStatus {
 type Report struct {
 	ShuttingDown bool            `json:"shutting_down"`
 	Services     []ServiceStatus `json:"services"`
+	// Totals: the orphans' and the container's usage (usage.go).
+	Totals
 }

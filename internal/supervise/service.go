@@ -349,6 +349,7 @@ func (s *Supervisor) start(v *svc) {
 	s.childless = false
 	v.pid, v.started = pid, s.sys.now()
 	s.byPID[pid] = v
+	s.noteGroup(v, pid, !spec.SameGroup)
 	if v.Main && !spec.SameGroup {
 		s.mainPGID = pid
 	}

@@ -175,6 +175,8 @@ type Supervisor struct {
 	ignoreOnce     map[syscall.Signal]bool
 	guard          spawnGuard // job control during a fork–exec (jobcontrol.go)
 	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
+	// usage: the groups the services led, for per-service usage (usage.go).
+	usage usageState
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
