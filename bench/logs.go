@@ -201,16 +201,12 @@ func (r *runner) logArgv(tool string, w logWorkload, dir string) []string {
 	}
 }
 
-// runTree runs argv with stdio on /dev/null and returns the CPU time
+// runTreeTo runs argv with stdio on /dev/null and returns the CPU time
 // (user+system) of its whole process tree: the rusage of the child covers
 // every descendant it waited for, and each of these tools waits for all
 // of its own.
-func (r *runner) runTree(argv []string) (cpu, wall float64, err error) {
-	return r.runTreeTo(argv, "")
-}
-
-// runTreeTo is runTree with stdout and stderr to the file out (created),
-// unless out is "".
+//
+// With out not "", its stdout and stderr go to the file out (created).
 func (r *runner) runTreeTo(argv []string, out string) (cpu, wall float64, err error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.devnull, r.devnull, r.devnull
