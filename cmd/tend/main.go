@@ -379,6 +379,9 @@ func check(args []string) int {
 		return codeUsage
 	}
 	fmt.Print(c.Plan())
+	for _, w := range supervise.LimitWarnings(c.Services) {
+		fmt.Fprintln(os.Stderr, "tend: "+w)
+	}
 	return 0
 }
 

@@ -206,6 +206,14 @@ type Service struct {
 	// Timeout (key timeout, jobs only; default 0: none) bounds a run: then
 	// it gets StopSignal, and SIGKILL after StopTimeout.
 	Timeout time.Duration
+	// MemoryMax (key memory_max, default none), CPUMax (key cpu_max, in
+	// cores, default none) and PidsMax (key pids_max, default none) are
+	// the service's resource limits (limits.go): it runs in a child
+	// cgroup of its own with them, or tend refuses to start where it
+	// cannot create one. 0 is none.
+	MemoryMax int64
+	CPUMax    float64
+	PidsMax   int64
 	// File is the file the service was defined in (as given).
 	File string
 }

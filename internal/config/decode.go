@@ -16,7 +16,7 @@ import (
 // Accepted keys, sorted, per table.
 var (
 	rootKeys        = []string{"crontab", "grace", "log_format", "log_timestamps", "service"}
-	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "log", "max_restarts", "oneshot", "overlap", "ready", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "user", "workdir"}
+	serviceKeys     = []string{"after", "backoff", "command", "cpu_max", "critical", "env", "env_file", "health", "log", "max_restarts", "memory_max", "oneshot", "overlap", "pids_max", "ready", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "user", "workdir"}
 	backoffKeys     = []string{"initial", "max"}
 	maxRestartKeys  = []string{"count", "within"}
 	readyKeys       = []string{"exec", "fd", "file", "http", "interval", "tcp", "timeout"}
@@ -259,6 +259,8 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		case "oneshot":
 			s.Oneshot, err = d.boolean(f, key)
 			jobF.oneshot = f
+		case "memory_max", "cpu_max", "pids_max":
+			err = d.limit(s, k, f, key)
 		default:
 			err = d.unknown(f, append(base, k), serviceKeys)
 		}

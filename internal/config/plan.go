@@ -135,6 +135,9 @@ var servicePlan = []struct {
 		}
 		kv(b, "log", str(log))
 	}},
+	{"memory_max", limitPlan("memory_max")},
+	{"cpu_max", limitPlan("cpu_max")},
+	{"pids_max", limitPlan("pids_max")},
 	{"env_file", nil}, // read at load time: its variables are in env
 	{"env", func(b *strings.Builder, s *Service) {
 		if len(s.Env) == 0 {

@@ -400,6 +400,9 @@ func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 		}
 		if s.LastExit != nil {
 			last = strconv.Itoa(*s.LastExit)
+			if s.Reason != "" {
+				last += " (" + s.Reason + ")"
+			}
 		}
 		if s.Ready {
 			ready = "yes"

@@ -78,6 +78,15 @@ type ServiceStatus struct {
 	Ready   bool   `json:"ready"`
 	Health  string `json:"health"` // ""|healthy|unhealthy
 	Oneshot bool   `json:"oneshot"`
+	// Reason says why the last process ended, when tend knows more than
+	// its exit code: "oom-killed" (the kernel's OOM killer ended it, the
+	// memory cgroup's oom_kill counter rose with its SIGKILL) or
+	// "possibly-oom-killed" (fewer OOM kills were counted than processes
+	// died of SIGKILL at that moment). "" otherwise.
+	Reason string `json:"reason,omitempty"`
+	// OOMKills counts the service's processes the kernel killed for lack
+	// of memory (certain ones only) since tend started.
+	OOMKills uint64 `json:"oom_kills"`
 	// Job is set for scheduled jobs (State "scheduled" between runs).
 	Job *JobStatus `json:"job,omitempty"`
 }
@@ -98,6 +107,12 @@ func NotReady(ss []ServiceStatus) []string {
 	}
 	return out
 }
+
+// Reasons (ServiceStatus.Reason).
+const (
+	ReasonOOMKilled         = "oom-killed"
+	ReasonPossiblyOOMKilled = "possibly-oom-killed"
+)
 
 // Run results of a scheduled job, as counted in JobStatus.Runs and the
 // result label of tend_job_runs_total.

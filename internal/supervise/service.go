@@ -275,7 +275,15 @@ func (s *Supervisor) start(v *svc) {
 	v.gen++
 	v.cancelTimers()
 	v.stopAsked, v.unhealthy, v.health, v.fails = false, false, "", 0
-	spec := v.Spec // a copy: Files differ per start
+	spec := v.Spec            // a copy: Files differ per start
+	cg, err := s.cgroupFor(v) // limits (cgroup.go)
+	if err != nil {
+		s.startFailed(v, err)
+		return
+	}
+	if cg != nil {
+		spec.CgroupFD = cg.cg.FD()
+	}
 	var closeAfter []*os.File
 	if v.inherit() {
 		spec.Files = []uintptr{0, 1, 2}
@@ -314,6 +322,10 @@ func (s *Supervisor) start(v *svc) {
 	s.guard.begin()
 	pid, err := s.sys.start(&spec)
 	s.guard.end()
+	var placeErr error
+	if err == nil {
+		placeErr = s.placeInCgroup(v, cg, pid)
+	}
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -336,6 +348,10 @@ func (s *Supervisor) start(v *svc) {
 		v.setState(Starting)
 	} else {
 		s.becameReady(v, Running)
+	}
+	if placeErr != nil { // SIGKILLed already: it must not run without its limits
+		v.stopAsked = true
+		s.fail(v, 1, placeErr.Error())
 	}
 }
 
@@ -425,7 +441,7 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 		if to, ok := s.cfg.RemapExit[raw]; ok {
 			code = to
 		}
-		s.log.Info("main process exited", "pid", pid, "code", raw, "exit", code)
+		s.log.Info("main process exited", append([]any{"pid", pid, "code", raw, "exit", code}, s.oomAttrs(v)...)...)
 	}
 	s.exited(v, code, v.unhealthy)
 }
@@ -500,7 +516,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 			v.setState(Stopped)
 			s.log.Info("exited", "service", v.Name, "code", code)
 		} else {
-			s.fail(v, code, "exited with code "+strconv.Itoa(code))
+			s.fail(v, code, s.exitWhy(v, code))
 		}
 		s.schedule()
 		return
@@ -508,7 +524,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	now := s.sys.now()
 	v.recent = slices.DeleteFunc(v.recent, func(t time.Time) bool { return now.Sub(t) > v.MaxRestartsWithin })
 	if len(v.recent) >= v.MaxRestarts {
-		s.fail(v, code, "exited with code "+strconv.Itoa(code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
+		s.fail(v, code, s.exitWhy(v, code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
 		s.schedule()
 		return
 	}
@@ -523,7 +539,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	}
 	v.recent = append(v.recent, now)
 	v.restarts++
-	s.log.Warn("service exited; restarting", "service", v.Name, "code", code, "in", delay.Round(time.Millisecond))
+	s.log.Warn("service exited; restarting", append([]any{"service", v.Name, "code", code, "in", delay.Round(time.Millisecond)}, s.oomAttrs(v)...)...)
 	// Even an immediate restart goes through the loop: started from here, a
 	// start that fails at once (fork EAGAIN) would call back into exited and
 	// loop without ever letting the loop see a signal.

@@ -155,6 +155,7 @@ type Supervisor struct {
 	childless   bool // the reaper said ECHILD after the last exit, nothing started since
 	stats       Stats
 	rl          reloader // SIGHUP reloads (reload.go)
+	oom         oomState // OOM kills and limits (oom.go, cgroup.go)
 
 	// shutdown is the shutdown's state (shutdown.go).
 	shutdown
@@ -171,6 +172,7 @@ type Supervisor struct {
 	handedTerminal bool
 	ignoreOnce     map[syscall.Signal]bool
 	guard          spawnGuard // job control during a fork–exec (jobcontrol.go)
+	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -269,6 +271,11 @@ func (s *Supervisor) Run() int {
 	if s.cfg.HandTerminal {
 		s.handOverTerminal()
 	}
+	s.initOOM()
+	defer s.removeCgroups()
+	if !s.setupLimits() {
+		return CodeLimits
+	}
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
 
@@ -364,6 +371,7 @@ func (s *Supervisor) onBatch(b reap.Batch) {
 	// A drain that ended in ECHILD after these exits means nothing at all
 	// is left; a start while handling them clears it again.
 	s.childless = b.NoChildren
+	s.noteOOM(b) // before byPID forgets the exits' services
 	for _, e := range b.Exits {
 		switch {
 		case e.PID == s.preStopPID:

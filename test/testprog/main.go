@@ -113,6 +113,10 @@ func main() {
 		os.Exit(trapterm(sub, args))
 	case "daemon":
 		os.Exit(daemon(args))
+	case "alloc":
+		os.Exit(alloc(args))
+	case "_alloc-orphan":
+		os.Exit(allocOrphan(args))
 	case "_daemon-mid":
 		os.Exit(daemonMid(args))
 	case "_daemon-child":
