@@ -49,13 +49,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Defaults of the config keys (log.max_size, log.max_files).
-const (
-	DefaultMaxSize  = 50_000_000 // "50MB"
-	DefaultMaxFiles = 5
-	MaxMaxFiles     = 1000
-)
-
 // Mode is the mode files are created with (less the umask).
 const Mode = 0o640
 
