@@ -188,6 +188,9 @@ type Service struct {
 	// are tend's own, e.g. a terminal). "prefixed" is accepted as the
 	// default's name.
 	Log string
+	// LogFile (key log as a table, default none) sends the service's
+	// lines to a rotated file (see LogFile); Log is then "".
+	LogFile *LogFile
 
 	// Schedule (key schedule, default none) makes the service a job: it
 	// runs to completion at each time the cron spec names (package

@@ -271,10 +271,7 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			healthF = f
 			s.Health, err = d.probe(f, key, true)
 		case "log":
-			s.Log, err = d.enum(f, key, append([]string{""}, logModes...), "a log mode")
-			if s.Log == LogPrefixed {
-				s.Log = ""
-			}
+			err = d.logKey(s, f, key)
 		case "schedule", "timezone", "overlap", "timeout":
 			err = jobF.set(d, k, f, key)
 		case "oneshot":

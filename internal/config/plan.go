@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tend-sh/tend/internal/quantity"
 )
 
 // Plan renders the resolved configuration for `tend check`: the start order,
@@ -142,6 +144,10 @@ var servicePlan = []struct {
 		}
 	}},
 	{"log", func(b *strings.Builder, s *Service) {
+		if lf := s.LogFile; lf != nil {
+			kv(b, "log", "{ file = "+str(lf.Path)+", max_size = "+str(quantity.Format(lf.MaxSize))+", max_files = "+strconv.Itoa(lf.MaxFiles)+", stdout = "+strconv.FormatBool(lf.Stdout)+" }")
+			return
+		}
 		log := s.Log
 		if log == "" {
 			log = LogPrefixed

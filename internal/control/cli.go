@@ -31,6 +31,7 @@ const Usage = `usage: tend status [--json] [NAME...]
        tend run JOB                  one run of a scheduled job now
        tend signal NAME SIG
        tend logs [-f] [-n N] [NAME...]
+       tend logs --reopen            reopen every service's log file (logrotate)
        tend shutdown
        tend wait-ready [--timeout DURATION] [NAME...]
 options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
@@ -60,6 +61,7 @@ type cliOpts struct {
 	help    bool
 	json    bool
 	follow  bool
+	reopen  bool
 	lines   int
 	timeout time.Duration
 	args    []string
@@ -100,7 +102,11 @@ func RunCLI(args []string, socket string, stdout, stderr io.Writer) int {
 		sig, _ := ParseSignal(o.args[1]) // checked by parseCLI
 		f = c.simple(Request{V: Version, Op: OpSignal, Names: o.args[:1], Signal: strconv.Itoa(int(sig))})
 	case "logs":
-		f = c.logs(o)
+		if o.reopen {
+			f = c.simple(Request{V: Version, Op: OpReopenLogs})
+		} else {
+			f = c.logs(o)
+		}
 	case "wait-ready":
 		f = c.waitReady(o)
 	}
@@ -159,6 +165,9 @@ func parseCLI(cmd string, args []string) (cliOpts, error) {
 		case cmd == "status" && name == "--json":
 			o.json = true
 			err = noValue()
+		case cmd == "logs" && name == "--reopen":
+			o.reopen = true
+			err = noValue()
 		case cmd == "logs" && (name == "-f" || name == "--follow"):
 			o.follow = true
 			err = noValue()
@@ -203,6 +212,10 @@ func parseCLI(cmd string, args []string) (cliOpts, error) {
 	case "shutdown":
 		if len(o.args) != 0 {
 			return o, errors.New("takes no arguments")
+		}
+	case "logs":
+		if o.reopen && (len(o.args) != 0 || o.follow || o.lines >= 0) {
+			return o, errors.New("--reopen takes no names and no other option (it reopens every log file)")
 		}
 	case "run":
 		if len(o.args) != 1 {

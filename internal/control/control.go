@@ -33,6 +33,7 @@
 //	{"v":1,"op":"logs","names":["web"],"lines":100,"follow":true}
 //	{"v":1,"op":"shutdown"}
 //	{"v":1,"op":"run","names":["backup"]}     (a scheduled job: one run now)
+//	{"v":1,"op":"reopen_logs"}                  (reopen every service's log file)
 //
 // The server answers with one line:
 //

@@ -126,7 +126,7 @@ func Decode(line []byte) (Request, error) {
 		}
 	}
 	switch req.Op {
-	case OpStatus, OpShutdown:
+	case OpStatus, OpShutdown, OpReopenLogs:
 	case OpStart, OpStop, OpRestart:
 		if len(req.Names) == 0 {
 			return req, badRequest("%s needs at least one service name", req.Op)

@@ -407,6 +407,8 @@ func (s *Server) do(req Request) Reply {
 		err = s.b.Signal(req.Names[0], sig)
 	case OpShutdown:
 		err = s.b.Shutdown()
+	case OpReopenLogs:
+		err = reopenLogs(s.l)
 	case OpRun:
 		if r, ok := s.b.(JobRunner); ok {
 			err = r.RunJob(req.Names[0])

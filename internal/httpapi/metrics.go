@@ -72,6 +72,7 @@ func writeMetrics(b *bytes.Buffer, ss []status.ServiceStatus, orphans, forwarded
 	b.WriteString(mOrphans.name + " " + strconv.FormatUint(orphans, 10) + "\n")
 	header(b, mSignals)
 	b.WriteString(mSignals.name + " " + strconv.FormatUint(forwarded, 10) + "\n")
+	writeLogFileMetrics(b)
 }
 
 // sample writes the sample of m for service s: m{service="NAME"EXTRA} V,
