@@ -31,19 +31,43 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tend-sh/tend/internal/cgroup"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/status"
 )
 
-// ContainerUsage, when set, returns the container's own usage and limit
-// from the cgroup tend runs in (nil when nothing is readable). It is
-// called on the asking goroutine with every usage reading.
-//
-// HOOK for internal/cgroup (usage.go, branch oom-limits): wire it in
-// cmd/tend once both are merged, e.g.
-//
-//	supervise.ContainerUsage = func() *status.Container { ... cgroup.ReadUsage() ... }
-var ContainerUsage func() *status.Container
+// ContainerUsage returns the container's own usage and limit, from the
+// cgroup tend runs in (cgroup.Usage: v2 memory.current, memory.max,
+// cpu.stat; v1 memory.usage_in_bytes, memory.limit_in_bytes,
+// cpuacct.usage), nil when nothing is readable. It is called on the
+// asking goroutine with every usage reading, never on a timer; a test may
+// replace it.
+var ContainerUsage = cgroupUsage
+
+func cgroupUsage() *status.Container {
+	cg, err := cgroup.Self()
+	if err != nil {
+		return nil
+	}
+	u, err := cg.Usage()
+	if err != nil {
+		return nil
+	}
+	var c status.Container
+	if u.HasMemory {
+		mem := uint64(u.MemoryBytes)
+		c.MemoryBytes = &mem
+		if u.MemoryLimit != cgroup.Unlimited && u.MemoryLimit > 0 {
+			limit := uint64(u.MemoryLimit)
+			c.MemoryLimitBytes = &limit
+		}
+	}
+	if u.HasCPU {
+		cpu := u.CPUSeconds
+		c.CPUSeconds = &cpu
+	}
+	return &c
+}
 
 // usageBudget bounds one walk over /proc: past it the reading is returned
 // as it stands, marked incomplete. A walk over 1000 processes takes a few

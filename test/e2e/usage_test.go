@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,6 +26,10 @@ type usageReport struct {
 		MemoryBytes uint64  `json:"memory_bytes"`
 		Processes   int     `json:"processes"`
 	} `json:"orphans"`
+	Container *struct {
+		MemoryBytes *uint64  `json:"memory_bytes"`
+		CPUSeconds  *float64 `json:"cpu_seconds"`
+	} `json:"container"`
 }
 
 func parseUsage(t *testing.T, what, body string) usageReport {
@@ -105,6 +110,15 @@ func TestUsage(t *testing.T) {
 		t.Errorf("orphans: %+v; want the daemon, 1 process with some memory\n%s", rep.Orphans, out)
 	}
 
+	// The container's own figures, from the cgroup tend runs in (here
+	// the test's own, which holds at least the 64 MiB touched), where the
+	// memory controller is mounted.
+	if cgroupMemoryReadable() {
+		if c := rep.Container; c == nil || c.MemoryBytes == nil || *c.MemoryBytes < 64*mib || c.CPUSeconds == nil || *c.CPUSeconds < 0.9 {
+			t.Errorf("container: want memory_bytes >= 64 MiB and cpu_seconds >= 0.9 from tend's cgroup:\n%s", out)
+		}
+	}
+
 	// The table: CPU and MEM columns, the orphans row.
 	_, text, _ := tendCtl(t, sock, "status")
 	if !regexpLine(text, `^NAME +STATE .* HEALTH +CPU +MEM$`) ||
@@ -145,4 +159,16 @@ func TestUsage(t *testing.T) {
 	}
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
+}
+
+// cgroupMemoryReadable reports whether this machine shows a memory
+// controller tend can read: cgroup v1's memory hierarchy or v2's
+// memory.current at the root of the unified one.
+func cgroupMemoryReadable() bool {
+	for _, p := range []string{"/sys/fs/cgroup/memory/memory.usage_in_bytes", "/sys/fs/cgroup/cgroup.controllers"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
