@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -83,6 +84,9 @@ func (s *Supervisor) setupLimits() bool {
 // service without limits.
 func (s *Supervisor) cgroupFor(v *svc) (*child, error) {
 	if !v.HasLimits() {
+		// A reload took its limits away: its deaths are no longer
+		// judged by that cgroup's counter, and the cgroup goes.
+		s.dropCgroup(v.Name)
 		return nil, nil
 	}
 	l := limitsOf(v)
@@ -109,7 +113,9 @@ func (s *Supervisor) cgroupFor(v *svc) (*child, error) {
 		}
 	}
 	if old := s.oom.children[v.Name]; old != nil {
-		old.cg.Close()
+		// The limits changed: the directories no longer used (a v1
+		// hierarchy whose limit was dropped) go now or at exit.
+		s.retire(old.cg, cg.Dirs)
 	}
 	s.oom.children[v.Name] = ch
 	s.log.Debug("service cgroup", "service", v.Name, "dirs", strings.Join(cg.Dirs, " "))
@@ -130,12 +136,41 @@ func (s *Supervisor) placeInCgroup(v *svc, ch *child, pid int) error {
 	return nil
 }
 
+// dropCgroup removes the child cgroup of a service that no longer has one
+// (a reload removed the service or its limits).
+func (s *Supervisor) dropCgroup(name string) {
+	if ch := s.oom.children[name]; ch != nil {
+		delete(s.oom.children, name)
+		s.retire(ch.cg, nil)
+	}
+}
+
+// retire removes the directories of old that are not in keep now; those
+// the kernel refuses to remove yet (a process of the service still in
+// one) are removed when tend exits.
+func (s *Supervisor) retire(old *cgroup.Child, keep []string) {
+	old.Close()
+	old.Dirs = slices.DeleteFunc(old.Dirs, func(d string) bool { return slices.Contains(keep, d) })
+	if len(old.Dirs) == 0 {
+		return
+	}
+	if err := old.Remove(); err != nil {
+		s.log.Debug("a service's former cgroup is removed at exit", "dirs", strings.Join(old.Dirs, " "), "err", err)
+		s.oom.retired = append(s.oom.retired, old)
+	}
+}
+
 // removeCgroups removes the child cgroups tend made, once everything has
 // exited.
 func (s *Supervisor) removeCgroups() {
 	for name, ch := range s.oom.children {
 		if err := ch.cg.Remove(); err != nil {
 			s.log.Warn("cannot remove a service's cgroup", "service", name, "err", err)
+		}
+	}
+	for _, old := range s.oom.retired {
+		if err := old.Remove(); err != nil {
+			s.log.Warn("cannot remove a service's former cgroup", "err", err)
 		}
 	}
 }

@@ -75,6 +75,7 @@ type oomState struct {
 	cg        *cgroup.Cgroup // tend's own cgroup (nil: not found)
 	container *oomCounter    // nil: no readable memory controller
 	children  map[string]*child
+	retired   []*cgroup.Child   // former child cgroups not removed yet (reloads)
 	reasons   map[string]string // service -> status.Reason* of its last exit
 	kills     map[string]uint64 // service -> certain OOM kills
 
