@@ -21,6 +21,7 @@ func attachLogFiles(mux *logs.Mux, files *logfile.Set, c *config.Config) error {
 		return nil
 	}
 	ws := make([]*logfile.Writer, len(c.Services))
+	var paths []string
 	for i, s := range c.Services {
 		lf := s.LogFile
 		if lf == nil {
@@ -31,7 +32,11 @@ func attachLogFiles(mux *logs.Mux, files *logfile.Set, c *config.Config) error {
 			return fmt.Errorf("%s:%d: service.%s.log.file: cannot open the log file %s: %w", s.File, s.Line, s.Name, lf.Path, err)
 		}
 		ws[i] = w
+		paths = append(paths, lf.Path)
 	}
+	// The files no service writes any more (a reload changed or removed
+	// them) are closed, and "tend logs --reopen" no longer recreates them.
+	defer files.Keep(paths)
 	for i, s := range c.Services {
 		if ws[i] == nil {
 			mux.SetFile(s.Name, nil, false)

@@ -87,6 +87,7 @@ type Writer struct {
 	f       file // nil after a failed reopen or rotation: reopened by the next Write
 	size    int64
 	failing bool // a failure has been reported and no Write has succeeded since
+	retired bool // no longer in its Set: closed after each Write, never reopened
 }
 
 // file is what a Writer writes to: an *os.File (a fake in tests).
@@ -203,6 +204,12 @@ func kind(mode uint32) string {
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	n, err := w.write(p)
+	if w.retired && w.f != nil {
+		// A batch that was under way when a reload moved the service's
+		// lines elsewhere: written, and the descriptor not kept.
+		w.f.Close()
+		w.f = nil
+	}
 	report := false
 	if err != nil {
 		writeErrors.Add(1)
@@ -446,6 +453,35 @@ func (s *Set) Open(path string, o Options) (*Writer, error) {
 	}
 	s.writers[key] = w
 	return w, nil
+}
+
+// Keep retires the Set's Writers whose path is not in paths (a reload
+// that changed or removed a service's log file): their files are closed,
+// no longer reopened by Reopen, and a batch of lines still under way to
+// one is written and its file closed again.
+func (s *Set) Keep(paths []string) {
+	keep := map[string]bool{}
+	for _, p := range paths {
+		keep[filepath.Clean(p)] = true
+	}
+	s.mu.Lock()
+	var gone []*Writer
+	for key, w := range s.writers {
+		if !keep[key] {
+			gone = append(gone, w)
+			delete(s.writers, key)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range gone {
+		w.mu.Lock()
+		w.retired = true
+		if w.f != nil {
+			w.f.Close()
+			w.f = nil
+		}
+		w.mu.Unlock()
+	}
 }
 
 // Reopen reopens every file of the Set, returning the errors joined.

@@ -363,3 +363,51 @@ func BenchmarkWrite(b *testing.B) {
 		w.Write(p)
 	}
 }
+
+// A reload moved a service's lines from a.log to b.log: Keep([b.log])
+// closes a.log, a later Reopen (an external logrotate that moved both)
+// does not recreate it, and a batch still under way to a is written and
+// its file closed again.
+func TestSetKeep(t *testing.T) {
+	dir := t.TempDir()
+	pa, pb := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	s := NewSet()
+	defer s.Close()
+	a, err := s.Open(pa, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(pb, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Keep([]string{pb})
+	if s.Len() != 1 {
+		t.Errorf("Len = %d after Keep of one path", s.Len())
+	}
+	if a.f != nil {
+		t.Error("a.log still open after Keep dropped it")
+	}
+	for _, p := range []string{pa, pb} {
+		if err := os.Rename(p, p+".1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pa); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Reopen recreated %s, which no service writes any more (%v)", pa, err)
+	}
+	if _, err := os.Stat(pb); err != nil {
+		t.Errorf("Reopen did not recreate %s: %v", pb, err)
+	}
+	if _, err := a.Write([]byte("late\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, pa); got != "late\n" {
+		t.Errorf("a late batch: %q", got)
+	}
+	if a.f != nil {
+		t.Error("a retired writer kept its file open after a late batch")
+	}
+}
