@@ -18,7 +18,9 @@
 //     failed reopen is reported once through Options.Report, counted
 //     (per Write call that met an error) in [WriteErrors], and never
 //     retried in a loop: Write returns at once and the lines of that call
-//     that could not be written are lost for the file. After a Write that
+//     that could not be written are lost for the file (a line the disk
+//     filled in the middle of is cut off again: the file holds whole lines
+//     only). After a Write that
 //     meets no error, the next failure is reported again. When rotation
 //     fails, writing goes on into the current file (past MaxSize) rather
 //     than lose lines.
@@ -263,6 +265,9 @@ func (w *Writer) write(p []byte) (int, error) {
 			chunk = p[:n]
 		}
 		m, err := w.f.Write(chunk)
+		if err != nil {
+			m = w.untear(chunk, m)
+		}
 		w.size += int64(m)
 		done += m
 		if err != nil {
@@ -271,6 +276,30 @@ func (w *Writer) write(p []byte) (int, error) {
 		p = p[len(chunk):]
 	}
 	return done, first
+}
+
+// untear removes from the end of the file the start of a line that a
+// failed write of chunk left there after its m bytes (a disk that filled
+// mid-line), so that the file never holds a torn line and the next line
+// written after space is freed starts a line of its own. It returns the
+// bytes of chunk that stay written: its whole lines.
+func (w *Writer) untear(chunk []byte, m int) int {
+	whole := bytes.LastIndexByte(chunk[:m], '\n') + 1
+	if whole == m {
+		return m
+	}
+	f, ok := w.f.(interface {
+		Stat() (fs.FileInfo, error)
+		Truncate(size int64) error
+	})
+	if !ok {
+		return m
+	}
+	fi, err := f.Stat()
+	if torn := int64(m - whole); err != nil || fi.Size() < torn || f.Truncate(fi.Size()-torn) != nil {
+		return m
+	}
+	return whole
 }
 
 // unwrap turns *os.PathError into its errno for shorter messages.

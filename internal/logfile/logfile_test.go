@@ -411,3 +411,43 @@ func TestSetKeep(t *testing.T) {
 		t.Error("a retired writer kept its file open after a late batch")
 	}
 }
+
+// A disk that fills mid-line (a small tmpfs, mounted where tend runs as
+// root): the file holds whole lines only, and once space is freed the
+// next lines follow them whole.
+func TestFullDiskNoTornLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "web.log")
+	w, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i += 7 {
+		_, werr = w.Write(lines(i, 7, 100))
+	}
+	if !errors.Is(werr, syscall.ENOSPC) {
+		t.Fatalf("the 16k tmpfs never filled: %v", werr)
+	}
+	if got := read(t, path); !strings.HasSuffix(got, "\n") {
+		t.Fatalf("a full disk left a torn line: ...%q", got[max(0, len(got)-60):])
+	}
+	n := len(numbers(t, path, 1))
+	if err := os.WriteFile(path, nil, 0); err != nil { // space freed (truncated, as by hand)
+		t.Fatal(err)
+	}
+	if _, err := w.Write(lines(5000, 1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := numbers(t, path, 1); len(got) != 1 || got[0] != 5000 {
+		t.Errorf("after space was freed (%d lines had fit): %v", n, got)
+	}
+}
