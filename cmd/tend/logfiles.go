@@ -29,6 +29,7 @@ func attachLogFiles(mux *logs.Mux, files *logfile.Set, c *config.Config) error {
 		}
 		w, err := files.Open(lf.Path, logfile.Options{MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles})
 		if err != nil {
+			files.Revert() // the files this call opened: the routes stay as they were
 			return fmt.Errorf("%s:%d: service.%s.log.file: cannot open the log file %s: %w", s.File, s.Line, s.Name, lf.Path, err)
 		}
 		ws[i] = w

@@ -449,6 +449,7 @@ func trusted(p string, fi fs.FileInfo, uid uint32) error {
 type Set struct {
 	mu      sync.Mutex
 	writers map[string]*Writer
+	kept    []string // the paths of the last Keep
 	report  atomic.Pointer[func(path string, err error)]
 }
 
@@ -494,6 +495,7 @@ func (s *Set) Keep(paths []string) {
 		keep[filepath.Clean(p)] = true
 	}
 	s.mu.Lock()
+	s.kept = append([]string(nil), paths...)
 	var gone []*Writer
 	for key, w := range s.writers {
 		if !keep[key] {
@@ -511,6 +513,15 @@ func (s *Set) Keep(paths []string) {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// Revert retires the Writers opened since the last Keep (a reload whose
+// configuration was rejected after some of its files were opened).
+func (s *Set) Revert() {
+	s.mu.Lock()
+	kept := s.kept
+	s.mu.Unlock()
+	s.Keep(kept)
 }
 
 // Reopen reopens every file of the Set, returning the errors joined.

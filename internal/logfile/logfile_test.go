@@ -451,3 +451,22 @@ func TestFullDiskNoTornLine(t *testing.T) {
 		t.Errorf("after space was freed (%d lines had fit): %v", n, got)
 	}
 }
+
+// A reload rejected after it opened some files: Revert closes those and
+// keeps the files of the last Keep.
+func TestSetRevert(t *testing.T) {
+	dir := t.TempDir()
+	pa, pb := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	s := NewSet()
+	defer s.Close()
+	a, _ := s.Open(pa, Options{})
+	s.Keep([]string{pa})
+	b, err := s.Open(pb, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Revert()
+	if s.Len() != 1 || a.f == nil || b.f != nil {
+		t.Errorf("after Revert: %d files, a open %v, b open %v; want a only", s.Len(), a.f != nil, b.f != nil)
+	}
+}
