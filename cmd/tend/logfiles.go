@@ -48,6 +48,22 @@ func attachLogFiles(mux *logs.Mux, files *logfile.Set, c *config.Config) error {
 	return nil
 }
 
+// logFileWarnings says, for `tend check`, which log files could not be
+// opened where tend runs now (a warning only, as for limits: an image may
+// be checked where it will not run). Nothing is created.
+func logFileWarnings(c *config.Config) []string {
+	var out []string
+	for _, s := range c.Services {
+		if s.LogFile == nil {
+			continue
+		}
+		if err := logfile.Check(s.LogFile.Path); err != nil {
+			out = append(out, fmt.Sprintf("warning: %s:%d: service.%s.log.file: could not be opened here (tend would exit 2 at the start): %v", s.File, s.Line, s.Name, err))
+		}
+	}
+	return out
+}
+
 // reportLogFile reports a log file's failure once (logfile calls it again
 // only after a write has succeeded since).
 func reportLogFile(log *slog.Logger) func(path string, err error) {

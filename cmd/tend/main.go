@@ -382,6 +382,9 @@ func check(args []string) int {
 	for _, w := range supervise.LimitWarnings(c.Services) {
 		fmt.Fprintln(os.Stderr, "tend: "+w)
 	}
+	for _, w := range logFileWarnings(c) {
+		fmt.Fprintln(os.Stderr, "tend: "+w)
+	}
 	return 0
 }
 

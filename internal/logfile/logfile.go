@@ -117,6 +117,38 @@ func Open(path string, o Options) (*Writer, error) {
 	return w, nil
 }
 
+// Check reports whether Open would accept path, without creating or
+// opening anything (for "tend check"): its directories are checked as
+// Open checks them and, if the file exists, it must be a regular file
+// (not a symbolic link) owned by tend's effective uid with one link.
+func Check(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("%s: not an absolute path", path)
+	}
+	path = filepath.Clean(path)
+	euid := uint32(os.Geteuid())
+	if err := checkDir(filepath.Dir(path), euid); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil // created at the start
+	case err != nil:
+		return &os.PathError{Op: "lstat", Path: path, Err: err}
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("%s: a symbolic link; accepted: a regular file (links are not followed)", path)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("%s: %s; accepted: a regular file", path, kind(st.Mode))
+	case st.Uid != euid:
+		return fmt.Errorf("%s: owned by uid %d; accepted: a file owned by tend's uid %d (or none: tend creates it)", path, st.Uid, euid)
+	case st.Nlink != 1:
+		return fmt.Errorf("%s: has %d hard links; accepted: a file with one link", path, st.Nlink)
+	}
+	return nil
+}
+
 func (w *Writer) setOptions(o Options) {
 	if o.MaxFiles < 1 {
 		o.MaxFiles = 1

@@ -470,3 +470,43 @@ func TestSetRevert(t *testing.T) {
 		t.Errorf("after Revert: %d files, a open %v, b open %v; want a only", s.Len(), a.f != nil, b.f != nil)
 	}
 }
+
+// Check ("tend check") accepts what Open would, creates nothing, and
+// refuses what Open refuses.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	regular := filepath.Join(dir, "old.log")
+	os.WriteFile(regular, []byte("x\n"), 0o640)
+	link := filepath.Join(dir, "link.log")
+	os.Symlink(regular, link)
+	linked := filepath.Join(dir, "linked.log")
+	os.WriteFile(linked, nil, 0o640)
+	os.Link(linked, filepath.Join(dir, "linked2.log"))
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	for _, tt := range []struct {
+		path, err string
+	}{
+		{filepath.Join(dir, "new.log"), ""},
+		{regular, ""},
+		{"rel.log", "not an absolute path"},
+		{filepath.Join(dir, "none", "x.log"), "does not exist"},
+		{link, "symbolic link"},
+		{linked, "hard links"},
+		{dir, "a directory"},
+		{"/dev/null", "character device"},
+		{filepath.Join(open, "x.log"), "lets other users replace"},
+	} {
+		err := Check(tt.path)
+		if (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("Check(%s) = %v, want %q", tt.path, err, tt.err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Check created the file (%v)", err)
+	}
+}
