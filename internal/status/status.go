@@ -80,6 +80,18 @@ type ServiceStatus struct {
 	Oneshot bool   `json:"oneshot"`
 	// Job is set for scheduled jobs (State "scheduled" between runs).
 	Job *JobStatus `json:"job,omitempty"`
+	// StatusText is the last STATUS= the service sent over its
+	// NOTIFY_SOCKET (ready = { notify = true }); "" when none.
+	StatusText string `json:"status_text"`
+	// Reason says why the service is in its state: "started", "ready",
+	// "exited 3", "stopped by user", "watchdog", "health check failed",
+	// "restart limit reached after exited 1", … ("" before anything
+	// happened to it).
+	Reason string `json:"reason"`
+	// NotifyRejected counts the sd_notify messages sent to the service's
+	// NOTIFY_SOCKET by processes that are not the service's (ignored);
+	// nil for services without one.
+	NotifyRejected *uint64 `json:"notify_rejected,omitempty"`
 }
 
 // Satisfied reports whether the service counts as ready (wait-ready,

@@ -67,6 +67,7 @@ func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
 				Name: v.Name, State: v.state, PID: v.pid, Since: v.since, Started: v.started,
 				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
 				Health: v.health, Oneshot: v.Oneshot, Job: v.jobStatus(),
+				StatusText: v.zd.statusText, Reason: v.zd.reason, NotifyRejected: v.rejectedCount(),
 			})
 		}
 		return err
@@ -79,6 +80,7 @@ func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
 func (s *Supervisor) Start(names []string) error {
 	return s.each(names, func(v *svc) {
 		if !v.alive() && v.state != Backoff {
+			v.zd.reason = "started by user"
 			v.fresh()
 		}
 	})
@@ -86,12 +88,13 @@ func (s *Supervisor) Start(names []string) error {
 
 // Stop stops services for good (until started again).
 func (s *Supervisor) Stop(names []string) error {
-	return s.each(names, func(v *svc) { s.stop(v, v.StopSignal) })
+	return s.each(names, func(v *svc) { v.zd.reason = "stopped by user"; s.stop(v, v.StopSignal) })
 }
 
 // Restart stops running services and starts them again; others it starts.
 func (s *Supervisor) Restart(names []string) error {
 	return s.each(names, func(v *svc) {
+		v.zd.reason = "restarted by user"
 		if !v.alive() {
 			v.fresh()
 			return
@@ -136,7 +139,7 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		if !v.alive() {
 			return errors.New(name + " is not running")
 		}
-		return s.sys.kill(-v.pid, sig)
+		return s.sys.kill(v.group(), sig)
 	})
 }
 

@@ -105,6 +105,8 @@ type svc struct {
 
 	job *jobState // scheduled jobs only (job.go)
 
+	zd zdState // listen, notify, watchdog, reason (listen.go, notifyservice.go)
+
 	// The start order (startorder.go): seq is v's place in file order,
 	// queued that it is among the candidates, forgotten that a reload
 	// removed it; onState is the supervisor's stateChanged.
@@ -184,12 +186,12 @@ func (v *svc) fresh() {
 }
 
 func (v *svc) cancelTimers() {
-	for _, t := range []timer{v.stopTimer, v.readyTimer, v.probeTimer} {
+	for _, t := range []timer{v.stopTimer, v.readyTimer, v.probeTimer, v.zd.watchdog} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	v.stopTimer, v.readyTimer, v.probeTimer = nil, nil, nil
+	v.stopTimer, v.readyTimer, v.probeTimer, v.zd.watchdog = nil, nil, nil, nil
 	if v.readyFD != nil {
 		v.readyFD.Close()
 		v.readyFD = nil
@@ -232,7 +234,7 @@ func (s *Supervisor) afterEvent(d time.Duration, ev timerEvent) timer {
 }
 
 func (s *Supervisor) onTimer(ev timerEvent) {
-	if s.onJobTimer(ev) {
+	if s.onJobTimer(ev) || s.onZDTimer(ev) {
 		return
 	}
 	v := ev.v
@@ -251,7 +253,7 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 	case tStopKill:
 		if v.alive() {
 			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
-			_ = s.sys.kill(-v.pid, unix.SIGKILL)
+			_ = s.sys.kill(v.group(), unix.SIGKILL)
 			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
@@ -299,6 +301,13 @@ func (s *Supervisor) start(v *svc) {
 		spec.Files = []uintptr{s.devNull(), outW.Fd(), errW.Fd()}
 		closeAfter = append(closeAfter, outW, errW)
 	}
+	if err := s.prepareStart(v, &spec); err != nil {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+		s.startFailed(v, err)
+		return
+	}
 	if v.Ready != nil && v.Ready.Kind == config.ProbeFD {
 		r, w, err := os.Pipe()
 		if err == nil {
@@ -328,6 +337,7 @@ func (s *Supervisor) start(v *svc) {
 		s.mainPGID = pid
 	}
 	s.log.Info("started", "service", v.Name, "pid", pid, "cmd", strings.Join(v.Spec.Argv, " "))
+	s.startedZD(v)
 	if v.Ready != nil {
 		v.setState(Starting)
 		v.readyTimer = s.after(v.Ready.Timeout, v, tReadyTimeout)
@@ -407,6 +417,9 @@ func (s *Supervisor) becameReady(v *svc, st State) {
 
 // onServiceExit handles the exit of a service's process.
 func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
+	if s.handOver(v) { // MAINPID= (notifyservice.go)
+		return
+	}
 	pid := v.pid
 	delete(s.byPID, pid)
 	v.pid = 0
@@ -435,6 +448,7 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 // whatever the code (a failed health check).
 func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	v.lastExit = &code
+	s.noteExit(v, code)
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
 	ran := s.sys.now().Sub(v.started)
 	if v.Job != nil {
@@ -560,6 +574,7 @@ func backoff(initial, max time.Duration, n int) time.Duration {
 // waiting for v can never start and fail too.
 func (s *Supervisor) fail(v *svc, code int, why string) {
 	v.setState(Failed)
+	v.zd.reason = why
 	s.log.Error("service failed", "service", v.Name, "reason", why)
 	if code == 0 {
 		code = 1
@@ -620,7 +635,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 		v.setState(Stopping)
 	}
 	if sig != 0 {
-		target := -v.pid
+		target := v.group()
 		if v.Main && s.cfg.ToChild {
 			target = v.pid
 		}
@@ -675,6 +690,7 @@ func (s *Supervisor) forget(v *svc) {
 	delete(s.byName, v.Name)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
 	v.forgotten = true
+	v.releaseZD()
 	s.settledTo = 0
 	s.rescan = true // its dependents may now start (a missing one counts as satisfied)
 	s.log.Info("removed", "service", v.Name)
