@@ -42,6 +42,7 @@ func (s *Supervisor) candidate(v *svc) {
 // starting is a candidate, and one that became satisfied makes its
 // dependents candidates.
 func (s *Supervisor) stateChanged(v *svc, from State) {
+	s.statusUp()
 	if v.state == Starting {
 		s.candidate(v)
 	}
@@ -124,5 +125,6 @@ func (s *Supervisor) checkStartup() {
 	}
 	s.startupDone = true
 	s.log.Info("all services started")
-	s.notifyUp("READY=1\nSTATUS=all services started")
+	s.lastStatusUp = s.summary()
+	s.notifyUp("READY=1\nSTATUS=" + s.lastStatusUp)
 }

@@ -175,6 +175,7 @@ type Supervisor struct {
 	handedTerminal bool
 	ignoreOnce     map[syscall.Signal]bool
 	guard          spawnGuard // job control during a fork–exec (jobcontrol.go)
+	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
 	// notifyDir is the services' notify sockets' directory, made at the
 	// first need (notifyservice.go); notifyDirOwned: tend made it and
 	// removes it. trampoline replaces listen.SelfExe (tests).

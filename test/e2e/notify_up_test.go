@@ -11,7 +11,8 @@ import (
 
 // Scenario (issue 20, item 3): tend started by a manager speaking
 // sd_notify (podman --sdnotify=container, systemd Type=notify) tells it
-// READY=1 once its service started and STOPPING=1 when SIGTERM starts the
+// READY=1 once its service started (with STATUS=, a one-line summary, also
+// sent whenever it changes) and STOPPING=1 when SIGTERM starts the
 // shutdown; the child never sees tend's NOTIFY_SOCKET.
 func TestNotifyUpward(t *testing.T) {
 	t.Parallel()
@@ -36,14 +37,29 @@ func TestNotifyUpward(t *testing.T) {
 	}
 	r := start(t, opts{Env: []string{"NOTIFY_SOCKET=" + sock}, Timeout: 90 * time.Second},
 		"--", "/bin/sh", "-c", `echo "child NOTIFY_SOCKET=[$NOTIFY_SOCKET]" >`+seen+`.tmp; mv `+seen+`.tmp `+seen+`; exec sleep 1000`)
-	if got := recv(r); !strings.HasPrefix(got, "READY=1\n") {
-		t.Errorf("first notification %q, want READY=1", got)
+	// STATUS= summaries may come before READY=1 (a service's state
+	// changed) and after it; nothing else does.
+	next := func(what string) string {
+		var skipped []string
+		for {
+			got := recv(r)
+			if !strings.HasPrefix(got, "STATUS=") || strings.Contains(got, "\n") {
+				if len(skipped) > 0 {
+					t.Logf("STATUS lines before %s: %q", what, skipped)
+				}
+				return got
+			}
+			skipped = append(skipped, got)
+		}
+	}
+	if got := next("READY"); got != "READY=1\nSTATUS=1 running" {
+		t.Errorf("first notification other than STATUS: %q, want READY=1 with STATUS=1 running", got)
 	}
 	if got := r.WaitFile(seen); !strings.Contains(got, "child NOTIFY_SOCKET=[]") {
 		t.Errorf("child saw %q: it must not get tend's NOTIFY_SOCKET", got)
 	}
 	r.Signal(unix.SIGTERM)
-	if got := recv(r); got != "STOPPING=1" {
+	if got := next("STOPPING"); got != "STOPPING=1" {
 		t.Errorf("after SIGTERM: %q, want STOPPING=1", got)
 	}
 	r.Wait()

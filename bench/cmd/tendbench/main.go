@@ -9,6 +9,8 @@
 //	tendbench oci -tend-runc PATH [-runs N] [-out BENCHMARKS.md]   (tend-runc vs runc)
 //	tendbench cri -bins DIR -tend PATH -tend-nri PATH -testprog PATH -pause PATH [-rounds N] [-out BENCHMARKS.md]
 //	                                                               (a pod's CRI lifecycle: runc, RuntimeClass, NRI)
+//	tendbench restart -tend PATH -server PATH [-restarts 10] [-out BENCHMARKS.md]
+//	                                                               (restarts under traffic: start-first, stop-first, supervisord)
 //	tendbench exec-runtime RUNTIME ARGS...   (helper: the Go floor of a runtime wrapper)
 package main
 
@@ -39,6 +41,10 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "cri" {
 		cri(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "restart" {
+		restart(os.Args[2:])
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "oci" {
@@ -170,6 +176,36 @@ func cri(args []string) {
 	}
 	md := bench.CRIMarkdown(rep, "tendbench cri "+strings.Join(args, " "))
 	publish(md, *out, bench.UpdateCRIFile)
+}
+
+// restart measures restarts under traffic (bench.RunRestart) and prints
+// (and with -out writes) its table.
+func restart(args []string) {
+	var o bench.RestartOptions
+	fs := flag.NewFlagSet("restart", flag.ExitOnError)
+	fs.StringVar(&o.Tend, "tend", "bin/tend", "the tend binary")
+	fs.StringVar(&o.Server, "server", "bin/zero-downtime", "examples/zero-downtime, built")
+	fs.IntVar(&o.Restarts, "restarts", 10, "restarts per column")
+	fs.DurationVar(&o.Baseline, "baseline", 2*time.Second, "traffic before the first restart")
+	fs.DurationVar(&o.Warmup, "warmup", 300*time.Millisecond, "the server's start-up work before it serves")
+	cols := fs.String("columns", "", "a comma-separated subset of the columns, by number (1-4)")
+	out := fs.String("out", "", "also write the table into this file (between its markers)")
+	fs.Parse(args)
+	for _, c := range strings.Split(*cols, ",") {
+		if i, err := strconv.Atoi(c); err == nil && i >= 1 && i <= len(bench.RestartColumns) {
+			o.Columns = append(o.Columns, bench.RestartColumns[i-1])
+		} else if c != "" {
+			fmt.Fprintf(os.Stderr, "tendbench restart: -columns: %q is not a column number 1-%d\n", c, len(bench.RestartColumns))
+			os.Exit(2)
+		}
+	}
+	o.Log = logf
+	rep, err := bench.RunRestart(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench restart:", err)
+		os.Exit(1)
+	}
+	publish(rep.Markdown("tendbench restart "+strings.Join(args, " ")), *out, bench.UpdateRestartFile)
 }
 
 // publish prints a table and, with -out, writes it into that file through

@@ -1,0 +1,112 @@
+// Package quantity parses and prints sizes the way Kubernetes writes
+// resource quantities, so that a size in tend's config means what it means
+// in a pod spec: a bare number is bytes; K, M, G, T, P, E (or KB, MB, …)
+// are powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei (or KiB, MiB, …) are powers
+// of 1024. "50MB" is 50,000,000 bytes, "50Mi" 52,428,800. Suffixes are
+// case-sensitive except for the B ("k" is accepted for K, as Kubernetes
+// does); fractions are allowed where the result is a whole number of
+// bytes ("1.5Gi").
+package quantity
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+)
+
+// Accepted says what a size may be; Parse's errors end with it.
+const Accepted = `want bytes as a whole number or a quantity such as "512Ki", "50MB", "1.5Gi" (K, M, G, T, P, E = powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei = powers of 1024; a B may follow)`
+
+var suffixes = []struct {
+	s    string
+	mult int64
+}{
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"Pi", 1 << 50}, {"Ei", 1 << 60},
+	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18},
+}
+
+// Parse parses a size in bytes. It refuses negative sizes, sizes that
+// do not fit in an int64 and fractions of a byte.
+func Parse(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, fmt.Errorf("empty size; %s", Accepted)
+	}
+	num, mult := t, int64(1)
+	body := strings.TrimSuffix(t, "B")
+	for _, x := range suffixes {
+		if strings.HasSuffix(body, x.s) {
+			num, mult = strings.TrimSuffix(body, x.s), x.mult
+			break
+		}
+	}
+	if mult == 1 && body != t {
+		num = body // "100B"
+	}
+	num = strings.TrimSpace(num)
+	if num == "" || strings.HasPrefix(num, "+") || strings.HasPrefix(num, "-") {
+		return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
+	}
+	for _, c := range num {
+		if (c < '0' || c > '9') && c != '.' {
+			return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
+		}
+	}
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(mult))
+	if !r.IsInt() {
+		return 0, fmt.Errorf("size %q is not a whole number of bytes; %s", s, Accepted)
+	}
+	n := r.Num()
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("size %q is too large (the limit is %d bytes)", s, int64(math.MaxInt64))
+	}
+	return n.Int64(), nil
+}
+
+// Value parses a size from a decoded config value: a string as Parse
+// reads it, or a whole non-negative number of bytes.
+func Value(v any) (int64, error) {
+	switch x := v.(type) {
+	case string:
+		return Parse(x)
+	case int64:
+		if x < 0 {
+			return 0, fmt.Errorf("negative size %d; %s", x, Accepted)
+		}
+		return x, nil
+	case int:
+		return Value(int64(x))
+	case float64:
+		if x < 0 || x != math.Trunc(x) || x > math.MaxInt64 {
+			return 0, fmt.Errorf("invalid size %v; %s", x, Accepted)
+		}
+		return int64(x), nil
+	}
+	return 0, fmt.Errorf("a size is a string or a number, not %T; %s", v, Accepted)
+}
+
+// Format prints n with the largest binary suffix that divides it exactly
+// ("64Mi"), else the largest decimal one ("50M"), else bytes ("1000001").
+// Parse(Format(n)) == n.
+func Format(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	for i := 5; i >= 0; i-- {
+		if x := suffixes[i]; n%x.mult == 0 {
+			return strconv.FormatInt(n/x.mult, 10) + x.s
+		}
+	}
+	for i := len(suffixes) - 1; i >= 7; i-- {
+		if x := suffixes[i]; n%x.mult == 0 {
+			return strconv.FormatInt(n/x.mult, 10) + x.s
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
