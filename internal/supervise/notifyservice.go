@@ -101,13 +101,8 @@ func (s *Supervisor) prepareStart(v *svc, spec *spawn.Spec) error {
 	return nil
 }
 
-// selfExe is the trampoline's binary (listen.SelfExe; tests change it).
-func (s *Supervisor) selfExe() string {
-	if s.trampoline != "" {
-		return s.trampoline
-	}
-	return listen.SelfExe
-}
+// selfExe is the trampoline's binary: tend's own.
+func (s *Supervisor) selfExe() string { return listen.SelfExe }
 
 func dropEnv(env []string, keys ...string) []string {
 	out := env[:0:0]

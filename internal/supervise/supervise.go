@@ -178,10 +178,9 @@ type Supervisor struct {
 	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
 	// notifyDir is the services' notify sockets' directory, made at the
 	// first need (notifyservice.go); notifyDirOwned: tend made it and
-	// removes it. trampoline replaces listen.SelfExe (tests).
+	// removes it.
 	notifyDir      string
 	notifyDirOwned bool
-	trampoline     string
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
