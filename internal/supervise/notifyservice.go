@@ -81,12 +81,14 @@ func (s *Supervisor) prepareStart(v *svc, spec *spawn.Spec) error {
 	if err := s.openSockets(v); err != nil {
 		return err
 	}
-	spec.Env = sdnotify.StripEnv(spec.Env)
-	spec.Env = dropEnv(spec.Env, "WATCHDOG_USEC", "WATCHDOG_PID")
+	// Other services' environments are left as they are: tend's face
+	// removed tend's own NOTIFY_SOCKET from the environment they start
+	// from (cmd/tend), the tini and dumb-init faces pass it through.
 	if v.notifies() {
 		if err := s.notifySocket(v); err != nil {
 			return err
 		}
+		spec.Env = dropEnv(spec.Env, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 		spec.Env = append(spec.Env, "NOTIFY_SOCKET="+v.zd.ns.Path)
 		if v.Watchdog > 0 {
 			spec.Env = append(spec.Env, "WATCHDOG_USEC="+strconv.FormatInt(v.Watchdog.Microseconds(), 10))

@@ -59,7 +59,7 @@ func envOf(env []string, k string) (string, bool) {
 }
 
 func TestNotifyReadyGatesDependants(t *testing.T) {
-	plain := &Service{Service: &config.Service{Name: "plain"}, Spec: spawnSpec("plain", "NOTIFY_SOCKET=/leaked")}
+	plain := &Service{Service: &config.Service{Name: "plain"}, Spec: spawnSpec("plain")}
 	r := zdRig(t, Config{}, notifySvc("db", time.Minute, 0), &Service{Service: &config.Service{Name: "web", After: []string{"db"}}}, plain)
 	r.wantStates("db=starting web=starting plain=running")
 	db := r.pid("db")
