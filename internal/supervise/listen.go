@@ -1,7 +1,11 @@
 package supervise
 
 import (
+	"fmt"
+	"maps"
+	"os"
 	"reflect"
+	"slices"
 
 	"github.com/tend-sh/tend/internal/listen"
 )
@@ -25,32 +29,69 @@ type socketsFor struct {
 
 // openSockets makes sure v's sockets are open as its definition says,
 // returning the bind error (listen.BindError: service, address, errno).
+// When `listen` changed, a socket whose address is still listed (the
+// same address, whatever its name, and the same user) is kept with what
+// waits in its backlog; the others are closed and the new ones opened.
 func (s *Supervisor) openSockets(v *svc) error {
 	want := socketsFor{addrs: v.Listen, user: v.User}
-	if v.zd.sockets != nil && reflect.DeepEqual(v.zd.sockFor, want) {
+	old := v.zd.sockets
+	if old != nil && reflect.DeepEqual(v.zd.sockFor, want) {
 		return nil
 	}
-	if v.zd.sockets != nil {
-		s.log.Info("listen changed; reopening its sockets", "service", v.Name)
-		v.zd.sockets.Close()
+	// The old sockets no longer listed are closed first: their ports may
+	// be what a new entry binds (0.0.0.0:80 becoming 127.0.0.1:80).
+	keep := map[string]*os.File{}
+	if old != nil {
+		listed := map[string]bool{}
+		for _, a := range v.Listen {
+			listed[sameAddr(a)] = true
+		}
+		for i, a := range v.zd.sockFor.addrs {
+			if k := sameAddr(a); listed[k] && v.zd.sockFor.user == v.User {
+				keep[k] = old.Files[i]
+			} else {
+				old.Files[i].Close()
+			}
+		}
 		v.zd.sockets = nil
-	}
-	if len(v.Listen) == 0 {
-		return nil
+		s.log.Info("listen changed; reopening its sockets", "service", v.Name)
 	}
 	owner := listen.Owner{UID: -1, GID: -1}
 	if c := v.Spec.Cred; c != nil {
 		owner = listen.Owner{UID: int(c.Uid), GID: int(c.Gid)}
 	}
-	set, err := listen.OpenAll(v.Name, v.Name, v.Listen, owner)
-	if err != nil {
-		return err
+	set := &listen.Set{}
+	for _, a := range v.Listen {
+		f := keep[sameAddr(a)]
+		delete(keep, sameAddr(a))
+		if f == nil {
+			var err error
+			if f, err = listen.Open(v.Name, a, owner); err != nil {
+				// Those taken so far and those still to take.
+				for _, f := range append(set.Files, slices.Collect(maps.Values(keep))...) {
+					f.Close()
+				}
+				return err // the next start opens them all afresh
+			}
+		}
+		name := a.Name
+		if name == "" {
+			name = v.Name
+		}
+		set.Files, set.Names = append(set.Files, f), append(set.Names, name)
 	}
 	v.zd.sockets, v.zd.sockFor = set, want
-	for _, a := range v.Listen {
-		s.log.Debug("listening", "service", v.Name, "address", a.Text)
+	if len(set.Files) == 0 {
+		v.zd.sockets = nil
 	}
 	return nil
+}
+
+// sameAddr identifies an address whatever its name: a socket kept across
+// a reload is one bound the same way.
+func sameAddr(a listen.Addr) string {
+	a.Name = ""
+	return fmt.Sprintf("%+v", a)
 }
 
 // openEarly opens a service's sockets as it joins the configuration; an

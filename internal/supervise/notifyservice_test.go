@@ -207,7 +207,8 @@ func TestListenSockets(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sockA, sockB := dir+"/a.sock", dir+"/b.sock"
-	next := mk("unix://" + sockB)
+	next := mk("unix://"+sockA, "unix://"+sockB)
+	next.Listen[0].Name = "renamed"
 	defaults(next)
 	r := zdRig(t, Config{Reload: func() (*Reloaded, error) {
 		return &Reloaded{Services: []*Service{next}, Grace: time.Hour}, nil
@@ -252,17 +253,38 @@ func TestListenSockets(t *testing.T) {
 	if v.zd.sockets.Files[0] != first {
 		t.Error("a start after a stop reopened the sockets")
 	}
-	// A reload that changes listen: reopened at the restart it causes.
+	// A reload that changes listen: at the restart it causes, the
+	// address still listed keeps its socket (with a connection waiting in
+	// its backlog), the one no longer listed is closed, the new one opened.
+	waiting, err := net.Dial("unix", sockA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
 	r.signal(unix.SIGHUP)
 	r.exitPID(r.pid("web"), 0, unix.SIGTERM)
-	if len(v.zd.sockets.Files) != 1 || v.zd.sockets.Names[0] != "web" {
-		t.Fatalf("after the reload: %+v", v.zd.sockets)
+	if len(v.zd.sockets.Files) != 2 || v.zd.sockets.Files[0] != first || !slices.Equal(v.zd.sockets.Names, []string{"renamed", "web"}) {
+		t.Fatalf("after the reload: %+v (first %p)", v.zd.sockets, first)
 	}
+	if spec := r.fs.specs[r.pid("web")]; spec.Files[3] != first.Fd() {
+		t.Errorf("the new start got fds %v, want the kept socket %d as fd 3", spec.Files, first.Fd())
+	}
+	ln, err := net.FileListener(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetDeadline(time.Now().Add(10 * time.Second))
+	if c, err := ln.Accept(); err != nil {
+		t.Errorf("the connection made before the reload is gone: %v", err)
+	} else {
+		c.Close()
+	}
+	ln.Close()
 	if _, err := net.Dial("unix", sockB); err != nil {
 		t.Errorf("new address: %v", err)
 	}
-	if _, err := net.Dial("unix", sockA); err == nil {
-		t.Error("the old address still accepts after the reload")
+	if n := len(r.fs.specs[r.pid("web")].Files); n != 5 {
+		t.Errorf("%d fds, want 0-2 and two sockets", n)
 	}
 	// A reload that removes it closes them.
 	next = &Service{Service: &config.Service{Name: "other"}}
@@ -272,8 +294,10 @@ func TestListenSockets(t *testing.T) {
 	if v.zd.sockets != nil || !v.forgotten {
 		t.Errorf("removed service: sockets %+v, forgotten %v", v.zd.sockets, v.forgotten)
 	}
-	if _, err := net.Dial("unix", sockB); err == nil {
-		t.Error("a removed service's socket still accepts")
+	for _, p := range []string{sockA, sockB} {
+		if _, err := net.Dial("unix", p); err == nil {
+			t.Errorf("a removed service's socket %s still accepts", p)
+		}
 	}
 }
 
