@@ -193,3 +193,46 @@ watchdog = "2s"
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
 }
+
+// Scenario: the port of a listen entry is taken: the error names the
+// service, the address and the errno, the service fails to start; once
+// the port is free, `tend start` binds it and the service serves.
+func TestZeroDowntimeBindError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.web]
+command = %s
+listen = ["tcp://%s"]
+restart = "never"
+`, tomlArgv(tprog("sdserve", "--no-ready")...), addr))
+	sock := filepath.Join(dir, "ctl.sock")
+	r := startIn(t, dir, opts{Timeout: 90 * time.Second}, "-c", cfg, "--socket", sock)
+	want := "service web: listen tcp://" + addr + ": bind: address already in use (EADDRINUSE)"
+	r.waitStderr(want, func(line string) bool { return strings.Contains(line, want) })
+	st := r.waitSvc(sock, "web", "failed", func(s svcStatus) bool { return s.State == "failed" })
+	if st.LastExit == nil || *st.LastExit != 125 {
+		t.Errorf("web's status %+v: want failed with 125", st)
+	}
+	taken.Close()
+	if code, _, errs := tendCtl(t, sock, "start", "web"); code != 0 {
+		t.Fatalf("tend start web: %d %s", code, errs)
+	}
+	st = r.waitSvc(sock, "web", "running", func(s svcStatus) bool { return s.PID != 0 })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if pid, err := hello(t, c, 20*time.Second); err != nil || pid != st.PID {
+		t.Errorf("served by %d (%v), want web's %d", pid, err, st.PID)
+	}
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
+}
