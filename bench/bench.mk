@@ -9,6 +9,8 @@ BENCH_PEERS ?= tini dumb-init catatonit supervisord
 BENCH_ARGS  ?=
 # tend-runc vs runc (tendbench oci), e.g. BENCH_OCI_ARGS='-runs 50'
 BENCH_OCI_ARGS ?=
+# tend status (200 services, 1000 processes) vs ps -e (tendbench usage), e.g. BENCH_USAGE_ARGS='-runs 50'
+BENCH_USAGE_ARGS ?=
 # restarts under traffic (tendbench restart), e.g. BENCH_RESTART_ARGS='-restarts 3'
 BENCH_RESTART_ARGS ?=
 # a pod's CRI lifecycle: runc, RuntimeClass, NRI (tendbench cri), e.g. BENCH_CRI_ARGS='-rounds 50'
@@ -29,6 +31,8 @@ bench-compare: build bench-peers
 	CGO_ENABLED=0 $(GO) build -o bin/tendbench ./bench/cmd/tendbench
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gofloor ./bench/cmd/gofloor
 	./bin/tendbench -tend $(BIN) -testprog bin/testprog -gofloor bin/gofloor -out BENCHMARKS.md $(BENCH_ARGS)
+	@# tend status with every service's usage against ps -e (issue 21), its own table.
+	./bin/tendbench usage -tend $(BIN) -testprog bin/testprog -out BENCHMARKS.md $(BENCH_USAGE_ARGS)
 	@# Restarts under traffic: tend start-first / stop-first against supervisord.
 	CGO_ENABLED=0 $(GO) build -o bin/zero-downtime ./examples/zero-downtime
 	./bin/tendbench restart -tend $(BIN) -server bin/zero-downtime -out BENCHMARKS.md $(BENCH_RESTART_ARGS)

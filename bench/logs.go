@@ -26,6 +26,10 @@ type LogRow struct {
 	Floor    float64 // the copy floor's CPU on the same workload
 	Super    float64 // supervisord's CPU on the same workload (NaN: not installed)
 	MaxFloor float64 // target: at most this many times the floor (0: none)
+	// For the log-file rows: the CPU of tend forwarding the same format to
+	// stdout, and the target ratio to it (issue 21: ≤ 1.1×).
+	Stdout    float64
+	MaxStdout float64
 }
 
 // The tools of the log table.
@@ -34,6 +38,20 @@ const (
 	logSuper = "supervisord"
 	logText  = "tend text"
 	logJSON  = "tend JSON"
+	// tend writing every service's lines to a log file instead of its
+	// stdout: max_size 1GB (never reached: the forwarding alone), and
+	// "rotated" at 50MB with 2 files (the single workload rotates 4 times,
+	// each rotation from the second on removing a 50 MB file).
+	logTextFile    = "tend text file"
+	logJSONFile    = "tend JSON file"
+	logTextRotated = "tend text file rotated"
+	logJSONRotated = "tend JSON file rotated"
+	// Their baselines: tend forwarding to its stdout, redirected to a
+	// file on the same file system, timestamps on (the same bytes land in
+	// a file: what a runtime capturing stdout to a file does, minus its
+	// own copy).
+	logTextOut = "tend text >file"
+	logJSONOut = "tend JSON >file"
 )
 
 // logWorkload is a set of services, each writing files to its stdout and
@@ -157,14 +175,25 @@ func (r *runner) logArgv(tool string, w logWorkload, dir string) []string {
 		conf := filepath.Join(dir, "supervisord.conf")
 		os.WriteFile(conf, []byte(b.String()), 0o644)
 		return []string{"supervisord", "-c", conf}
-	default: // "tend text", "tend JSON", "VARIANT text", ...
-		name, format, _ := strings.Cut(tool, " ")
+	default: // "tend text", "tend JSON", "tend text file", "VARIANT text", ...
+		f := strings.Fields(tool)
+		name := f[0]
 		var b strings.Builder
-		if format == "JSON" {
+		if f[1] == "JSON" {
 			b.WriteString("log_format = \"json\"\n")
+		}
+		if len(f) > 2 && f[1] == "text" {
+			b.WriteString("log_timestamps = true\n") // as in a log file
 		}
 		for _, s := range w.svcs {
 			fmt.Fprintf(&b, "\n[service.%s]\ncommand = [\"/bin/sh\", \"-c\", %q]\n", s.name, s.script(count, len(w.svcs)))
+			if len(f) > 2 && f[2] == "file" {
+				size := "1GB" // not reached: forwarding alone
+				if len(f) > 3 && f[3] == "rotated" {
+					size = "50MB"
+				}
+				fmt.Fprintf(&b, "log = { file = %q, max_size = %q, max_files = 2 }\n", filepath.Join(dir, s.name+".log"), size)
+			}
 		}
 		conf := filepath.Join(dir, "tend.toml")
 		os.WriteFile(conf, []byte(b.String()), 0o644)
@@ -172,13 +201,23 @@ func (r *runner) logArgv(tool string, w logWorkload, dir string) []string {
 	}
 }
 
-// runTree runs argv with stdio on /dev/null and returns the CPU time
+// runTreeTo runs argv with stdio on /dev/null and returns the CPU time
 // (user+system) of its whole process tree: the rusage of the child covers
 // every descendant it waited for, and each of these tools waits for all
 // of its own.
-func (r *runner) runTree(argv []string) (cpu, wall float64, err error) {
+//
+// With out not "", its stdout and stderr go to the file out (created).
+func (r *runner) runTreeTo(argv []string, out string) (cpu, wall float64, err error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.devnull, r.devnull, r.devnull
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -209,7 +248,7 @@ func (r *runner) logs() ([]LogRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	tools := []string{logFloor, logText, logJSON}
+	tools := []string{logFloor, logText, logJSON, logTextOut, logTextFile, logTextRotated, logJSONOut, logJSONFile, logJSONRotated}
 	if r.present[Supervisor] {
 		tools = append(tools, logSuper)
 	}
@@ -226,7 +265,11 @@ func (r *runner) logs() ([]LogRow, error) {
 				if err != nil {
 					return nil, err
 				}
-				cpu, wall, err := r.runTree(r.logArgv(tool, w, dir))
+				out := ""
+				if strings.HasSuffix(tool, ">file") {
+					out = filepath.Join(dir, "stdout.log")
+				}
+				cpu, wall, err := r.runTreeTo(r.logArgv(tool, w, dir), out)
 				os.RemoveAll(dir)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %s: %v", w.name, tool, err)
@@ -239,7 +282,7 @@ func (r *runner) logs() ([]LogRow, error) {
 		if len(cpus[logSuper]) > 0 {
 			super = median(cpus[logSuper])
 		}
-		order := []string{logFloor, logSuper, logText, logJSON}
+		order := []string{logFloor, logSuper, logText, logJSON, logTextOut, logTextFile, logTextRotated, logJSONOut, logJSONFile, logJSONRotated}
 		for _, v := range r.o.Variants {
 			order = append(order, v.Name+" text", v.Name+" JSON")
 		}
@@ -253,6 +296,14 @@ func (r *runner) logs() ([]LogRow, error) {
 				row.MaxFloor = 2
 			case tool == logJSON:
 				row.MaxFloor = 4
+			case tool == logTextFile:
+				row.Stdout, row.MaxStdout = median(cpus[logTextOut]), 1.1
+			case tool == logJSONFile:
+				row.Stdout, row.MaxStdout = median(cpus[logJSONOut]), 1.1
+			case tool == logTextRotated:
+				row.Stdout = median(cpus[logTextOut]) // shown, no target
+			case tool == logJSONRotated:
+				row.Stdout = median(cpus[logJSONOut])
 			}
 			rows = append(rows, row)
 		}
@@ -267,7 +318,9 @@ func logsMarkdown(rows []LogRow, runs int) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n**Log forwarding** (output to /dev/null; CPU = user+system seconds of the whole process tree, median of %d, tools interleaved; "+
-		"single: one service, %d lines of 100 bytes; mixed: 4 services, stdout and stderr at once, short and long lines):\n\n", runs, rows[0].Lines)
+		"single: one service, %d lines of 100 bytes; mixed: 4 services, stdout and stderr at once, short and long lines; "+
+		"\"file\": each service's lines to its log file (log = { file, max_size = \"1GB\", max_files = 2 }: not reached; \"rotated\": max_size = \"50MB\", rotated 4 times in the single workload; timestamps on) instead of tend's stdout; "+
+		"\">file\": tend's stdout and stderr redirected to one file on the same file system, timestamps on, the baseline of the file rows):\n\n", runs, rows[0].Lines)
 	b.WriteString("| workload | tool | CPU (s) | CPU per million lines (s) | lines/s | × copy floor | × supervisord | target | met |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for _, r := range rows {
@@ -283,6 +336,13 @@ func logsMarkdown(rows []LogRow, runs int) string {
 			if math.IsNaN(r.Super) {
 				met += " (no supervisord)"
 			}
+		}
+		if r.Stdout > 0 && r.MaxStdout == 0 {
+			target = fmt.Sprintf("(%.2f× tend's stdout to a file)", r.CPU/r.Stdout)
+		}
+		if r.MaxStdout > 0 {
+			target = fmt.Sprintf("≤ %g× tend's stdout to a file (%.2f×)", r.MaxStdout, r.CPU/r.Stdout)
+			met = bold(yes(r.CPU <= r.MaxStdout*r.Stdout))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f | %.0f | %.2f× | %s | %s | %s |\n",
 			r.Workload, r.Tool, r.CPU, r.CPU/(float64(r.Lines)/1e6), float64(r.Lines)/r.Wall, r.CPU/r.Floor, xs, target, met)

@@ -21,6 +21,7 @@ import (
 	"github.com/tend-sh/tend/internal/control"
 	"github.com/tend-sh/tend/internal/httpapi"
 	"github.com/tend-sh/tend/internal/listen"
+	"github.com/tend-sh/tend/internal/logfile"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/notify"
 	"github.com/tend-sh/tend/internal/ociruntime"
@@ -180,12 +181,21 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	}
 	cfg.Services, cfg.Grace = def.Services, def.Grace
 	var mux *logs.Mux
+	files := logfile.NewSet()
+	defer files.Close()
 	if c != nil {
 		mux = logs.New(logs.Options{Format: logFormat(c.LogFormat), Timestamps: c.LogTimestamps, Width: supervise.NameWidth(def.Services)})
+		if err := attachLogFiles(mux, files, c); err != nil {
+			log.Error(err.Error())
+			return codeUsage
+		}
 		cfg.Logs = mux
 		cfg.AnyExitStops = o.Procfile != ""
 		cfg.Reload = func() (*supervise.Reloaded, error) {
-			_, def, err := buildConfig(o, env, cred)
+			c, def, err := buildConfig(o, env, cred)
+			if err == nil {
+				err = attachLogFiles(mux, files, c)
+			}
 			return def, err
 		}
 	}
@@ -200,6 +210,7 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 	logq := tendlog.NewAsync(dest, 1024)
 	log = tendlog.New(logq, level)
 	cfg.Log = log
+	files.SetReport(reportLogFile(log))
 	if f == compat.DumbInit {
 		// A program that cannot be executed is reported in dumb-init's
 		// shape ("[dumb-init] PROGRAM: No such file or directory"), which
@@ -236,7 +247,7 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 			path := control.ResolveSocket(o.Socket, os.LookupEnv)
 			var src control.LogSource
 			if mux != nil {
-				src = control.MuxLogs(mux)
+				src = fileLogs{control.MuxLogs(mux), files}
 			}
 			srv, err := control.Serve(path, sup, src, log)
 			if err != nil {
@@ -368,6 +379,9 @@ func check(args []string) int {
 		return codeUsage
 	}
 	fmt.Print(c.Plan())
+	for _, w := range supervise.LimitWarnings(c.Services) {
+		fmt.Fprintln(os.Stderr, "tend: "+w)
+	}
 	return 0
 }
 

@@ -68,6 +68,7 @@ const (
 	DefaultHealthInterval  = 10 * time.Second
 	DefaultHealthTimeout   = 2 * time.Second
 	DefaultHealthFailures  = 3
+	DefaultUpdate          = UpdateStopFirst
 	MaxServiceNameLen      = 64
 	maxFD                  = 255
 	maxSignal              = 64
@@ -94,6 +95,9 @@ type Config struct {
 	Files []string
 	// Crontabs are the crontab files loaded (key crontab, --crontab).
 	Crontabs []string
+	// templates: per replicated table, its values with ${TEND_REPLICA}
+	// unexpanded, for Plan (replicas.go).
+	templates map[string]*Service
 }
 
 // Service is one [service.NAME] table: the definition of a service, as
@@ -198,6 +202,9 @@ type Service struct {
 	// are tend's own, e.g. a terminal). "prefixed" is accepted as the
 	// default's name.
 	Log string
+	// LogFile (key log as a table, default none) sends the service's
+	// lines to a rotated file (see LogFile); Log is then "".
+	LogFile *LogFile
 
 	// Schedule (key schedule, default none) makes the service a job: it
 	// runs to completion at each time the cron spec names (package
@@ -217,9 +224,43 @@ type Service struct {
 	// Timeout (key timeout, jobs only; default 0: none) bounds a run: then
 	// it gets StopSignal, and SIGKILL after StopTimeout.
 	Timeout time.Duration
+	// MemoryMax (key memory_max, default none), CPUMax (key cpu_max, in
+	// cores, default none) and PidsMax (key pids_max, default none) are
+	// the service's resource limits (limits.go): it runs in a child
+	// cgroup of its own with them, or tend refuses to start where it
+	// cannot create one. 0 is none.
+	MemoryMax int64
+	CPUMax    float64
+	PidsMax   int64
+	// Replicas (key replicas, default none: one plain service NAME) is the
+	// N of replicas = N, 1 to MaxReplicas: the table defines N instances,
+	// each its own Service named NAME-i (i = 0 … N-1) with ReplicaOf NAME,
+	// Replica i and TEND_REPLICA=i last in Env; ${TEND_REPLICA} in
+	// command, env and ready values is i. Everything else (restart
+	// limits, backoff, health) is per instance. An after naming NAME
+	// waits for every instance (see Config.Instances). 0 for a service
+	// without the key.
+	Replicas int
+	// ReplicaOf is the table's name, NAME, for an instance of replicas
+	// ("" otherwise); Replica is its index i.
+	ReplicaOf string
+	Replica   int
+	// Update (key update, default "stop-first") is how a restart asked for
+	// (tend restart, a reload that changes the service) replaces a running
+	// process: "stop-first" stops the old one, then starts the new one;
+	// "start-first" starts the new one and stops the old one only once the
+	// new one is ready (its ready probe), and keeps the old one when the
+	// new one does not get ready. Not allowed with oneshot or schedule.
+	Update string
 	// File is the file the service was defined in (as given).
 	File string
 }
+
+// Update orders (key update).
+const (
+	UpdateStopFirst  = "stop-first"
+	UpdateStartFirst = "start-first"
+)
 
 // Restart policies (key restart).
 const (

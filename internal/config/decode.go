@@ -16,7 +16,7 @@ import (
 // Accepted keys, sorted, per table.
 var (
 	rootKeys        = []string{"crontab", "grace", "log_format", "log_timestamps", "service"}
-	serviceKeys     = []string{"after", "backoff", "command", "critical", "env", "env_file", "health", "listen", "log", "max_restarts", "oneshot", "overlap", "ready", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "user", "watchdog", "workdir"}
+	serviceKeys     = []string{"after", "backoff", "command", "cpu_max", "critical", "env", "env_file", "health", "listen", "log", "max_restarts", "memory_max", "oneshot", "overlap", "pids_max", "ready", "replicas", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "update", "user", "watchdog", "workdir"}
 	backoffKeys     = []string{"initial", "max"}
 	maxRestartKeys  = []string{"count", "within"}
 	readyKeys       = []string{"exec", "fd", "file", "http", "interval", "notify", "tcp", "timeout"}
@@ -27,6 +27,7 @@ var (
 	restartPolicies = []string{RestartAlways, RestartOnFailure, RestartNever}
 	logModes        = []string{LogPrefixed, LogInherit}
 	overlapModes    = []string{OverlapSkip, OverlapQueue}
+	updateModes     = []string{UpdateStopFirst, UpdateStartFirst}
 )
 
 const durationForm = `a Go duration such as "500ms", "10s", "1m30s"`
@@ -43,6 +44,14 @@ type decoder struct {
 	partial  bool
 	settings map[string]int
 	crontab  string
+	// The instance being decoded (replicas.go): replica is what
+	// ${TEND_REPLICA} gives in command, env and ready ("" outside
+	// replicas), perInstance is set while one of those keys is decoded,
+	// template while the sentinel decode for the plan runs.
+	replica     string
+	perInstance bool
+	template    bool
+	templates   map[string]*Service // replicated table -> template (Plan)
 }
 
 func (d *decoder) errf(line int, key, msg string) *Error {
@@ -95,12 +104,13 @@ func (d *decoder) config(root *table) (*Config, error) {
 		return nil, d.errf(services.line, "service", "no services; define at least one [service.NAME] table")
 	}
 	for _, name := range st.keys {
-		s, err := d.service(name, st.fields[name])
+		ss, err := d.services(name, st.fields[name])
 		if err != nil {
 			return nil, err
 		}
-		c.Services = append(c.Services, s)
+		c.Services = append(c.Services, ss...)
 	}
+	c.templates = d.templates
 	return c, nil
 }
 
@@ -151,6 +161,7 @@ func newService(name string, line int) *Service {
 		BackoffMax:        DefaultBackoffMax,
 		MaxRestarts:       DefaultMaxRestarts,
 		MaxRestartsWithin: DefaultMaxRestartsIn,
+		Update:            DefaultUpdate,
 		StopSignal:        DefaultStopSignal,
 		StopTimeout:       DefaultStopTimeout,
 	}
@@ -174,15 +185,22 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		fileEnv, tableEnv         []string
 		restartF, readyF, healthF *field
 		listenF, watchdogF        *field
+		updateF                   *field
 		jobF                      job
 		backoffLine               int
 		fileProbe                 string
 		err                       error
 	)
+	defer func() { d.perInstance = false }()
 	for _, k := range t.keys {
 		f := t.fields[k]
 		key := joinKey(append(base, k))
+		d.perInstance = k == "command" || k == "env" || k == "ready"
 		switch k {
+		case "replicas": // decoded by services (replicas.go)
+		case "update":
+			updateF = f
+			s.Update, err = d.enum(f, key, updateModes, "an update order")
 		case "command":
 			s.Command, err = d.argv(f.val, key)
 		case "user":
@@ -254,10 +272,7 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			healthF = f
 			s.Health, err = d.probe(f, key, true)
 		case "log":
-			s.Log, err = d.enum(f, key, append([]string{""}, logModes...), "a log mode")
-			if s.Log == LogPrefixed {
-				s.Log = ""
-			}
+			err = d.logKey(s, f, key)
 		case "schedule", "timezone", "overlap", "timeout":
 			err = jobF.set(d, k, f, key)
 		case "listen":
@@ -269,6 +284,8 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		case "oneshot":
 			s.Oneshot, err = d.boolean(f, key)
 			jobF.oneshot = f
+		case "memory_max", "cpu_max", "pids_max":
+			err = d.limit(s, k, f, key)
 		default:
 			err = d.unknown(f, append(base, k), serviceKeys)
 		}
@@ -300,6 +317,9 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		return nil, err
 	}
 	if err := d.checkNotify(s, base, readyF, listenF, watchdogF); err != nil {
+		return nil, err
+	}
+	if err := d.checkUpdate(s, base, updateF); err != nil {
 		return nil, err
 	}
 	if fileProbe != "" && s.Workdir != "" && !filepath.IsAbs(fileProbe) {
@@ -390,7 +410,7 @@ func (d *decoder) str(v *value, key, want string) (string, error) {
 }
 
 func (d *decoder) expand(v *value, key, s string) (string, error) {
-	out, msg := expand(s, d.getenv)
+	out, msg := expand(s, d.lookup)
 	if msg != "" {
 		return "", d.errf(v.line, key, msg)
 	}
@@ -689,14 +709,14 @@ func (d *decoder) probe(f *field, key string, health bool) (*Probe, error) {
 		switch sub.name {
 		case ProbeTCP:
 			p.Address, err = d.nonEmpty(sub, subKey, "HOST:PORT")
-			if err == nil {
+			if err == nil && !d.templated(p.Address) {
 				if msg := checkHostPort(p.Address); msg != "" {
 					err = d.errf(v.line, subKey, tomlQuote(p.Address)+" "+msg+"; accepted: HOST:PORT, [IPv6]:PORT or :PORT")
 				}
 			}
 		case ProbeHTTP:
 			p.URL, err = d.nonEmpty(sub, subKey, "an http:// URL")
-			if err == nil {
+			if err == nil && !d.templated(p.URL) {
 				u, perr := url.Parse(p.URL)
 				if perr == nil && u.Scheme == "https" {
 					// tend links no TLS stack (it would double the binary

@@ -28,6 +28,8 @@ func TestSameAsEveryKey(t *testing.T) {
 				v.SetInt(v.Int() + 7)
 			case reflect.Bool:
 				v.SetBool(!v.Bool())
+			case reflect.Float64:
+				v.SetFloat(v.Float() + 0.5)
 			case reflect.Slice:
 				v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
 			case reflect.Pointer:
@@ -70,7 +72,12 @@ critical = true
 stop_signal = "QUIT"
 stop_timeout = "3s"
 log = "inherit"
+memory_max = "64Mi"
+cpu_max = 0.5
+pids_max = 100
 env = { A = "1" }
+replicas = 2
+update = "start-first"
 
 [service.job]
 command = "j"

@@ -38,12 +38,12 @@ var work atomic.Int64
 // checkGraph checks that every after names a service and that there is no
 // dependency cycle. afterLines gives the line of each service's after key.
 func (c *Config) checkGraph(afterLines map[string]int) error {
-	byName := c.byName()
+	byName, groups := c.byName(), c.groups()
 	for _, s := range c.Services {
 		for _, a := range s.After {
 			work.Add(1)
-			dep := byName[a]
-			if dep == nil {
+			deps := resolve(a, byName, groups)
+			if deps == nil {
 				names := make([]string, len(c.Services))
 				for i, s := range c.Services {
 					names[i] = s.Name
@@ -51,13 +51,13 @@ func (c *Config) checkGraph(afterLines map[string]int) error {
 				return &Error{File: c.fileOf(s), Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
 					Msg: "unknown service " + tomlQuote(a) + "; accepted: " + strings.Join(names, ", ")}
 			}
-			if dep.IsJob() {
+			if dep := deps[0]; dep.IsJob() {
 				return &Error{File: c.fileOf(s), Line: afterLines[s.Name], Key: joinKey([]string{"service", s.Name, "after"}),
 					Msg: tomlQuote(a) + " is a job (it has a schedule): nothing can wait for a job; accepted: services without schedule"}
 			}
 		}
 	}
-	if cyc := c.cycle(byName); cyc != nil {
+	if cyc := c.cycle(byName, groups); cyc != nil {
 		return &Error{File: c.fileOf(byName[cyc[0]]), Line: afterLines[cyc[0]], Key: joinKey([]string{"service", cyc[0], "after"}),
 			Msg: "dependency cycle: " + strings.Join(cyc, " -> ")}
 	}
@@ -73,8 +73,9 @@ func (c *Config) fileOf(s *Service) string {
 }
 
 // cycle returns a dependency cycle as a -> b -> ... -> a, starting at the
-// member that comes first in the file, or nil. byName is c.byName().
-func (c *Config) cycle(byName map[string]*Service) []string {
+// member that comes first in the file, or nil. byName is c.byName(),
+// groups c.groups().
+func (c *Config) cycle(byName map[string]*Service, groups map[string][]*Service) []string {
 	const (
 		white = iota
 		grey
@@ -87,16 +88,19 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 	visit = func(name string) bool {
 		color[name] = grey
 		stack = append(stack, name)
-		for _, dep := range byName[name].After {
-			work.Add(1)
-			switch color[dep] {
-			case grey:
-				i := slices.Index(stack, dep)
-				found = append(slices.Clone(stack[i:]), dep)
-				return true
-			case white:
-				if visit(dep) {
+		for _, a := range byName[name].After {
+			for _, ds := range resolve(a, byName, groups) {
+				dep := ds.Name
+				work.Add(1)
+				switch color[dep] {
+				case grey:
+					i := slices.Index(stack, dep)
+					found = append(slices.Clone(stack[i:]), dep)
 					return true
+				case white:
+					if visit(dep) {
+						return true
+					}
 				}
 			}
 		}
@@ -135,7 +139,7 @@ func (c *Config) cycle(byName map[string]*Service) []string {
 // a level, services are in file order. The configuration must be acyclic
 // (Parse and LoadProcfile guarantee it).
 func (c *Config) StartOrder() [][]string {
-	byName := c.byName()
+	byName, groups := c.byName(), c.groups()
 	level := map[string]int{}
 	var depth func(s *Service, seen int) int
 	depth = func(s *Service, seen int) int {
@@ -145,8 +149,8 @@ func (c *Config) StartOrder() [][]string {
 		l := 0
 		if seen <= len(c.Services) { // guards against a cycle in a hand-made Config
 			for _, a := range s.After {
-				work.Add(1)
-				if dep := byName[a]; dep != nil {
+				for _, dep := range resolve(a, byName, groups) {
+					work.Add(1)
 					l = max(l, depth(dep, seen+1)+1)
 				}
 			}

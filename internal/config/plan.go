@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tend-sh/tend/internal/quantity"
 )
 
 // Plan renders the resolved configuration for `tend check`: the start order,
@@ -27,6 +29,12 @@ func (c *Config) Plan() string {
 	kv(&b, "log_format", str(c.LogFormat))
 	kv(&b, "log_timestamps", strconv.FormatBool(c.LogTimestamps))
 	for _, s := range c.Services {
+		if s.ReplicaOf != "" {
+			if s.Replica != 0 {
+				continue // shown with instance 0, as the one table they come from
+			}
+			s = c.template(s)
+		}
 		b.WriteString("\n[service." + quoteKey(s.Name) + "]  # " + printable(c.fileOf(s)) + ":" + strconv.Itoa(s.Line) + "\n")
 		for _, k := range servicePlan {
 			if k.show != nil {
@@ -44,6 +52,14 @@ var servicePlan = []struct {
 	key  string
 	show func(b *strings.Builder, s *Service) // nil: shown by another key
 }{
+	{"replicas", func(b *strings.Builder, s *Service) {
+		if s.Replicas == 0 {
+			b.WriteString("# replicas: none (one process, named " + printable(s.Name) + ")\n")
+			return
+		}
+		kv(b, "replicas", strconv.Itoa(s.Replicas))
+		b.WriteString("# instances " + printable(InstanceName(s.Name, 0)) + " … " + printable(InstanceName(s.Name, s.Replicas-1)) + ", each with " + ReplicaEnv + "=its index\n")
+	}},
 	{"command", func(b *strings.Builder, s *Service) { kv(b, "command", strs(s.Command)) }},
 	{"user", func(b *strings.Builder, s *Service) { optional(b, "user", s.User, "tend's") }},
 	{"workdir", func(b *strings.Builder, s *Service) { optional(b, "workdir", s.Workdir, "tend's") }},
@@ -113,6 +129,11 @@ var servicePlan = []struct {
 		}
 	}},
 	{"critical", func(b *strings.Builder, s *Service) { kv(b, "critical", strconv.FormatBool(s.Critical)) }},
+	{"update", func(b *strings.Builder, s *Service) {
+		if !s.IsJob() && !s.Oneshot {
+			kv(b, "update", str(s.Update))
+		}
+	}},
 	{"stop_signal", func(b *strings.Builder, s *Service) { kv(b, "stop_signal", str(signalName(s.StopSignal))) }},
 	{"stop_timeout", func(b *strings.Builder, s *Service) { kv(b, "stop_timeout", dur(s.StopTimeout)) }},
 	{"health", func(b *strings.Builder, s *Service) {
@@ -125,12 +146,19 @@ var servicePlan = []struct {
 		}
 	}},
 	{"log", func(b *strings.Builder, s *Service) {
+		if lf := s.LogFile; lf != nil {
+			kv(b, "log", "{ file = "+str(lf.Path)+", max_size = "+str(quantity.Format(lf.MaxSize))+", max_files = "+strconv.Itoa(lf.MaxFiles)+", stdout = "+strconv.FormatBool(lf.Stdout)+" }")
+			return
+		}
 		log := s.Log
 		if log == "" {
 			log = LogPrefixed
 		}
 		kv(b, "log", str(log))
 	}},
+	{"memory_max", limitPlan("memory_max")},
+	{"cpu_max", limitPlan("cpu_max")},
+	{"pids_max", limitPlan("pids_max")},
 	{"env_file", nil}, // read at load time: its variables are in env
 	{"env", func(b *strings.Builder, s *Service) {
 		if len(s.Env) == 0 {
@@ -157,9 +185,24 @@ func optional(b *strings.Builder, k, v, none string) {
 	kv(b, k, str(v))
 }
 
-// str quotes s so that it reads back unchanged: $ is doubled.
+// str quotes s so that it reads back unchanged: $ is doubled, and the
+// mark of a replicated table's template is ${TEND_REPLICA} again.
 func str(s string) string {
-	return tomlQuote(strings.ReplaceAll(s, "$", "$$"))
+	q := tomlQuote(strings.ReplaceAll(s, "$", "$$"))
+	return strings.ReplaceAll(q, replicaMark, "${"+ReplicaEnv+"}")
+}
+
+// template is the table instance 0 of a replicated service was decoded
+// from, for the plan: its template (values with ${TEND_REPLICA}), or
+// instance 0 itself, named as the table, when there is none (a Config
+// made by hand).
+func (c *Config) template(s *Service) *Service {
+	if t := c.templates[s.ReplicaOf]; t != nil {
+		return t
+	}
+	t := *s
+	t.Name = s.ReplicaOf
+	return &t
 }
 
 func strs(ss []string) string {

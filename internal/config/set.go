@@ -139,12 +139,20 @@ func merge(parts []*part) (*Config, error) {
 			}
 		}
 		for _, s := range pc.Services {
-			if first := defined[s.Name]; first != nil {
+			if first := defined[s.Name]; first != nil && first.ReplicaOf == "" && s.ReplicaOf == "" {
 				return nil, &Error{File: s.File, Line: s.Line, Key: joinKey([]string{"service", s.Name}),
 					Msg: "defined twice (first at " + where(first.File, first.Line) + "); accepted: each service in one file"}
 			}
-			defined[s.Name] = s
+			if defined[s.Name] == nil {
+				defined[s.Name] = s
+			}
 			c.Services = append(c.Services, s)
+		}
+		for k, t := range pc.templates {
+			if c.templates == nil {
+				c.templates = map[string]*Service{}
+			}
+			c.templates[k] = t
 		}
 	}
 	return c, nil
@@ -191,6 +199,9 @@ func finish(c *Config, parts []*part, extra []string, getenv Getenv) (*Config, e
 			msg = "no services and no jobs: the crontab has no SPEC COMMAND line, and no [service.NAME] table is defined"
 		}
 		return nil, &Error{File: c.File, Msg: msg}
+	}
+	if err := checkNames(c.Services); err != nil {
+		return nil, err
 	}
 	if err := c.checkGraph(afterLines); err != nil {
 		return nil, err

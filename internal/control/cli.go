@@ -31,6 +31,7 @@ const Usage = `usage: tend status [--json] [NAME...]
        tend run JOB                  one run of a scheduled job now
        tend signal NAME SIG
        tend logs [-f] [-n N] [NAME...]
+       tend logs --reopen            reopen every service's log file (logrotate)
        tend shutdown
        tend wait-ready [--timeout DURATION] [NAME...]
 options: --socket PATH   the control socket (default $TEND_SOCKET, else /run/tend/control.sock)
@@ -60,6 +61,7 @@ type cliOpts struct {
 	help    bool
 	json    bool
 	follow  bool
+	reopen  bool
 	lines   int
 	timeout time.Duration
 	args    []string
@@ -100,7 +102,11 @@ func RunCLI(args []string, socket string, stdout, stderr io.Writer) int {
 		sig, _ := ParseSignal(o.args[1]) // checked by parseCLI
 		f = c.simple(Request{V: Version, Op: OpSignal, Names: o.args[:1], Signal: strconv.Itoa(int(sig))})
 	case "logs":
-		f = c.logs(o)
+		if o.reopen {
+			f = c.simple(Request{V: Version, Op: OpReopenLogs})
+		} else {
+			f = c.logs(o)
+		}
 	case "wait-ready":
 		f = c.waitReady(o)
 	}
@@ -159,6 +165,9 @@ func parseCLI(cmd string, args []string) (cliOpts, error) {
 		case cmd == "status" && name == "--json":
 			o.json = true
 			err = noValue()
+		case cmd == "logs" && name == "--reopen":
+			o.reopen = true
+			err = noValue()
 		case cmd == "logs" && (name == "-f" || name == "--follow"):
 			o.follow = true
 			err = noValue()
@@ -203,6 +212,10 @@ func parseCLI(cmd string, args []string) (cliOpts, error) {
 	case "shutdown":
 		if len(o.args) != 0 {
 			return o, errors.New("takes no arguments")
+		}
+	case "logs":
+		if o.reopen && (len(o.args) != 0 || o.follow || o.lines >= 0) {
+			return o, errors.New("--reopen takes no names and no other option (it reopens every log file)")
 		}
 	case "run":
 		if len(o.args) != 1 {
@@ -340,12 +353,12 @@ func (c *client) simple(req Request) *failure {
 }
 
 func (c *client) status(o cliOpts) *failure {
-	rep, _, conn, f := c.call(Request{V: Version, Op: OpStatus, Names: o.args}, callTimeout)
+	rep, _, conn, f := c.call(Request{V: Version, Op: OpStatus, Names: o.args, Usage: true}, callTimeout)
 	if f != nil {
 		return f
 	}
 	conn.Close()
-	r := status.Report{ShuttingDown: rep.ShuttingDown, Services: rep.Services}
+	r := status.Report{ShuttingDown: rep.ShuttingDown, Services: rep.Services, Totals: rep.Totals}
 	if o.json {
 		if err := WriteStatusJSON(c.stdout, r); err != nil {
 			return fail(ExitFailed, "%v", err)
@@ -394,7 +407,17 @@ func statusColumn(t string) string {
 // now.
 func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH\tSTATUS")
+	// The STATUS= texts of notify services, last (free text), when any
+	// service has one.
+	texts := false
+	for _, s := range r.Services {
+		texts = texts || s.StatusText != ""
+	}
+	header := "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH\tCPU\tMEM"
+	if texts {
+		header += "\tSTATUS"
+	}
+	fmt.Fprintln(tw, header)
 	for _, s := range r.Services {
 		pid, uptime, last, ready, health := "-", "-", "-", "no", "-"
 		if s.PID != 0 {
@@ -405,6 +428,9 @@ func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 		}
 		if s.LastExit != nil {
 			last = strconv.Itoa(*s.LastExit)
+			if s.Reason != "" {
+				last += " (" + s.Reason + ")"
+			}
 		}
 		if s.Ready {
 			ready = "yes"
@@ -412,9 +438,20 @@ func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 		if s.Health != "" {
 			health = s.Health
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health, statusColumn(s.StatusText))
+		cpu, mem := usageCells(s.Usage)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health, cpu, mem)
+		if texts {
+			fmt.Fprint(tw, "\t"+statusColumn(s.StatusText))
+		}
+		fmt.Fprintln(tw)
+	}
+	if r.Orphans != nil {
+		fmt.Fprint(tw, orphansRow(r.Orphans))
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeContainerLine(w, r.Totals); err != nil {
 		return err
 	}
 	if err := writeJobsText(w, r.Services, now); err != nil {

@@ -27,11 +27,13 @@
 // bytes:
 //
 //	{"v":1,"op":"status","names":["web"]}
+//	{"v":1,"op":"status","usage":true}         (with CPU and memory: usage.go)
 //	{"v":1,"op":"start"|"stop"|"restart","names":["web","db"]}
 //	{"v":1,"op":"signal","names":["web"],"signal":"HUP"}
 //	{"v":1,"op":"logs","names":["web"],"lines":100,"follow":true}
 //	{"v":1,"op":"shutdown"}
 //	{"v":1,"op":"run","names":["backup"]}     (a scheduled job: one run now)
+//	{"v":1,"op":"reopen_logs"}                  (reopen every service's log file)
 //
 // The server answers with one line:
 //

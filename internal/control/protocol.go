@@ -53,6 +53,7 @@ type Request struct {
 	Signal string   `json:"signal,omitempty"` // op signal: a name (TERM, SIGTERM) or number
 	Lines  int      `json:"lines,omitempty"`  // op logs: recent lines per service; < 0 all kept, 0 none
 	Follow bool     `json:"follow,omitempty"` // op logs: then stream new lines
+	Usage  bool     `json:"usage,omitempty"`  // op status: with CPU and memory (usage.go)
 }
 
 // Reply is the server's answer to a request.
@@ -63,6 +64,8 @@ type Reply struct {
 	Code         string                 `json:"code,omitempty"`
 	Services     []status.ServiceStatus `json:"services,omitempty"`
 	ShuttingDown bool                   `json:"shutting_down,omitempty"`
+	// Totals: op status with usage, the orphans' and the container's.
+	status.Totals
 }
 
 // LogMsg is one message of a logs stream after the Reply: a line, the end
@@ -123,7 +126,7 @@ func Decode(line []byte) (Request, error) {
 		}
 	}
 	switch req.Op {
-	case OpStatus, OpShutdown:
+	case OpStatus, OpShutdown, OpReopenLogs:
 	case OpStart, OpStop, OpRestart:
 		if len(req.Names) == 0 {
 			return req, badRequest("%s needs at least one service name", req.Op)

@@ -389,7 +389,11 @@ func (s *Server) do(req Request) Reply {
 	switch req.Op {
 	case OpStatus:
 		var ss []status.ServiceStatus
-		ss, err = s.b.Status(req.Names)
+		if req.Usage {
+			ss, ok.Totals, err = StatusWithUsage(s.b, req.Names)
+		} else {
+			ss, err = s.b.Status(req.Names)
+		}
 		ok.Services = ss
 		ok.ShuttingDown = s.b.ShuttingDown()
 	case OpStart:
@@ -403,6 +407,8 @@ func (s *Server) do(req Request) Reply {
 		err = s.b.Signal(req.Names[0], sig)
 	case OpShutdown:
 		err = s.b.Shutdown()
+	case OpReopenLogs:
+		err = reopenLogs(s.l)
 	case OpRun:
 		if r, ok := s.b.(JobRunner); ok {
 			err = r.RunJob(req.Names[0])

@@ -328,7 +328,7 @@ func (h handler) status(r *request) response {
 	if slices.Contains(names, "") {
 		return text(400, "empty service name in name= (want /status?name=SERVICE)\n")
 	}
-	ss, err := h.b.Status(names)
+	ss, tot, err := control.StatusWithUsage(h.b, names)
 	if err != nil {
 		code := 500
 		if errors.Is(err, control.ErrUnknownService) {
@@ -337,19 +337,20 @@ func (h handler) status(r *request) response {
 		return text(code, err.Error()+"\n")
 	}
 	var buf bytes.Buffer
-	if err := control.WriteStatusJSON(&buf, status.Report{ShuttingDown: h.b.ShuttingDown(), Services: ss}); err != nil {
+	if err := control.WriteStatusJSON(&buf, status.Report{ShuttingDown: h.b.ShuttingDown(), Services: ss, Totals: tot}); err != nil {
 		return text(500, err.Error()+"\n")
 	}
 	return response{code: 200, contentType: "application/json", body: buf.Bytes(), noStore: true}
 }
 
 func (h handler) metrics(*request) response {
-	ss, err := h.b.Status(nil)
+	ss, tot, err := control.StatusWithUsage(h.b, nil)
 	if err != nil {
 		return text(500, err.Error()+"\n")
 	}
 	orphans, forwarded := h.b.Counters()
 	var buf bytes.Buffer
 	writeMetrics(&buf, ss, orphans, forwarded)
+	writeUsageMetrics(&buf, ss, tot)
 	return response{code: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: buf.Bytes(), noStore: true}
 }

@@ -35,7 +35,7 @@ func newFake() *fake {
 		{Name: "web", State: status.Ready, PID: 42, Since: t0, Started: t0, Restarts: 2, LastExit: exitp(143), Ready: true, Health: "healthy"},
 		{Name: "db", State: status.Starting, PID: 43, Since: t0, Started: t0},
 		{Name: "migrate", State: status.Done, Since: t0, Started: t0, LastExit: exitp(0), Ready: true, Oneshot: true},
-		{Name: "idle", State: status.Stopped},
+		{Name: "idle", State: status.Stopped, LastExit: exitp(137), Reason: status.ReasonOOMKilled, OOMKills: 3},
 	}}
 }
 
@@ -309,6 +309,11 @@ func TestMetrics(t *testing.T) {
 		`tend_service_start_time_seconds{service="web"}`:     "1795521600.500",
 		`tend_service_start_time_seconds{service="db"}`:      "1795521600.500",
 		`tend_service_start_time_seconds{service="migrate"}`: "1795521600.500",
+		`tend_service_last_exit_code{service="idle"}`:        "137",
+		`tend_service_oom_kills_total{service="web"}`:        "0",
+		`tend_service_oom_kills_total{service="db"}`:         "0",
+		`tend_service_oom_kills_total{service="migrate"}`:    "0",
+		`tend_service_oom_kills_total{service="idle"}`:       "3",
 		`tend_orphans_reaped_total`:                          "5",
 		`tend_signals_forwarded_total`:                       "12",
 	}

@@ -9,6 +9,9 @@
 //	Text:  [2026-11-24T12:00:00.123Z ]name  | line
 //	JSON:  {"time":"2026-11-24T12:00:00.123456789Z","service":"name","stream":"stdout","line":"line"}
 //
+// A service may have a file instead of, or besides, these destinations
+// ([Mux.SetFile]); the guarantees below hold for it too.
+//
 // Guarantees:
 //
 //   - The complete lines of one read of a pipe are formatted into one
@@ -269,6 +272,8 @@ type service struct {
 	mu   sync.Mutex // guards seq and ring; held while publishing
 	seq  uint64
 	ring ring
+
+	route atomic.Pointer[route] // nil: the Mux's stdout and stderr only
 }
 
 // New returns a Mux configured by opts.

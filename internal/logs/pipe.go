@@ -50,6 +50,18 @@ type pipe struct {
 	bOut     uint64    // text bytes of those lines
 	refs     []lineRef // lines not yet recorded, in buf
 	flushAt  int       // write out once it holds that much (dest.batch)
+
+	// Where the batch goes (the service's route, read at its start): out
+	// goes to the Mux's destination when toStd, and to file (if any). When
+	// both, and the file's lines differ from stdout's (text without
+	// timestamps, or stderr's mark), dual is set and the file's lines are
+	// formatted into fout with fhead and fheadCont.
+	file      Writer
+	toStd     bool
+	dual      bool
+	fhead     []byte
+	fheadCont []byte
+	fout      []byte
 }
 
 // lineRef is a line of buf not yet recorded: its text is buf[off:off+n].
@@ -184,6 +196,11 @@ func (p *pipe) scanText() {
 		out = append(out, p.head...)
 		out = append(out, buf[start:stop]...)
 		out = append(out, '\n')
+		if p.dual {
+			p.fout = append(p.fout, p.fhead...)
+			p.fout = append(p.fout, buf[start:stop]...)
+			p.fout = append(p.fout, '\n')
+		}
 		nOut++
 		bOut += uint64(n)
 		refs = append(refs, lineRef{off: int32(start), n: int32(n)})
@@ -269,6 +286,15 @@ func (p *pipe) emit(off, n int, cont bool) {
 		}
 		b = append(b, text...)
 		b = append(b, '\n')
+		if p.dual {
+			if cont {
+				p.fout = append(p.fout, p.fheadCont...)
+			} else {
+				p.fout = append(p.fout, p.fhead...)
+			}
+			p.fout = append(p.fout, text...)
+			p.fout = append(p.fout, '\n')
+		}
 	}
 	p.out = b
 	p.nOut++
@@ -286,10 +312,29 @@ func (p *pipe) emit(off, n int, cont bool) {
 func (p *pipe) beginBatch() {
 	p.inBatch = true
 	p.t = p.m.now()
-	p.head = p.formatHead(p.head[:0], p.t)
+	p.file, p.toStd, p.dual = nil, true, false
+	if r := p.svc.route.Load(); r != nil {
+		p.file, p.toStd = r.file, r.stdout
+	}
+	// The file's lines: timestamps on, stderr marked in text.
+	fileTS, sep, sepCont := p.m.timestamps, sepStdout, sepStdoutCont
+	if p.file != nil {
+		fileTS = true
+		if p.stream == Stderr {
+			sep, sepCont = sepStderr, sepStderrCont
+		}
+		p.dual = p.toStd && p.m.format == Text && (!p.m.timestamps || p.stream == Stderr)
+	}
+	if p.dual {
+		p.fhead = p.formatHead(p.fhead[:0], p.t, true)
+		p.fheadCont = append(append(p.fheadCont[:0], p.fhead...), sepCont...)
+		p.fhead = append(p.fhead, sep...)
+		fileTS, sep, sepCont = p.m.timestamps, sepStdout, sepStdoutCont
+	}
+	p.head = p.formatHead(p.head[:0], p.t, fileTS)
 	if p.m.format == Text {
-		p.headCont = append(append(p.headCont[:0], p.head...), " + "...)
-		p.head = append(p.head, " | "...)
+		p.headCont = append(append(p.headCont[:0], p.head...), sepCont...)
+		p.head = append(p.head, sep...)
 	}
 }
 
@@ -306,11 +351,24 @@ func (p *pipe) write() {
 	if len(p.out) == 0 {
 		return
 	}
-	if _, err := p.m.dst[p.stream].Write(p.out); err == nil {
+	var err error
+	if p.toStd {
+		_, err = p.m.dst[p.stream].Write(p.out)
+	}
+	if p.file != nil {
+		fb := p.out
+		if p.dual {
+			fb = p.fout
+		}
+		if _, ferr := p.file.Write(fb); !p.toStd {
+			err = ferr
+		}
+	}
+	if err == nil {
 		p.svc.lines[p.stream].Add(p.nOut)
 		p.svc.bytes[p.stream].Add(p.bOut)
 	}
-	p.out, p.nOut, p.bOut = p.out[:0], 0, 0
+	p.out, p.fout, p.nOut, p.bOut = p.out[:0], p.fout[:0], 0, 0
 }
 
 // record records the batch's pending lines.
@@ -324,13 +382,13 @@ func (p *pipe) record() {
 // formatHead appends what starts every output line at time t to b: in
 // JSON the object up to the line's text, in text the timestamp (if any)
 // and the padded name (beginBatch adds the separator).
-func (p *pipe) formatHead(b []byte, t time.Time) []byte {
+func (p *pipe) formatHead(b []byte, t time.Time, timestamps bool) []byte {
 	if p.m.format == JSON {
 		b = append(b, `{"time":"`...)
 		b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 		return append(b, p.jsonMid...)
 	}
-	if p.m.timestamps {
+	if timestamps {
 		b = appendMillis(b, t.UTC())
 		b = append(b, ' ')
 	}

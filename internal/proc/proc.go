@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -75,21 +76,46 @@ func Read(pid int) (Process, error) {
 // It costs one open+read+close of /proc/PID/stat per process, into one
 // reused buffer.
 func List() ([]Process, error) {
-	d, err := os.Open(root)
+	out := make([]Process, 0, 64)
+	_, err := walk(time.Time{}, func(b []byte, rel string) error {
+		p, err := parseStat(b)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", root, rel, err)
+		}
+		out = append(out, p)
+		return nil
+	})
 	if err != nil {
 		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Process) int { return a.PID - b.PID })
+	return out, nil
+}
+
+// walk calls f with the contents of /proc/PID/stat of every process, in
+// the order of the directory, rel being "PID/stat"; the bytes are valid
+// only during the call. Processes that vanish or whose stat we may not
+// read are left out, as List says. With a non-zero deadline it stops once
+// the deadline has passed and returns false (the walk is incomplete).
+func walk(deadline time.Time, f func(b []byte, rel string) error) (complete bool, err error) {
+	d, err := os.Open(root)
+	if err != nil {
+		return false, err
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	dirfd := int(d.Fd())
-	out := make([]Process, 0, len(names))
 	buf := make([]byte, 0, 1024)
-	for _, name := range names {
+	for i, name := range names {
 		if !isPID(name) {
 			continue
+		}
+		// The clock is read every 64 entries: a read costs far less.
+		if !deadline.IsZero() && i%64 == 63 && time.Now().After(deadline) {
+			return false, nil
 		}
 		rel := name + "/stat"
 		fd, err := unix.Openat(dirfd, rel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -97,7 +123,7 @@ func List() ([]Process, error) {
 			if gone(err) || denied(err) {
 				continue
 			}
-			return nil, readErr(root+"/"+rel, err)
+			return false, readErr(root+"/"+rel, err)
 		}
 		buf, err = readFd(fd, buf[:0], statMax)
 		unix.Close(fd)
@@ -105,19 +131,16 @@ func List() ([]Process, error) {
 			if gone(err) || denied(err) {
 				continue
 			}
-			return nil, readErr(root+"/"+rel, err)
+			return false, readErr(root+"/"+rel, err)
 		}
 		if len(buf) == 0 {
 			continue // reaped between open and read
 		}
-		p, err := parseStat(buf)
-		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", root, rel, err)
+		if err := f(buf, rel); err != nil {
+			return false, err
 		}
-		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b Process) int { return a.PID - b.PID })
-	return out, nil
+	return true, nil
 }
 
 // Descendants returns the transitive descendants of root in all (root
@@ -234,10 +257,32 @@ func OwnNamespace() bool {
 //
 //	pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt
 //	majflt cmajflt utime stime cutime cstime priority nice num_threads
-//	itrealvalue starttime ...
+//	itrealvalue starttime vsize rss ...
 //
 // comm can contain anything, including ") ", so it ends at the last ')'.
 func parseStat(b []byte) (Process, error) {
+	var f statFields
+	return parseFields(b, &f, minFields)
+}
+
+// The fields after "(comm)", counted from 0 (state).
+const (
+	fUTime     = 11
+	fSTime     = 12
+	fCUTime    = 13
+	fCSTime    = 14
+	fStartTime = 19
+	fRSS       = 21
+	minFields  = fStartTime + 1 // what a Process needs
+	allFields  = fRSS + 1       // what a Stat needs
+)
+
+// statFields holds the fields after "(comm)" as slices of the line.
+type statFields [allFields][]byte
+
+// parseFields parses the line into a Process, splitting at least need of
+// the fields after "(comm)" into f (up to allFields).
+func parseFields(b []byte, f *statFields, need int) (Process, error) {
 	open := bytes.IndexByte(b, '(')
 	closing := bytes.LastIndexByte(b, ')')
 	if open < 0 || closing < open {
@@ -250,11 +295,9 @@ func parseStat(b []byte) (Process, error) {
 	}
 	p.Comm = string(b[open+1 : closing])
 
-	// Fields after ")": index 0 is state, 19 is starttime.
 	rest := b[closing+1:]
-	var f [20][]byte
 	n := 0
-	for n < len(f) {
+	for n < need {
 		rest = bytes.TrimLeft(rest, " \n")
 		if len(rest) == 0 {
 			break
@@ -266,7 +309,7 @@ func parseStat(b []byte) (Process, error) {
 		f[n], rest = rest[:end], rest[end:]
 		n++
 	}
-	if n < len(f) || len(f[0]) != 1 {
+	if n < need || len(f[0]) != 1 {
 		return Process{}, errors.New("malformed stat: too few fields")
 	}
 	p.State = f[0][0]
@@ -274,7 +317,7 @@ func parseStat(b []byte) (Process, error) {
 	p.PPID, ok1 = atoi(f[1])
 	p.PGID, ok2 = atoi(f[2])
 	p.SID, ok3 = atoi(f[3])
-	start, err := strconv.ParseUint(string(f[19]), 10, 64)
+	start, err := strconv.ParseUint(string(f[fStartTime]), 10, 64)
 	if !ok1 || !ok2 || !ok3 || err != nil {
 		return Process{}, errors.New("malformed stat: bad number")
 	}

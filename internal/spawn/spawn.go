@@ -51,6 +51,10 @@ type Spec struct {
 	// the signal mask of the forking thread: the one tend inherited, minus
 	// the signals the Go runtime unblocks for itself.
 	ClearMask bool
+	// CgroupFD, when > 0, is an open cgroup v2 directory the child starts
+	// in (clone3 CLONE_INTO_CGROUP: in it from its first instruction, so
+	// its limits apply to everything it does). 0 = tend's own cgroup.
+	CgroupFD int
 }
 
 // Error is a failure to start a command. Code is the exit code tend uses.
@@ -148,6 +152,9 @@ func Start(s *Spec) (int, error) {
 		Env:   s.Env,
 		Files: s.Files,
 		Sys:   &syscall.SysProcAttr{Credential: s.Cred},
+	}
+	if s.CgroupFD > 0 {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.CgroupFD
 	}
 	switch {
 	case s.SameGroup:

@@ -78,16 +78,33 @@ type ServiceStatus struct {
 	Ready   bool   `json:"ready"`
 	Health  string `json:"health"` // ""|healthy|unhealthy
 	Oneshot bool   `json:"oneshot"`
+	// Reason says why the last process ended, when tend knows more than
+	// its exit code: "oom-killed" (the kernel's OOM killer ended it, the
+	// memory cgroup's oom_kill counter rose with its SIGKILL) or
+	// "possibly-oom-killed" (fewer OOM kills were counted than processes
+	// died of SIGKILL at that moment). "" otherwise.
+	Reason string `json:"reason,omitempty"`
+	// OOMKills counts the service's processes the kernel killed for lack
+	// of memory (certain ones only) since tend started.
+	OOMKills uint64 `json:"oom_kills"`
 	// Job is set for scheduled jobs (State "scheduled" between runs).
 	Job *JobStatus `json:"job,omitempty"`
+	// ReplicaOf and Replica are set for an instance of replicas = N:
+	// the replicated service's name and the instance's index (Name is
+	// ReplicaOf-Replica).
+	ReplicaOf string `json:"replica_of,omitempty"`
+	Replica   *int   `json:"replica,omitempty"`
+	// Usage is what the service's processes cost (cpu_seconds,
+	// memory_bytes, processes), when it was asked for (usage.go).
+	*Usage
 	// StatusText is the last STATUS= the service sent over its
 	// NOTIFY_SOCKET (ready = { notify = true }); "" when none.
 	StatusText string `json:"status_text"`
-	// Reason says why the service is in its state: "started", "ready",
-	// "exited 3", "stopped by user", "watchdog", "health check failed",
-	// "restart limit reached after exited 1", … ("" before anything
-	// happened to it).
-	Reason string `json:"reason"`
+	// StateReason says why the service is in its state: "started",
+	// "ready (READY=1)", "exited 3", "stopped by user", "watchdog",
+	// "health check failed", or a failure ("" before anything happened
+	// to it). (Reason, above, is the narrower OOM cause of the last exit.)
+	StateReason string `json:"state_reason"`
 	// NotifyRejected counts the sd_notify messages sent to the service's
 	// NOTIFY_SOCKET by processes that are not the service's (ignored);
 	// nil for services without one.
@@ -110,6 +127,12 @@ func NotReady(ss []ServiceStatus) []string {
 	}
 	return out
 }
+
+// Reasons (ServiceStatus.Reason).
+const (
+	ReasonOOMKilled         = "oom-killed"
+	ReasonPossiblyOOMKilled = "possibly-oom-killed"
+)
 
 // Run results of a scheduled job, as counted in JobStatus.Runs and the
 // result label of tend_job_runs_total.
@@ -160,4 +183,6 @@ func Jobs(ss []ServiceStatus) []ServiceStatus {
 type Report struct {
 	ShuttingDown bool            `json:"shutting_down"`
 	Services     []ServiceStatus `json:"services"`
+	// Totals: the orphans' and the container's usage (usage.go).
+	Totals
 }

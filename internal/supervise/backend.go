@@ -47,6 +47,8 @@ func (s *Supervisor) lookup(names []string) ([]*svc, error) {
 	for _, n := range names {
 		if v := s.byName[n]; v != nil {
 			out = append(out, v)
+		} else if g := s.group(n); g != nil { // every instance of replicas
+			out = append(out, g...)
 		} else {
 			unknown = append(unknown, n)
 		}
@@ -67,8 +69,13 @@ func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
 				Name: v.Name, State: v.state, PID: v.pid, Since: v.since, Started: v.started,
 				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
 				Health: v.health, Oneshot: v.Oneshot, Job: v.jobStatus(),
-				StatusText: v.zd.statusText, Reason: v.zd.reason, NotifyRejected: v.rejectedCount(),
+				Reason: s.oom.reasons[v.Name], OOMKills: s.oom.kills[v.Name],
+				StatusText: v.zd.statusText, StateReason: v.zd.reason, NotifyRejected: v.rejectedCount(),
 			})
+			if v.ReplicaOf != "" {
+				i := v.Replica
+				out[len(out)-1].ReplicaOf, out[len(out)-1].Replica = v.ReplicaOf, &i
+			}
 		}
 		return err
 	})
@@ -92,16 +99,20 @@ func (s *Supervisor) Stop(names []string) error {
 }
 
 // Restart stops running services and starts them again; others it starts.
+// Running start-first services (update.go) are replaced one at a time,
+// and Restart returns once they are, with an error naming each one whose
+// new process did not get ready.
 func (s *Supervisor) Restart(names []string) error {
-	return s.each(names, func(v *svc) {
-		v.zd.reason = "restarted by user"
-		if !v.alive() {
-			v.fresh()
-			return
-		}
-		v.again = true
-		s.signalStop(v, v.StopSignal)
-	})
+	done, err := s.restart(names)
+	if err != nil || done == nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-s.done:
+		return errExiting
+	}
 }
 
 // each applies f to the named services on the loop; the main service is
@@ -135,11 +146,19 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		if err != nil {
 			return err
 		}
-		v := vs[0]
-		if !v.alive() {
+		sent := false // to every running instance of replicas
+		for _, v := range vs {
+			if v.alive() {
+				if err := s.sys.kill(-v.pid, sig); err != nil {
+					return err
+				}
+				sent = true
+			}
+		}
+		if !sent {
 			return errors.New(name + " is not running")
 		}
-		return s.sys.kill(v.group(), sig)
+		return nil
 	})
 }
 

@@ -114,6 +114,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 	}
 	s.cfg.Grace = r.Grace
 	seen := map[string]bool{}
+	var steps []step // start-first replacements (update.go)
 	for _, def := range r.Services {
 		seen[def.Name] = true
 		v := s.byName[def.Name]
@@ -127,6 +128,10 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 			continue
 		}
 		s.log.Info("reload: changed; restarting", "service", def.Name)
+		if startFirst(def) && v.canOverlap() {
+			steps = append(steps, step{v, def})
+			continue
+		}
 		if v.alive() {
 			v.next = def
 			if v.Job == nil { // a job's run finishes; the new definition applies after it
@@ -158,6 +163,9 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 		s.cfg.Logs.SetWidth(NameWidth(defs))
 	}
 	s.rescan, s.settledTo = true, 0 // any after or kind may have changed
+	if steps != nil {
+		s.startRollout(steps, nil)
+	}
 	s.schedule()
 }
 

@@ -105,6 +105,15 @@ type svc struct {
 
 	job *jobState // scheduled jobs only (job.go)
 
+	// Start-first replacement (update.go): shadow is v's other process
+	// (a candidate starting, or the old one retiring), owner the service a
+	// shadow belongs to; ro the rollout replacing v.
+	shadow, owner *svc
+	retiring      bool // a shadow holding the old process, being stopped
+	aborted       bool // a candidate being stopped: its exit is no failure
+	spawning      bool // a candidate inside its start
+	ro            *rollout
+
 	zd zdState // listen, notify, watchdog, reason (listen.go, notifyservice.go)
 
 	// The start order (startorder.go): seq is v's place in file order,
@@ -257,6 +266,10 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
+		if v.owner != nil && v.alive() && !v.aborted {
+			s.candidateFailed(v, "was not ready within "+v.Ready.Timeout.String())
+			return
+		}
 		if v.alive() && v.state == Starting {
 			s.log.Error("service not ready in time", "service", v.Name, "timeout", v.Ready.Timeout)
 			s.fail(v, 1, "not ready within "+v.Ready.Timeout.String())
@@ -277,7 +290,15 @@ func (s *Supervisor) start(v *svc) {
 	v.gen++
 	v.cancelTimers()
 	v.stopAsked, v.unhealthy, v.health, v.fails = false, false, "", 0
-	spec := v.Spec // a copy: Files differ per start
+	spec := v.Spec            // a copy: Files differ per start
+	cg, err := s.cgroupFor(v) // limits (cgroup.go)
+	if err != nil {
+		s.startFailed(v, err)
+		return
+	}
+	if cg != nil {
+		spec.CgroupFD = cg.cg.FD()
+	}
 	var closeAfter []*os.File
 	if v.inherit() {
 		spec.Files = []uintptr{0, 1, 2}
@@ -323,6 +344,10 @@ func (s *Supervisor) start(v *svc) {
 	s.guard.begin()
 	pid, err := s.sys.start(&spec)
 	s.guard.end()
+	var placeErr error
+	if err == nil {
+		placeErr = s.placeInCgroup(v, cg, pid)
+	}
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -333,6 +358,7 @@ func (s *Supervisor) start(v *svc) {
 	s.childless = false
 	v.pid, v.started = pid, s.sys.now()
 	s.byPID[pid] = v
+	s.noteGroup(v, pid, !spec.SameGroup)
 	if v.Main && !spec.SameGroup {
 		s.mainPGID = pid
 	}
@@ -346,6 +372,10 @@ func (s *Supervisor) start(v *svc) {
 		v.setState(Starting)
 	} else {
 		s.becameReady(v, Running)
+	}
+	if placeErr != nil { // SIGKILLed already: it must not run without its limits
+		v.stopAsked = true
+		s.fail(v, 1, placeErr.Error())
 	}
 }
 
@@ -405,6 +435,16 @@ func (s *Supervisor) becameReady(v *svc, st State) {
 		v.readyTimer.Stop()
 		v.readyTimer = nil
 	}
+	if v.owner != nil { // a start-first candidate (update.go)
+		switch {
+		case v.aborted:
+		case s.phase != running:
+			s.candidateFailed(v, "got ready after the shutdown began")
+		default:
+			s.promote(v)
+		}
+		return
+	}
 	v.setState(st)
 	if st == Ready {
 		s.log.Info("ready", "service", v.Name)
@@ -429,16 +469,21 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 		s.afterEvent(v.stopBy.Sub(s.sys.now()), timerEvent{v: v, kind: tGroupKill, pgid: pid})
 	}
 	v.cancelTimers()
+	code := reap.Code(status)
+	if v.owner != nil { // a start-first shadow (update.go)
+		s.shadowExited(v, code)
+		return
+	}
+	s.ownerExited(v)
 	if s.phase >= stopping && v.blockers == 0 {
 		s.clear(v)
 	}
-	code := reap.Code(status)
 	if v.Main {
 		raw := code
 		if to, ok := s.cfg.RemapExit[raw]; ok {
 			code = to
 		}
-		s.log.Info("main process exited", "pid", pid, "code", raw, "exit", code)
+		s.log.Info("main process exited", append([]any{"pid", pid, "code", raw, "exit", code}, s.oomAttrs(v)...)...)
 	}
 	s.exited(v, code, v.unhealthy)
 }
@@ -447,6 +492,10 @@ func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
 // never started) with code. forceFail counts the exit as a failure
 // whatever the code (a failed health check).
 func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
+	if v.owner != nil { // a start-first candidate that could not start
+		s.shadowExited(v, code)
+		return
+	}
 	v.lastExit = &code
 	s.noteExit(v, code)
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
@@ -514,7 +563,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 			v.setState(Stopped)
 			s.log.Info("exited", "service", v.Name, "code", code)
 		} else {
-			s.fail(v, code, "exited with code "+strconv.Itoa(code))
+			s.fail(v, code, s.exitWhy(v, code))
 		}
 		s.schedule()
 		return
@@ -522,7 +571,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	now := s.sys.now()
 	v.recent = slices.DeleteFunc(v.recent, func(t time.Time) bool { return now.Sub(t) > v.MaxRestartsWithin })
 	if len(v.recent) >= v.MaxRestarts {
-		s.fail(v, code, "exited with code "+strconv.Itoa(code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
+		s.fail(v, code, s.exitWhy(v, code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
 		s.schedule()
 		return
 	}
@@ -537,7 +586,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	}
 	v.recent = append(v.recent, now)
 	v.restarts++
-	s.log.Warn("service exited; restarting", "service", v.Name, "code", code, "in", delay.Round(time.Millisecond))
+	s.log.Warn("service exited; restarting", append([]any{"service", v.Name, "code", code, "in", delay.Round(time.Millisecond)}, s.oomAttrs(v)...)...)
 	// Even an immediate restart goes through the loop: started from here, a
 	// start that fails at once (fork EAGAIN) would call back into exited and
 	// loop without ever letting the loop see a signal.
@@ -586,7 +635,7 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 	// They fail with v's code: for a critical one, a startup oneshot or
 	// the main, the container's exit code is that of what actually failed.
 	for _, d := range s.order {
-		if d.state == Starting && !d.alive() && slices.Contains(d.After, v.Name) {
+		if d.state == Starting && !d.alive() && waitsFor(d, v) {
 			s.fail(d, code, "not started: its dependency "+v.Name+" failed")
 		}
 	}
@@ -604,13 +653,11 @@ func (s *Supervisor) schedule() {
 }
 
 func (s *Supervisor) depsSatisfied(v *svc) bool {
+	ok := true
 	for _, name := range v.After {
-		d := s.byName[name]
-		if d != nil && !d.satisfied() {
-			return false
-		}
+		s.named(name, func(d *svc) { ok = ok && d.satisfied() })
 	}
-	return true
+	return ok
 }
 
 // stop asks one service to stop for good: sig to its process group,
@@ -624,6 +671,7 @@ func (s *Supervisor) stop(v *svc, sig syscall.Signal) {
 // signalStop sends the stop signal and arms the stop timeout, without
 // deciding what happens after the exit.
 func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
+	s.abortCandidate(v, "the service is being stopped")
 	if !v.alive() {
 		if v.state == Backoff || v.state == Starting || v.state == Scheduled {
 			v.invalidate()
@@ -688,6 +736,7 @@ func (s *Supervisor) killGroup(name string, pgid int) {
 // forget drops a service removed by a reload.
 func (s *Supervisor) forget(v *svc) {
 	delete(s.byName, v.Name)
+	s.dropFromGroup(v)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
 	v.forgotten = true
 	v.releaseZD()

@@ -50,12 +50,18 @@ func (s *Supervisor) stateChanged(v *svc, from State) {
 		for _, d := range s.dependents[v.Name] {
 			s.candidate(d)
 		}
+		if v.ReplicaOf != "" { // after names the replicated service
+			for _, d := range s.dependents[v.ReplicaOf] {
+				s.candidate(d)
+			}
+		}
 	}
 }
 
 // indexDependents rebuilds dependents from every service's after.
 func (s *Supervisor) indexDependents() {
 	s.dependents = make(map[string][]*svc, len(s.order))
+	s.indexGroups()
 	for _, v := range s.order {
 		s.indexAfter(v)
 	}

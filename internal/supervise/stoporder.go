@@ -22,9 +22,7 @@ func (s *Supervisor) planStops() {
 	for _, d := range s.order {
 		for _, name := range d.After {
 			s.stopOrderWork++
-			if u := s.byName[name]; u != nil {
-				u.blockers++
-			}
+			s.named(name, func(u *svc) { u.blockers++ })
 		}
 	}
 	var free []*svc
@@ -55,16 +53,14 @@ func (s *Supervisor) clear(v *svc) {
 		x.cleared = true
 		for _, name := range x.After {
 			s.stopOrderWork++
-			u := s.byName[name]
-			if u == nil {
-				continue
-			}
-			if u.blockers--; u.blockers == 0 {
-				s.stopNext = append(s.stopNext, u)
-				if !u.alive() {
-					work = append(work, u)
+			s.named(name, func(u *svc) {
+				if u.blockers--; u.blockers == 0 {
+					s.stopNext = append(s.stopNext, u)
+					if !u.alive() {
+						work = append(work, u)
+					}
 				}
-			}
+			})
 		}
 	}
 }

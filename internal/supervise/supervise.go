@@ -159,11 +159,14 @@ type Supervisor struct {
 	childless   bool // the reaper said ECHILD after the last exit, nothing started since
 	stats       Stats
 	rl          reloader // SIGHUP reloads (reload.go)
+	oom         oomState // OOM kills and limits (oom.go, cgroup.go)
 
 	// shutdown is the shutdown's state (shutdown.go).
 	shutdown
 	// startOrder is what decides which service starts when (startorder.go).
 	startOrder
+	// rollouts: replicas and start-first replacements (update.go).
+	rollouts
 
 	sys system // processes and clock; a fake in the unit tests
 	// stoppedNow: the stopped processes, read from /proc once per turn
@@ -176,6 +179,8 @@ type Supervisor struct {
 	ignoreOnce     map[syscall.Signal]bool
 	guard          spawnGuard // job control during a fork–exec (jobcontrol.go)
 	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
+	// usage: the groups the services led, for per-service usage (usage.go).
+	usage usageState
 	// notifyDir is the services' notify sockets' directory, made at the
 	// first need (notifyservice.go); notifyDirOwned: tend made it and
 	// removes it.
@@ -216,6 +221,7 @@ func (s *Supervisor) add(def *Service) *svc {
 	s.indexAfter(v)
 	s.candidate(v)
 	s.byName[def.Name] = v
+	s.addToGroup(v)
 	if def.Main {
 		s.main = v
 	}
@@ -280,6 +286,11 @@ func (s *Supervisor) Run() int {
 	}
 	if s.cfg.HandTerminal {
 		s.handOverTerminal()
+	}
+	s.initOOM()
+	defer s.removeCgroups()
+	if !s.setupLimits() {
+		return CodeLimits
 	}
 	s.events = make(chan reap.Batch, 64)
 	s.childless = reap.Start(s.events)
@@ -376,6 +387,7 @@ func (s *Supervisor) onBatch(b reap.Batch) {
 	// A drain that ended in ECHILD after these exits means nothing at all
 	// is left; a start while handling them clears it again.
 	s.childless = b.NoChildren
+	s.noteOOM(b) // before byPID forgets the exits' services
 	for _, e := range b.Exits {
 		switch {
 		case e.PID == s.preStopPID:
@@ -498,6 +510,9 @@ func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 		for _, v := range s.order {
 			if v.alive() {
 				targets = append(targets, v.group())
+			}
+			if x := v.shadow; x != nil && x.alive() { // start-first (update.go)
+				targets = append(targets, -x.pid)
 			}
 		}
 	}

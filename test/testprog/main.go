@@ -84,6 +84,12 @@
 //	           S (mode 0666), answer every connection with
 //	           {"v":1,"ok":true} and append what the client sent to F;
 //	           until SIGTERM/SIGINT, exit 0.
+//	touch-mem  [--ready R] BYTES    touch BYTES of memory, then wait for
+//	           SIGTERM/SIGINT (usage.go).
+//	burn-cpu   [--ready R] SECONDS  use SECONDS of CPU time, then wait for
+//	           SIGTERM/SIGINT (usage.go).
+//	timecmd    --wait W --runs N --out F -- A... ::: B...  time two commands
+//	           alternately (usage.go).
 //
 // Every --ready file is written atomically once the process is fully set up
 // and contains the process's pid (as seen in its own PID namespace).
@@ -119,6 +125,10 @@ func main() {
 		os.Exit(trapterm(sub, args))
 	case "daemon":
 		os.Exit(daemon(args))
+	case "alloc":
+		os.Exit(alloc(args))
+	case "_alloc-orphan":
+		os.Exit(allocOrphan(args))
 	case "_daemon-mid":
 		os.Exit(daemonMid(args))
 	case "_daemon-child":
@@ -208,6 +218,12 @@ func main() {
 		os.Exit(fakectlCmd(args))
 	case "sigexec":
 		os.Exit(sigexecCmd(args))
+	case "touch-mem":
+		os.Exit(touchMemCmd(args))
+	case "burn-cpu":
+		os.Exit(burnCPUCmd(args))
+	case "timecmd":
+		os.Exit(timecmdCmd(args))
 	default:
 		fatalf("unknown subcommand %q", sub)
 	}

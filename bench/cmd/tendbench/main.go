@@ -9,6 +9,8 @@
 //	tendbench oci -tend-runc PATH [-runs N] [-out BENCHMARKS.md]   (tend-runc vs runc)
 //	tendbench cri -bins DIR -tend PATH -tend-nri PATH -testprog PATH -pause PATH [-rounds N] [-out BENCHMARKS.md]
 //	                                                               (a pod's CRI lifecycle: runc, RuntimeClass, NRI)
+//	tendbench usage -tend PATH -testprog PATH [-services 200] [-per-service 5] [-runs 30] [-out BENCHMARKS.md]
+//	                                                               (tend status with usage vs ps -e, issue 21)
 //	tendbench restart -tend PATH -server PATH [-restarts 10] [-out BENCHMARKS.md]
 //	                                                               (restarts under traffic: start-first, stop-first, supervisord)
 //	tendbench exec-runtime RUNTIME ARGS...   (helper: the Go floor of a runtime wrapper)
@@ -49,6 +51,10 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "oci" {
 		oci(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "usage" {
+		usage(os.Args[2:])
 		return
 	}
 	d := bench.Defaults()
@@ -176,6 +182,34 @@ func cri(args []string) {
 	}
 	md := bench.CRIMarkdown(rep, "tendbench cri "+strings.Join(args, " "))
 	publish(md, *out, bench.UpdateCRIFile)
+}
+
+// usage times `tend status` (every service's CPU and memory) against
+// `ps -e` over the same processes (bench.RunUsage) and prints (and with
+// -out writes) its table.
+func usage(args []string) {
+	var o bench.UsageOptions
+	fs := flag.NewFlagSet("usage", flag.ExitOnError)
+	fs.StringVar(&o.Tend, "tend", "bin/tend", "the tend binary")
+	fs.StringVar(&o.Testprog, "testprog", "bin/testprog", "static test/testprog")
+	fs.IntVar(&o.Services, "services", 200, "services")
+	fs.IntVar(&o.PerService, "per-service", 5, "processes per service (a shell and its sleeps)")
+	fs.IntVar(&o.Runs, "runs", 30, "measured runs per command")
+	out := fs.String("out", "", "also write the table into this file (between its markers)")
+	fs.Parse(args)
+	for _, p := range []*string{&o.Tend, &o.Testprog} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
+	o.Log = logf
+	rep, err := bench.RunUsage(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tendbench usage:", err)
+		os.Exit(1)
+	}
+	md := rep.Markdown("tendbench usage " + strings.Join(args, " "))
+	publish(md, *out, bench.UpdateUsageFile)
 }
 
 // restart measures restarts under traffic (bench.RunRestart) and prints

@@ -21,11 +21,11 @@ type ServiceStatus struct {
 	Restarts int        `json:"restarts"`
 	LastExit *int       `json:"last_exit"`
 	Job      *JobStatus `json:"job"` // scheduled jobs only
-	// StatusText is the last STATUS= of a notify service; Reason why
+	// StatusText is the last STATUS= of a notify service; StateReason why
 	// the service is in its state; NotifyRejected the messages of other
 	// processes ignored (notify services only).
 	StatusText     string  `json:"status_text"`
-	Reason         string  `json:"reason"`
+	StateReason    string  `json:"state_reason"`
 	NotifyRejected *uint64 `json:"notify_rejected"`
 }
 
