@@ -20,11 +20,54 @@ import (
 // (or the service's user, who owns unix socket files), and are closed when
 // a reload removes the service or tend exits (releaseZD, closeZD).
 
-// socketsFor is what v's open sockets were made for; a start reopens them
+// socketsFor is what a pool's sockets were made for; a start reopens them
 // when it no longer matches the definition.
 type socketsFor struct {
 	addrs []listen.Addr
 	user  string
+}
+
+// sockPool is the open sockets of one configured service: shared by every
+// instance of replicas = N (one accept queue: the kernel spreads the
+// connections) and by both processes of a start-first replacement.
+type sockPool struct {
+	set  *listen.Set
+	made socketsFor
+}
+
+// poolKey names v's pool: the replicated service's name for an instance
+// (also the default LISTEN_FDNAMES name), else its own.
+func poolKey(v *svc) string {
+	if v.ReplicaOf != "" {
+		return v.ReplicaOf
+	}
+	return v.Name
+}
+
+// sockets is v's open sockets (nil: none).
+func (s *Supervisor) sockets(v *svc) *listen.Set {
+	if p := s.pools[poolKey(v)]; p != nil {
+		return p.set
+	}
+	return nil
+}
+
+// dropPool closes the sockets of v's pool once no service of the
+// configuration uses it (a reload removed v, and it was the last
+// instance).
+func (s *Supervisor) dropPool(v *svc) {
+	key := poolKey(v)
+	p := s.pools[key]
+	if p == nil {
+		return
+	}
+	for _, o := range s.order {
+		if o != v && !o.forgotten && poolKey(o) == key {
+			return
+		}
+	}
+	p.set.Close()
+	delete(s.pools, key)
 }
 
 // openSockets makes sure v's sockets are open as its definition says,
@@ -34,8 +77,13 @@ type socketsFor struct {
 // waits in its backlog; the others are closed and the new ones opened.
 func (s *Supervisor) openSockets(v *svc) error {
 	want := socketsFor{addrs: v.Listen, user: v.User}
-	old := v.zd.sockets
-	if old != nil && reflect.DeepEqual(v.zd.sockFor, want) {
+	key := poolKey(v)
+	p := s.pools[key]
+	if p == nil {
+		p = &sockPool{}
+	}
+	old := p.set
+	if old != nil && reflect.DeepEqual(p.made, want) {
 		return nil
 	}
 	// The old sockets no longer listed are closed first: their ports may
@@ -46,14 +94,14 @@ func (s *Supervisor) openSockets(v *svc) error {
 		for _, a := range v.Listen {
 			listed[sameAddr(a)] = true
 		}
-		for i, a := range v.zd.sockFor.addrs {
-			if k := sameAddr(a); listed[k] && v.zd.sockFor.user == v.User {
+		for i, a := range p.made.addrs {
+			if k := sameAddr(a); listed[k] && p.made.user == v.User {
 				keep[k] = old.Files[i]
 			} else {
 				old.Files[i].Close()
 			}
 		}
-		v.zd.sockets = nil
+		delete(s.pools, key)
 		s.log.Info("listen changed; reopening its sockets", "service", v.Name)
 	}
 	owner := listen.Owner{UID: -1, GID: -1}
@@ -76,13 +124,15 @@ func (s *Supervisor) openSockets(v *svc) error {
 		}
 		name := a.Name
 		if name == "" {
-			name = v.Name
+			name = key
 		}
 		set.Files, set.Names = append(set.Files, f), append(set.Names, name)
 	}
-	v.zd.sockets, v.zd.sockFor = set, want
-	if len(set.Files) == 0 {
-		v.zd.sockets = nil
+	if len(set.Files) > 0 {
+		if s.pools == nil {
+			s.pools = map[string]*sockPool{}
+		}
+		s.pools[key] = &sockPool{set: set, made: want}
 	}
 	return nil
 }

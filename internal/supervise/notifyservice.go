@@ -30,12 +30,7 @@ import (
 // zdState is a service's part of issue 20: its sockets, its notify socket
 // and what it said over it, its watchdog, and why it is in its state.
 type zdState struct {
-	sockets *listen.Set
-	sockFor socketsFor
-
-	ns     *sdnotify.Socket
-	nsUser string
-	nsGen  int // bumped per socket: datagrams of a closed one are dropped
+	ns *nsock
 
 	statusText string
 	rejected   uint64
@@ -51,6 +46,15 @@ type zdState struct {
 
 	// reason says why the service is in its state (status.ServiceStatus).
 	reason string
+}
+
+// nsock is a notify socket and the service it speaks for now: a
+// start-first replacement hands the new process's socket to the service,
+// and the old one's to the retiring shadow (promoteZD).
+type nsock struct {
+	sock  *sdnotify.Socket
+	owner *svc // nil once closed
+	user  string
 }
 
 // tWatchdog: no WATCHDOG=1 within the service's watchdog.
@@ -89,14 +93,14 @@ func (s *Supervisor) prepareStart(v *svc, spec *spawn.Spec) error {
 			return err
 		}
 		spec.Env = dropEnv(spec.Env, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-		spec.Env = append(spec.Env, "NOTIFY_SOCKET="+v.zd.ns.Path)
+		spec.Env = append(spec.Env, "NOTIFY_SOCKET="+v.zd.ns.sock.Path)
 		if v.Watchdog > 0 {
 			spec.Env = append(spec.Env, "WATCHDOG_USEC="+strconv.FormatInt(v.Watchdog.Microseconds(), 10))
 		}
 	}
 	switch {
-	case v.zd.sockets != nil:
-		return listen.Pass(spec, v.zd.sockets, s.selfExe())
+	case s.sockets(v) != nil:
+		return listen.Pass(spec, s.sockets(v), s.selfExe())
 	case v.notifies() && v.Watchdog > 0:
 		return listen.Trampoline(spec, s.selfExe()) // sets WATCHDOG_PID
 	}
@@ -168,13 +172,10 @@ func (s *Supervisor) notifyBase() (string, error) {
 // notifySocket makes sure v has its NOTIFY_SOCKET (owned by its user)
 // and a goroutine reading it.
 func (s *Supervisor) notifySocket(v *svc) error {
-	if v.zd.ns != nil && v.zd.nsUser == v.User {
+	if v.zd.ns != nil && v.zd.ns.user == v.User {
 		return nil
 	}
-	if v.zd.ns != nil {
-		v.zd.ns.Close()
-		v.zd.ns = nil
-	}
+	v.releaseNotify()
 	base, err := s.notifyBase()
 	if err != nil {
 		return &spawn.Error{Name: v.Name, Err: err, Code: spawn.CodeOther}
@@ -183,13 +184,15 @@ func (s *Supervisor) notifySocket(v *svc) error {
 	if c := v.Spec.Cred; c != nil {
 		uid, gid = int(c.Uid), int(c.Gid)
 	}
-	ns, err := sdnotify.Listen(filepath.Join(base, v.Name), uid, gid)
+	// A directory per socket: a start-first candidate has one of its own
+	// beside the old process's.
+	s.nsSeq++
+	ns, err := sdnotify.Listen(filepath.Join(base, strconv.Itoa(s.nsSeq)), uid, gid)
 	if err != nil {
 		return &spawn.Error{Name: v.Name, Err: err, Code: spawn.CodeOther}
 	}
-	v.zd.nsGen++
-	v.zd.ns, v.zd.nsUser = ns, v.User
-	gen := v.zd.nsGen
+	n := &nsock{sock: ns, owner: v, user: v.User}
+	v.zd.ns = n
 	safe.Go("notify "+v.Name, func() {
 		err := ns.Run(func(d sdnotify.Datagram) {
 			pgid, sid := 0, 0
@@ -200,7 +203,7 @@ func (s *Supervisor) notifySocket(v *svc) error {
 					pgid, sid = p.PGID, p.SID
 				}
 			}
-			s.post(func() { s.onNotify(v, gen, d, pgid, sid) })
+			s.post(func() { s.onNotify(n, d, pgid, sid) })
 		})
 		if err != nil {
 			s.post(func() { s.log.Warn("notify socket: "+err.Error(), "service", v.Name) })
@@ -209,9 +212,10 @@ func (s *Supervisor) notifySocket(v *svc) error {
 	return nil
 }
 
-// onNotify handles one datagram of v's notify socket, on the loop.
-func (s *Supervisor) onNotify(v *svc, gen int, d sdnotify.Datagram, pgid, sid int) {
-	if gen != v.zd.nsGen || v.forgotten || !v.alive() {
+// onNotify handles one datagram of notify socket n, on the loop.
+func (s *Supervisor) onNotify(n *nsock, d sdnotify.Datagram, pgid, sid int) {
+	v := n.owner
+	if v == nil || v.zd.ns != n || v.forgotten || !v.alive() {
 		return // a closed socket's, or nobody runs to have sent it
 	}
 	if d.PID == 0 || (d.PID != v.pid && d.PID != v.zd.mainPID && pgid != v.pid && sid != v.pid) {
@@ -338,12 +342,12 @@ func (v *svc) rejectedCount() *uint64 {
 	return &n
 }
 
-// releaseZD closes v's sockets and notify socket (a reload removed it).
-func (v *svc) releaseZD() {
-	v.zd.sockets.Close()
-	v.zd.sockets = nil
-	if v.zd.ns != nil {
-		v.zd.ns.Close()
+// releaseNotify closes v's notify socket (its reader ends) and stops its
+// watchdog.
+func (v *svc) releaseNotify() {
+	if n := v.zd.ns; n != nil {
+		n.sock.Close()
+		n.owner = nil
 		v.zd.ns = nil
 	}
 	if v.zd.watchdog != nil {
@@ -352,11 +356,53 @@ func (v *svc) releaseZD() {
 	}
 }
 
+// releaseZD closes v's notify socket, and its listen sockets when no
+// other instance uses them (a reload removed v).
+func (s *Supervisor) releaseZD(v *svc) {
+	v.releaseNotify()
+	s.dropPool(v)
+}
+
+// promoteZD: start-first (update.go) made the candidate c's process v's,
+// and v's old process the retiring shadow old. The notify sockets follow
+// the processes: v speaks through c's, old through v's former one; what
+// the new process said is v's now, and v's watchdog restarts for it.
+func (s *Supervisor) promoteZD(v, c, old *svc) {
+	old.zd = zdState{ns: v.zd.ns, mainPID: v.zd.mainPID, single: v.zd.single, reason: v.zd.reason}
+	if old.zd.ns != nil {
+		old.zd.ns.owner = old
+	}
+	v.zd.ns, c.zd.ns = c.zd.ns, nil
+	if v.zd.ns != nil {
+		v.zd.ns.owner = v
+	}
+	v.zd.statusText, v.zd.mainPID, v.zd.single, v.zd.errno, v.zd.reloading = c.zd.statusText, c.zd.mainPID, c.zd.single, c.zd.errno, c.zd.reloading
+	v.zd.reason = "replaced start-first"
+	if c.zd.watchdog != nil {
+		c.zd.watchdog.Stop()
+		c.zd.watchdog = nil
+	}
+	if v.zd.watchdog != nil {
+		v.zd.watchdog.Stop()
+	}
+	v.zd.watchdog = nil
+	if v.notifies() && v.Watchdog > 0 {
+		v.zd.watchdog = s.after(v.Watchdog, v, tWatchdog)
+	}
+}
+
 // closeZD closes every service's sockets as tend exits, and removes the
 // notify directories.
 func (s *Supervisor) closeZD() {
 	for _, v := range s.order {
-		v.releaseZD()
+		v.releaseNotify()
+		if v.shadow != nil {
+			v.shadow.releaseNotify()
+		}
+	}
+	for k, p := range s.pools {
+		p.set.Close()
+		delete(s.pools, k)
 	}
 	if s.notifyDirOwned {
 		os.RemoveAll(s.notifyDir)

@@ -46,7 +46,7 @@ func (r *rig) notifyFrom(name string, pid, pgid int, msg string) {
 	r.t.Helper()
 	v := r.svc(name)
 	d := sdnotify.Datagram{PID: pid, Message: sdnotify.Parse([]byte(msg))}
-	r.do(func() { r.s.onNotify(v, v.zd.nsGen, d, pgid, pgid) })
+	r.do(func() { r.s.onNotify(v.zd.ns, d, pgid, pgid) })
 }
 
 func envOf(env []string, k string) (string, bool) {
@@ -64,7 +64,7 @@ func TestNotifyReadyGatesDependants(t *testing.T) {
 	r.wantStates("db=starting web=starting plain=running")
 	db := r.pid("db")
 	sock, ok := envOf(r.fs.specs[db].Env, "NOTIFY_SOCKET")
-	if !ok || !strings.HasPrefix(sock, r.s.cfg.NotifyDir+"/db/") {
+	if !ok || !strings.HasPrefix(sock, r.s.cfg.NotifyDir+"/") || sock != r.svc("db").zd.ns.sock.Path {
 		t.Errorf("db's NOTIFY_SOCKET = %q, want its own under %s", sock, r.s.cfg.NotifyDir)
 	}
 	if v, ok := envOf(r.fs.specs[r.pid("plain")].Env, "NOTIFY_SOCKET"); ok {
@@ -214,10 +214,10 @@ func TestListenSockets(t *testing.T) {
 		return &Reloaded{Services: []*Service{next}, Grace: time.Hour}, nil
 	}}, mk("unix://"+sockA, "tcp://127.0.0.1:0"))
 	v := r.svc("web")
-	if v.zd.sockets == nil || len(v.zd.sockets.Files) != 2 {
-		t.Fatalf("sockets %+v", v.zd.sockets)
+	if r.s.sockets(v) == nil || len(r.s.sockets(v).Files) != 2 {
+		t.Fatalf("sockets %+v", r.s.sockets(v))
 	}
-	first := v.zd.sockets.Files[0]
+	first := r.s.sockets(v).Files[0]
 	pid := r.pid("web")
 	spec := r.fs.specs[pid]
 	if len(spec.Files) != 5 || spec.Files[3] != first.Fd() {
@@ -234,7 +234,7 @@ func TestListenSockets(t *testing.T) {
 	// Kept across a restart and a stop: a connection waits in the backlog.
 	r.exit("web", 0)
 	r.advance(time.Second)
-	if v.zd.sockets.Files[0] != first {
+	if r.s.sockets(v).Files[0] != first {
 		t.Error("a restart reopened the sockets")
 	}
 	if err := r.ctl(func() error { return r.s.Stop([]string{"web"}) }); err != nil {
@@ -250,7 +250,7 @@ func TestListenSockets(t *testing.T) {
 	if err := r.ctl(func() error { return r.s.Start([]string{"web"}) }); err != nil {
 		t.Fatal(err)
 	}
-	if v.zd.sockets.Files[0] != first {
+	if r.s.sockets(v).Files[0] != first {
 		t.Error("a start after a stop reopened the sockets")
 	}
 	// A reload that changes listen: at the restart it causes, the
@@ -263,8 +263,8 @@ func TestListenSockets(t *testing.T) {
 	defer waiting.Close()
 	r.signal(unix.SIGHUP)
 	r.exitPID(r.pid("web"), 0, unix.SIGTERM)
-	if len(v.zd.sockets.Files) != 2 || v.zd.sockets.Files[0] != first || !slices.Equal(v.zd.sockets.Names, []string{"renamed", "web"}) {
-		t.Fatalf("after the reload: %+v (first %p)", v.zd.sockets, first)
+	if len(r.s.sockets(v).Files) != 2 || r.s.sockets(v).Files[0] != first || !slices.Equal(r.s.sockets(v).Names, []string{"renamed", "web"}) {
+		t.Fatalf("after the reload: %+v (first %p)", r.s.sockets(v), first)
 	}
 	if spec := r.fs.specs[r.pid("web")]; spec.Files[3] != first.Fd() {
 		t.Errorf("the new start got fds %v, want the kept socket %d as fd 3", spec.Files, first.Fd())
@@ -291,8 +291,8 @@ func TestListenSockets(t *testing.T) {
 	defaults(next)
 	r.signal(unix.SIGHUP)
 	r.exitPID(r.fs.nextPID-1, 0, unix.SIGTERM)
-	if v.zd.sockets != nil || !v.forgotten {
-		t.Errorf("removed service: sockets %+v, forgotten %v", v.zd.sockets, v.forgotten)
+	if r.s.sockets(v) != nil || !v.forgotten {
+		t.Errorf("removed service: sockets %+v, forgotten %v", r.s.sockets(v), v.forgotten)
 	}
 	for _, p := range []string{sockA, sockB} {
 		if _, err := net.Dial("unix", p); err == nil {
@@ -323,3 +323,96 @@ func spawnSpec(argv0 string, env ...string) spawn.Spec {
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// notifyAs delivers a datagram from pid through notify socket n, as its
+// reader would.
+func (r *rig) notifyAs(n *nsock, pid int, msg string) {
+	r.t.Helper()
+	d := sdnotify.Datagram{PID: pid, Message: sdnotify.Parse([]byte(msg))}
+	r.do(func() { r.s.onNotify(n, d, pid, pid) })
+}
+
+// Replicas share their sockets (one accept queue), named after the
+// replicated service.
+func TestReplicasShareSockets(t *testing.T) {
+	a, _ := listen.ParseAddress("tcp://127.0.0.1:0")
+	svcs := replicaSvcs("web", 2, "")
+	for _, v := range svcs {
+		v.Listen, v.Spec = []listen.Addr{a}, spawnSpec("/bin/sh")
+	}
+	r := zdRig(t, Config{}, svcs...)
+	s0, s1 := r.fs.specs[r.pid("web-0")], r.fs.specs[r.pid("web-1")]
+	if len(s0.Files) != 4 || len(s1.Files) != 4 || s0.Files[3] != s1.Files[3] {
+		t.Fatalf("files %v and %v: want the same socket as fd 3", s0.Files, s1.Files)
+	}
+	for _, sp := range []spawn.Spec{s0, s1} {
+		if v, _ := envOf(sp.Env, "LISTEN_FDNAMES"); v != "web" {
+			t.Errorf("LISTEN_FDNAMES=%q, want the replicated service's name web", v)
+		}
+	}
+}
+
+// start-first with listen and notify: the new process gets the same
+// socket and a NOTIFY_SOCKET of its own; its READY=1 promotes it; then
+// the service speaks through the new socket, the retiring old process
+// through its own, and the watchdog watches the new process.
+func TestStartFirstNotifyListen(t *testing.T) {
+	a, _ := listen.ParseAddress("tcp://127.0.0.1:0")
+	def := notifySvc("web", time.Minute, 5*time.Second)
+	def.Update, def.Listen = config.UpdateStartFirst, []listen.Addr{a}
+	r := zdRig(t, Config{}, def)
+	web := r.svc("web")
+	old := r.pid("web")
+	oldNS := web.zd.ns
+	r.notifyAs(oldNS, old, "READY=1\nSTATUS=old")
+	r.wantStates("web=ready")
+	ch := r.restartNow("web")
+	c := web.shadow
+	if c == nil || !c.alive() {
+		t.Fatalf("no candidate started (%v)", r.fs.alive)
+	}
+	so, sc := r.fs.specs[old], r.fs.specs[c.pid]
+	if so.Files[3] != sc.Files[3] {
+		t.Errorf("the candidate got fd 3 %d, the old process %d: want the same socket", sc.Files[3], so.Files[3])
+	}
+	po, _ := envOf(so.Env, "NOTIFY_SOCKET")
+	pc, _ := envOf(sc.Env, "NOTIFY_SOCKET")
+	if po == pc || c.zd.ns == nil || c.zd.ns == oldNS {
+		t.Fatalf("NOTIFY_SOCKET old %q candidate %q: want one each", po, pc)
+	}
+	r.notifyAs(oldNS, c.pid, "READY=1") // through the wrong socket: not the old one's process
+	if web.shadow != c || web.pid != old {
+		t.Fatal("promoted by a READY=1 the candidate sent through the old socket")
+	}
+	newPID := c.pid
+	r.notifyAs(c.zd.ns, newPID, "READY=1\nSTATUS=new")
+	if web.pid != newPID || web.zd.ns == oldNS || web.zd.statusText != "new" {
+		t.Fatalf("after the candidate's READY=1: pid %d (want %d), status %q", web.pid, newPID, web.zd.statusText)
+	}
+	retiring := web.shadow
+	if retiring == nil || retiring.zd.ns != oldNS || oldNS.owner != retiring {
+		t.Fatalf("the old process's socket did not move to the retiring shadow")
+	}
+	r.notifyAs(oldNS, old, "STATUS=old says goodbye\nSTOPPING=1")
+	if web.zd.statusText != "new" {
+		t.Errorf("the retiring process's STATUS= reached the service: %q", web.zd.statusText)
+	}
+	r.exitPID(old, 0, unix.SIGTERM)
+	if err, ok := outcome(t, ch); !ok || err != nil {
+		t.Fatalf("restart outcome %v %v", err, ok)
+	}
+	if oldNS.owner != nil {
+		t.Error("the old process's notify socket was not closed after it exited")
+	}
+	// The watchdog watches the new process.
+	r.advance(4 * time.Second)
+	r.notifyAs(web.zd.ns, newPID, "WATCHDOG=1")
+	r.advance(4 * time.Second)
+	if got := r.sent(newPID); len(got) != 0 {
+		t.Fatalf("fed watchdog: sent %v", got)
+	}
+	r.advance(2 * time.Second)
+	if got := r.sent(newPID); !slices.Equal(got, []syscall.Signal{unix.SIGTERM}) {
+		t.Errorf("missed watchdog after the replacement: sent %v, want SIGTERM", got)
+	}
+}

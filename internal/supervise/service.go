@@ -739,7 +739,7 @@ func (s *Supervisor) forget(v *svc) {
 	s.dropFromGroup(v)
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
 	v.forgotten = true
-	v.releaseZD()
+	s.releaseZD(v)
 	s.settledTo = 0
 	s.rescan = true // its dependents may now start (a missing one counts as satisfied)
 	s.log.Info("removed", "service", v.Name)

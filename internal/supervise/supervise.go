@@ -186,6 +186,8 @@ type Supervisor struct {
 	// removes it.
 	notifyDir      string
 	notifyDirOwned bool
+	nsSeq          int                  // names each notify socket's directory
+	pools          map[string]*sockPool // listen sockets by service (listen.go)
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
