@@ -236,3 +236,79 @@ restart = "never"
 	r.Signal(unix.SIGTERM)
 	r.ExpectExit(0)
 }
+
+// Scenario: update = "start-first" with listen and notify: `tend restart`
+// three times while a client connects in a loop: every connection is
+// answered (the new process takes the same socket, the old one is stopped
+// only after the new one's READY=1), and the serving pid changes.
+func TestZeroDowntimeStartFirstRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	port := cfgFreePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+[service.web]
+command = %s
+listen = ["tcp://127.0.0.1:%d"]
+ready = { notify = true, timeout = "60s" }
+update = "start-first"
+stop_signal = "TERM"
+`, tomlArgv(tprog("sdserve", "--delay", "300ms")...), port))
+	sock := filepath.Join(dir, "ctl.sock")
+	r := startIn(t, dir, opts{Timeout: 120 * time.Second}, "-c", cfg, "--socket", sock)
+	first := r.waitSvc(sock, "web", "ready", func(s svcStatus) bool { return s.State == "ready" })
+
+	stop := make(chan struct{})
+	type result struct {
+		ok, failed int
+		pids       map[int]bool
+		firstErr   error
+	}
+	res := make(chan result)
+	go func() {
+		out := result{pids: map[int]bool{}}
+		for {
+			select {
+			case <-stop:
+				res <- out
+				return
+			default:
+			}
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+			if err == nil {
+				var pid int
+				pid, err = hello(t, c, 20*time.Second)
+				c.Close()
+				out.pids[pid] = true
+			}
+			if err != nil {
+				out.failed++
+				if out.firstErr == nil {
+					out.firstErr = err
+				}
+			} else {
+				out.ok++
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	for i := range 3 {
+		if code, _, errs := tendCtl(t, sock, "restart", "web"); code != 0 {
+			t.Fatalf("tend restart web (%d): exit %d %s", i, code, errs)
+		}
+	}
+	close(stop)
+	got := <-res
+	t.Logf("%d requests, %d failed, served by %d pids", got.ok+got.failed, got.failed, len(got.pids))
+	if got.failed != 0 {
+		t.Errorf("%d of %d requests failed during 3 start-first restarts (first: %v)", got.failed, got.ok+got.failed, got.firstErr)
+	}
+	last := r.jobs(sock)["web"]
+	if last.PID == first.PID || last.Restarts != 3 {
+		t.Errorf("after 3 restarts: pid %d (first %d), restarts %d", last.PID, first.PID, last.Restarts)
+	}
+	if len(got.pids) < 2 {
+		t.Errorf("served by %d distinct pids over the restarts, want the old and new ones (%d requests)", len(got.pids), got.ok)
+	}
+	r.Signal(unix.SIGTERM)
+	r.ExpectExit(0)
+}
