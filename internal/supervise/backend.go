@@ -149,7 +149,7 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		sent := false // to every running instance of replicas
 		for _, v := range vs {
 			if v.alive() {
-				if err := s.sys.kill(-v.pid, sig); err != nil {
+				if err := s.sys.kill(v.sigTarget(), sig); err != nil {
 					return err
 				}
 				sent = true

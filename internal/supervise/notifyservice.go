@@ -67,9 +67,9 @@ var readProc = proc.Read
 // notifies reports whether v is a notify service.
 func (v *svc) notifies() bool { return v.Ready != nil && v.Ready.Kind == config.ProbeNotify }
 
-// group is the target that signals v's processes: its process group, or
+// sigTarget is the target that signals v's processes: its process group, or
 // its main alone when that is an adopted MAINPID leading no group.
-func (v *svc) group() int {
+func (v *svc) sigTarget() int {
 	if v.zd.single {
 		return v.pid
 	}

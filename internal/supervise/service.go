@@ -262,7 +262,7 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 	case tStopKill:
 		if v.alive() {
 			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
-			_ = s.sys.kill(v.group(), unix.SIGKILL)
+			_ = s.sys.kill(v.sigTarget(), unix.SIGKILL)
 			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
@@ -683,7 +683,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 		v.setState(Stopping)
 	}
 	if sig != 0 {
-		target := v.group()
+		target := v.sigTarget()
 		if v.Main && s.cfg.ToChild {
 			target = v.pid
 		}

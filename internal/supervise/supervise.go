@@ -511,7 +511,7 @@ func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 	default:
 		for _, v := range s.order {
 			if v.alive() {
-				targets = append(targets, v.group())
+				targets = append(targets, v.sigTarget())
 			}
 			if x := v.shadow; x != nil && x.alive() { // start-first (update.go)
 				targets = append(targets, -x.pid)
