@@ -48,6 +48,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tend-sh/tend/internal/listen"
 	"github.com/tend-sh/tend/internal/readfile"
 )
 
@@ -140,8 +141,21 @@ type Service struct {
 	Env []string
 	// Ready (key ready, default none: ready as soon as started) is how to
 	// tell that the service is ready, so that services listing it in
-	// after can start. Kinds: tcp, http, exec, file, fd.
+	// after can start. Kinds: tcp, http, exec, file, fd, notify.
 	Ready *Probe
+	// Listen (key listen, default none) are the sockets tend creates
+	// before the service's first start and passes to every start as fds
+	// 3, 4, … with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (systemd's
+	// socket activation): an array of "tcp://HOST:PORT",
+	// "tcp6://[ADDR]:PORT", "udp://HOST:PORT", "unix:///path" strings or
+	// { address = "…", name = "…" } tables (package listen). The sockets
+	// stay open while the service is in the configuration (listen.go).
+	Listen []listen.Addr
+	// Watchdog (key watchdog, default 0: none; needs ready = { notify =
+	// true }) is the longest time allowed between two WATCHDOG=1
+	// messages; the service gets WATCHDOG_USEC and WATCHDOG_PID, and a
+	// missed deadline restarts it as a failed health check would.
+	Watchdog time.Duration
 	// Oneshot (key oneshot, default false) marks a task that runs to
 	// completion: services after it wait for its success, and its failure
 	// fails startup. A oneshot may not have restart = "always", ready or
@@ -290,6 +304,9 @@ const (
 	ProbeExec = "exec" // Exec: command exits 0
 	ProbeFile = "file" // Path: exists (ready only)
 	ProbeFD   = "fd"   // FD: the service writes a line to it (ready only)
+	// ProbeNotify: the service sends READY=1 to its NOTIFY_SOCKET (ready
+	// only; sd_notify).
+	ProbeNotify = "notify"
 )
 
 // Probe is a ready or health check: an inline table with exactly one of the

@@ -16,12 +16,12 @@ import (
 // Accepted keys, sorted, per table.
 var (
 	rootKeys        = []string{"crontab", "grace", "log_format", "log_timestamps", "service"}
-	serviceKeys     = []string{"after", "backoff", "command", "cpu_max", "critical", "env", "env_file", "health", "log", "max_restarts", "memory_max", "oneshot", "overlap", "pids_max", "ready", "replicas", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "update", "user", "workdir"}
+	serviceKeys     = []string{"after", "backoff", "command", "cpu_max", "critical", "env", "env_file", "health", "listen", "log", "max_restarts", "memory_max", "oneshot", "overlap", "pids_max", "ready", "replicas", "restart", "schedule", "stop_signal", "stop_timeout", "success_codes", "timeout", "timezone", "update", "user", "watchdog", "workdir"}
 	backoffKeys     = []string{"initial", "max"}
 	maxRestartKeys  = []string{"count", "within"}
-	readyKeys       = []string{"exec", "fd", "file", "http", "interval", "tcp", "timeout"}
+	readyKeys       = []string{"exec", "fd", "file", "http", "interval", "notify", "tcp", "timeout"}
 	healthKeys      = []string{"exec", "failures", "http", "interval", "tcp", "timeout"}
-	readyKinds      = []string{ProbeTCP, ProbeHTTP, ProbeExec, ProbeFile, ProbeFD}
+	readyKinds      = []string{ProbeTCP, ProbeHTTP, ProbeExec, ProbeFile, ProbeFD, ProbeNotify}
 	healthKinds     = []string{ProbeTCP, ProbeHTTP, ProbeExec}
 	logFormats      = []string{"text", "json"}
 	restartPolicies = []string{RestartAlways, RestartOnFailure, RestartNever}
@@ -184,6 +184,7 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 	var (
 		fileEnv, tableEnv         []string
 		restartF, readyF, healthF *field
+		listenF, watchdogF        *field
 		updateF                   *field
 		jobF                      job
 		backoffLine               int
@@ -274,6 +275,12 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 			err = d.logKey(s, f, key)
 		case "schedule", "timezone", "overlap", "timeout":
 			err = jobF.set(d, k, f, key)
+		case "listen":
+			listenF = f
+			s.Listen, err = d.listen(f, key)
+		case "watchdog":
+			watchdogF = f
+			s.Watchdog, err = d.duration(f, key)
 		case "oneshot":
 			s.Oneshot, err = d.boolean(f, key)
 			jobF.oneshot = f
@@ -307,6 +314,9 @@ func (d *decoder) service(name string, sf *field) (*Service, error) {
 		}
 	}
 	if err := d.job(s, base, &jobF, restartF, readyF, healthF); err != nil {
+		return nil, err
+	}
+	if err := d.checkNotify(s, base, readyF, listenF, watchdogF); err != nil {
 		return nil, err
 	}
 	if err := d.checkUpdate(s, base, updateF); err != nil {
@@ -729,6 +739,8 @@ func (d *decoder) probe(f *field, key string, health bool) (*Probe, error) {
 			p.Interval, err = d.duration(sub, subKey)
 		case "failures":
 			p.Failures, err = d.integer(sub, subKey, 1, 1<<31-1, "a number of consecutive failures >= 1")
+		case ProbeNotify:
+			err = d.notifyKind(sub, subKey)
 		}
 		return err
 	})
@@ -738,9 +750,13 @@ func (d *decoder) probe(f *field, key string, health bool) (*Probe, error) {
 	if p.Kind == "" {
 		return nil, d.errf(f.val.line, key, "no probe kind; accepted: "+kindList)
 	}
-	if p.Kind == ProbeFD {
+	if p.Kind == ProbeFD || p.Kind == ProbeNotify {
 		if intervalF != nil {
-			return nil, d.errf(intervalF.line, key+".interval", "not used with fd (tend reads the line as soon as it is written)")
+			why := "fd (tend reads the line as soon as it is written)"
+			if p.Kind == ProbeNotify {
+				why = "notify (tend acts on READY=1 as soon as it comes)"
+			}
+			return nil, d.errf(intervalF.line, key+".interval", "not used with "+why)
 		}
 		p.Interval = 0
 	}

@@ -59,7 +59,9 @@ func TestPlanCoversEveryKey(t *testing.T) {
 command = "db"
 user = "0"
 workdir = "/"
-ready = { tcp = ":5432" }
+ready = { notify = true }
+listen = ["tcp://127.0.0.1:5432", { address = "unix:///run/db.sock", name = "local" }]
+watchdog = "30s"
 health = { exec = ["true"] }
 oneshot = false
 restart = "always"

@@ -98,6 +98,8 @@ var servicePlan = []struct {
 			b.WriteString("# ready: none (ready as soon as started)\n")
 		}
 	}},
+	{"listen", planListen},
+	{"watchdog", planWatchdog},
 	{"oneshot", func(b *strings.Builder, s *Service) {
 		if !s.IsJob() {
 			kv(b, "oneshot", strconv.FormatBool(s.Oneshot))
@@ -226,9 +228,11 @@ func probe(p *Probe, health bool) string {
 		parts = append(parts, "file = "+str(p.Path))
 	case ProbeFD:
 		parts = append(parts, "fd = "+strconv.Itoa(p.FD))
+	case ProbeNotify:
+		parts = append(parts, "notify = true")
 	}
 	parts = append(parts, "timeout = "+dur(p.Timeout))
-	if p.Kind != ProbeFD {
+	if p.Kind != ProbeFD && p.Kind != ProbeNotify {
 		parts = append(parts, "interval = "+dur(p.Interval))
 	}
 	if health {

@@ -385,11 +385,39 @@ func WriteStatusJSON(w io.Writer, r status.Report) error {
 	return err
 }
 
+// statusColumn is a service's STATUS= text as one table cell: control
+// characters and tabs become spaces, at most 80 characters, "-" for none.
+func statusColumn(t string) string {
+	if t == "" {
+		return "-"
+	}
+	t = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(t, "\uFFFD"))
+	if r := []rune(t); len(r) > 80 {
+		t = string(r[:79]) + "…"
+	}
+	return t
+}
+
 // WriteStatusText writes r as the "tend status" table, uptimes relative to
 // now.
 func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH\tCPU\tMEM")
+	// The STATUS= texts of notify services, last (free text), when any
+	// service has one.
+	texts := false
+	for _, s := range r.Services {
+		texts = texts || s.StatusText != ""
+	}
+	header := "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tREADY\tHEALTH\tCPU\tMEM"
+	if texts {
+		header += "\tSTATUS"
+	}
+	fmt.Fprintln(tw, header)
 	for _, s := range r.Services {
 		pid, uptime, last, ready, health := "-", "-", "-", "no", "-"
 		if s.PID != 0 {
@@ -411,7 +439,11 @@ func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 			health = s.Health
 		}
 		cpu, mem := usageCells(s.Usage)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health, cpu, mem)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", s.Name, s.State, pid, uptime, s.Restarts, last, ready, health, cpu, mem)
+		if texts {
+			fmt.Fprint(tw, "\t"+statusColumn(s.StatusText))
+		}
+		fmt.Fprintln(tw)
 	}
 	if r.Orphans != nil {
 		fmt.Fprint(tw, orphansRow(r.Orphans))

@@ -29,6 +29,7 @@ var (
 	mRestarts = metric{"tend_service_restarts_total", "counter", "How many times tend has restarted the service."}
 	mLastExit = metric{"tend_service_last_exit_code", "gauge", "Exit code of the service's last process (128+N when killed by signal N); absent until one has exited."}
 	mStart    = metric{"tend_service_start_time_seconds", "gauge", "Start time of the service's current or last process, in seconds since the Unix epoch; absent if never started."}
+	mRejected = metric{"tend_notify_rejected_total", "counter", "sd_notify messages sent to the service's NOTIFY_SOCKET by processes that are not the service's, ignored; only for services with ready = { notify = true }."}
 	mOOMKills = metric{"tend_service_oom_kills_total", "counter", "Processes of the service the kernel killed for lack of memory (OOM), as told by the memory cgroup's oom_kill counter."}
 	mOrphans  = metric{"tend_orphans_reaped_total", "counter", "Processes reaped by tend that were not its services."}
 	mSignals  = metric{"tend_signals_forwarded_total", "counter", "Signals tend forwarded to its services."}
@@ -67,6 +68,12 @@ func writeMetrics(b *bytes.Buffer, ss []status.ServiceStatus, orphans, forwarded
 		return unixSeconds(s.Started), true
 	})
 	perService(mOOMKills, func(s status.ServiceStatus) (string, bool) { return strconv.FormatUint(s.OOMKills, 10), true })
+	perService(mRejected, func(s status.ServiceStatus) (string, bool) {
+		if s.NotifyRejected == nil {
+			return "", false
+		}
+		return strconv.FormatUint(*s.NotifyRejected, 10), true
+	})
 	writeJobMetrics(b, ss)
 	header(b, mOrphans)
 	b.WriteString(mOrphans.name + " " + strconv.FormatUint(orphans, 10) + "\n")

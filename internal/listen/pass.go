@@ -36,23 +36,12 @@ func Pass(spec *spawn.Spec, set *Set, self string) error {
 	if len(spec.Files) != 3 {
 		return fmt.Errorf("listen: spec has %d files, want fds 0-2 only", len(spec.Files))
 	}
-	if len(spec.Argv) == 0 {
-		return &spawn.Error{Err: fmt.Errorf("empty command"), Code: spawn.CodeOther}
-	}
-	path := spawn.DefaultPath
 	env := make([]string, 0, len(spec.Env)+2)
 	for _, kv := range spec.Env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
 		if k, _, _ := strings.Cut(kv, "="); k == "LISTEN_PID" || k == "LISTEN_FDS" || k == "LISTEN_FDNAMES" {
 			continue
 		}
 		env = append(env, kv)
-	}
-	bin, err := spawn.Lookup(spec.Argv[0], path)
-	if err != nil {
-		return err
 	}
 	files := append([]uintptr(nil), spec.Files...)
 	for _, f := range set.Files {
@@ -61,14 +50,49 @@ func Pass(spec *spawn.Spec, set *Set, self string) error {
 	env = append(env,
 		"LISTEN_FDS="+strconv.Itoa(len(set.Files)),
 		"LISTEN_FDNAMES="+strings.Join(set.Names, ":"))
+	old := spec.Env
+	spec.Env = env
+	if err := Trampoline(spec, self); err != nil {
+		spec.Env = old
+		return err
+	}
 	spec.Files = files
+	return nil
+}
+
+// Trampoline makes spec start through the trampoline at self, which sets
+// LISTEN_PID (when LISTEN_FDS is in spec.Env) and WATCHDOG_PID (when
+// WATCHDOG_USEC is) to the child's own pid; inherited LISTEN_PID and
+// WATCHDOG_PID are dropped. The command is resolved here (PATH from
+// spec.Env), so a missing program is still the 127 that spawn.Start
+// reports.
+func Trampoline(spec *spawn.Spec, self string) error {
+	if len(spec.Argv) == 0 {
+		return &spawn.Error{Err: fmt.Errorf("empty command"), Code: spawn.CodeOther}
+	}
+	path := spawn.DefaultPath
+	env := make([]string, 0, len(spec.Env))
+	for _, kv := range spec.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+		if k, _, _ := strings.Cut(kv, "="); k == "LISTEN_PID" || k == "WATCHDOG_PID" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	bin, err := spawn.Lookup(spec.Argv[0], path)
+	if err != nil {
+		return err
+	}
 	spec.Env = env
 	spec.Argv = append([]string{self, TrampolineArg, bin}, spec.Argv...)
 	return nil
 }
 
 // RunTrampoline returns at once unless args (os.Args) make this process
-// the trampoline; then it sets LISTEN_PID=getpid() and execs the target,
+// the trampoline; then it sets LISTEN_PID=getpid() (when LISTEN_FDS is
+// set) and WATCHDOG_PID=getpid() (when WATCHDOG_USEC is) and execs the target,
 // never returning (exit 127 with a message if the exec fails). Call it
 // first thing in main.
 func RunTrampoline(args []string) {
@@ -76,7 +100,13 @@ func RunTrampoline(args []string) {
 		return
 	}
 	env := os.Environ()
-	env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	pid := strconv.Itoa(os.Getpid())
+	if _, ok := os.LookupEnv("LISTEN_FDS"); ok {
+		env = append(env, "LISTEN_PID="+pid)
+	}
+	if _, ok := os.LookupEnv("WATCHDOG_USEC"); ok {
+		env = append(env, "WATCHDOG_PID="+pid)
+	}
 	err := unix.Exec(args[2], args[3:], env)
 	fmt.Fprintf(os.Stderr, "tend: cannot start %q: %v\n", args[3], err)
 	code := spawn.CodeNotFound

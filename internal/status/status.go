@@ -97,6 +97,18 @@ type ServiceStatus struct {
 	// Usage is what the service's processes cost (cpu_seconds,
 	// memory_bytes, processes), when it was asked for (usage.go).
 	*Usage
+	// StatusText is the last STATUS= the service sent over its
+	// NOTIFY_SOCKET (ready = { notify = true }); "" when none.
+	StatusText string `json:"status_text"`
+	// StateReason says why the service is in its state: "started",
+	// "ready (READY=1)", "exited 3", "stopped by user", "watchdog",
+	// "health check failed", or a failure ("" before anything happened
+	// to it). (Reason, above, is the narrower OOM cause of the last exit.)
+	StateReason string `json:"state_reason"`
+	// NotifyRejected counts the sd_notify messages sent to the service's
+	// NOTIFY_SOCKET by processes that are not the service's (ignored);
+	// nil for services without one.
+	NotifyRejected *uint64 `json:"notify_rejected,omitempty"`
 }
 
 // Satisfied reports whether the service counts as ready (wait-ready,

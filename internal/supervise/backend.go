@@ -70,6 +70,7 @@ func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
 				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
 				Health: v.health, Oneshot: v.Oneshot, Job: v.jobStatus(),
 				Reason: s.oom.reasons[v.Name], OOMKills: s.oom.kills[v.Name],
+				StatusText: v.zd.statusText, StateReason: v.zd.reason, NotifyRejected: v.rejectedCount(),
 			})
 			if v.ReplicaOf != "" {
 				i := v.Replica
@@ -86,6 +87,7 @@ func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
 func (s *Supervisor) Start(names []string) error {
 	return s.each(names, func(v *svc) {
 		if !v.alive() && v.state != Backoff {
+			v.zd.reason = "started by user"
 			v.fresh()
 		}
 	})
@@ -93,7 +95,7 @@ func (s *Supervisor) Start(names []string) error {
 
 // Stop stops services for good (until started again).
 func (s *Supervisor) Stop(names []string) error {
-	return s.each(names, func(v *svc) { s.stop(v, v.StopSignal) })
+	return s.each(names, func(v *svc) { v.zd.reason = "stopped by user"; s.stop(v, v.StopSignal) })
 }
 
 // Restart stops running services and starts them again; others it starts.
@@ -147,7 +149,7 @@ func (s *Supervisor) Signal(name string, sig syscall.Signal) error {
 		sent := false // to every running instance of replicas
 		for _, v := range vs {
 			if v.alive() {
-				if err := s.sys.kill(-v.pid, sig); err != nil {
+				if err := s.sys.kill(v.sigTarget(), sig); err != nil {
 					return err
 				}
 				sent = true

@@ -73,6 +73,8 @@ type fakeSystem struct {
 	// during, when set, runs inside start, as if while the child were
 	// between its fork and its exec.
 	during func()
+	// specs: every pid started, the spec it was started with.
+	specs map[int]spawn.Spec
 }
 
 func newFakeSystem() *fakeSystem {
@@ -92,6 +94,10 @@ func (f *fakeSystem) start(spec *spawn.Spec) (int, error) {
 	f.nextPID++
 	f.argv[f.nextPID] = spec.Argv
 	f.alive[f.nextPID] = true
+	if f.specs == nil {
+		f.specs = map[int]spawn.Spec{}
+	}
+	f.specs[f.nextPID] = *spec
 	return f.nextPID, nil
 }
 

@@ -43,6 +43,9 @@ const attemptTimeout = time.Second
 
 // startReadyProbe begins checking whether v is ready.
 func (s *Supervisor) startReadyProbe(v *svc) {
+	if v.Ready.Kind == config.ProbeNotify {
+		return // READY=1 comes over its NOTIFY_SOCKET (onNotify)
+	}
 	if v.Ready.Kind == config.ProbeFD {
 		r, gen := v.readyFD, v.gen
 		if r == nil {

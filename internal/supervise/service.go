@@ -114,6 +114,8 @@ type svc struct {
 	spawning      bool // a candidate inside its start
 	ro            *rollout
 
+	zd zdState // listen, notify, watchdog, reason (listen.go, notifyservice.go)
+
 	// The start order (startorder.go): seq is v's place in file order,
 	// queued that it is among the candidates, forgotten that a reload
 	// removed it; onState is the supervisor's stateChanged.
@@ -193,12 +195,12 @@ func (v *svc) fresh() {
 }
 
 func (v *svc) cancelTimers() {
-	for _, t := range []timer{v.stopTimer, v.readyTimer, v.probeTimer} {
+	for _, t := range []timer{v.stopTimer, v.readyTimer, v.probeTimer, v.zd.watchdog} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	v.stopTimer, v.readyTimer, v.probeTimer = nil, nil, nil
+	v.stopTimer, v.readyTimer, v.probeTimer, v.zd.watchdog = nil, nil, nil, nil
 	if v.readyFD != nil {
 		v.readyFD.Close()
 		v.readyFD = nil
@@ -241,7 +243,7 @@ func (s *Supervisor) afterEvent(d time.Duration, ev timerEvent) timer {
 }
 
 func (s *Supervisor) onTimer(ev timerEvent) {
-	if s.onJobTimer(ev) {
+	if s.onJobTimer(ev) || s.onZDTimer(ev) {
 		return
 	}
 	v := ev.v
@@ -260,7 +262,7 @@ func (s *Supervisor) onTimer(ev timerEvent) {
 	case tStopKill:
 		if v.alive() {
 			s.log.Warn("service did not stop in time; sending SIGKILL", "service", v.Name, "pid", v.pid, "stop_timeout", v.StopTimeout)
-			_ = s.sys.kill(-v.pid, unix.SIGKILL)
+			_ = s.sys.kill(v.sigTarget(), unix.SIGKILL)
 			v.stopTimer = nil // spent: its exit arms no second kill
 		}
 	case tReadyTimeout:
@@ -320,6 +322,13 @@ func (s *Supervisor) start(v *svc) {
 		spec.Files = []uintptr{s.devNull(), outW.Fd(), errW.Fd()}
 		closeAfter = append(closeAfter, outW, errW)
 	}
+	if err := s.prepareStart(v, &spec); err != nil {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+		s.startFailed(v, err)
+		return
+	}
 	if v.Ready != nil && v.Ready.Kind == config.ProbeFD {
 		r, w, err := os.Pipe()
 		if err == nil {
@@ -354,6 +363,7 @@ func (s *Supervisor) start(v *svc) {
 		s.mainPGID = pid
 	}
 	s.log.Info("started", "service", v.Name, "pid", pid, "cmd", strings.Join(v.Spec.Argv, " "))
+	s.startedZD(v)
 	if v.Ready != nil {
 		v.setState(Starting)
 		v.readyTimer = s.after(v.Ready.Timeout, v, tReadyTimeout)
@@ -447,6 +457,9 @@ func (s *Supervisor) becameReady(v *svc, st State) {
 
 // onServiceExit handles the exit of a service's process.
 func (s *Supervisor) onServiceExit(v *svc, status unix.WaitStatus) {
+	if s.handOver(v) { // MAINPID= (notifyservice.go)
+		return
+	}
 	pid := v.pid
 	delete(s.byPID, pid)
 	v.pid = 0
@@ -484,6 +497,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 		return
 	}
 	v.lastExit = &code
+	s.noteExit(v, code)
 	success := !forceFail && slices.Contains(v.SuccessCodes, code)
 	ran := s.sys.now().Sub(v.started)
 	if v.Job != nil {
@@ -609,6 +623,7 @@ func backoff(initial, max time.Duration, n int) time.Duration {
 // waiting for v can never start and fail too.
 func (s *Supervisor) fail(v *svc, code int, why string) {
 	v.setState(Failed)
+	v.zd.reason = why
 	s.log.Error("service failed", "service", v.Name, "reason", why)
 	if code == 0 {
 		code = 1
@@ -668,7 +683,7 @@ func (s *Supervisor) signalStop(v *svc, sig syscall.Signal) {
 		v.setState(Stopping)
 	}
 	if sig != 0 {
-		target := -v.pid
+		target := v.sigTarget()
 		if v.Main && s.cfg.ToChild {
 			target = v.pid
 		}
@@ -725,6 +740,7 @@ func (s *Supervisor) forget(v *svc) {
 	s.order = slices.DeleteFunc(s.order, func(x *svc) bool { return x == v })
 	v.forgotten = true
 	s.dropCgroup(v.Name)
+	s.releaseZD(v)
 	s.settledTo = 0
 	s.rescan = true // its dependents may now start (a missing one counts as satisfied)
 	s.log.Info("removed", "service", v.Name)

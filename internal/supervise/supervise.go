@@ -59,8 +59,12 @@ type Config struct {
 	// NotifySocket is tend's own manager's $NOTIFY_SOCKET (podman
 	// --sdnotify=container, systemd Type=notify); "" = none. See notify.go.
 	NotifySocket string
-	Log          *slog.Logger
-	Logs         *logs.Mux // receives the output of services that do not inherit
+	// NotifyDir is where the notify services' NOTIFY_SOCKETs are made
+	// (a directory per service); "" = a new directory under /run/tend
+	// (or the temporary directory), removed when tend exits.
+	NotifyDir string
+	Log       *slog.Logger
+	Logs      *logs.Mux // receives the output of services that do not inherit
 	// Reload, when set, is called on SIGHUP to re-read the configuration,
 	// in a goroutine of its own (it reads files: never on the event loop)
 	// and within ReloadTimeout; without it SIGHUP is forwarded like any
@@ -177,6 +181,13 @@ type Supervisor struct {
 	lastStatusUp   string     // the last STATUS= sent to tend's manager (notify.go)
 	// usage: the groups the services led, for per-service usage (usage.go).
 	usage usageState
+	// notifyDir is the services' notify sockets' directory, made at the
+	// first need (notifyservice.go); notifyDirOwned: tend made it and
+	// removes it.
+	notifyDir      string
+	notifyDirOwned bool
+	nsSeq          int                  // names each notify socket's directory
+	pools          map[string]*sockPool // listen sockets by service (listen.go)
 	// inline: call runs its function at once, on the caller's goroutine
 	// (the unit tests drive the loop's handlers themselves).
 	inline bool
@@ -216,6 +227,7 @@ func (s *Supervisor) add(def *Service) *svc {
 	if def.Main {
 		s.main = v
 	}
+	s.openEarly(v)
 	return v
 }
 
@@ -230,6 +242,7 @@ func (s *Supervisor) GraceEnd() time.Time { return s.graceEnd }
 // returns tend's exit code.
 func (s *Supervisor) Run() int {
 	defer close(s.done)
+	defer s.closeZD()
 	safe.SetHandler(s.onPanic)
 	reserveThreads()
 	pid1, err := reap.BecomeSubreaper()
@@ -415,7 +428,7 @@ func serviceWhere(name string) string { return "service " + name }
 
 // servicePlaces are the prefixes of the places (safe.Go, safe.Run) whose
 // panics concern the one service named after them.
-var servicePlaces = []string{"service ", "probe ", "ready fd ", "log reader "}
+var servicePlaces = []string{"service ", "probe ", "ready fd ", "log reader ", "notify "}
 
 // onFault handles a recovered panic (onPanic). One that concerns a single
 // service that is neither critical nor the main fails that service alone:
@@ -498,7 +511,7 @@ func (s *Supervisor) forward(sig syscall.Signal, cont bool) {
 	default:
 		for _, v := range s.order {
 			if v.alive() {
-				targets = append(targets, -v.pid)
+				targets = append(targets, v.sigTarget())
 			}
 			if x := v.shadow; x != nil && x.alive() { // start-first (update.go)
 				targets = append(targets, -x.pid)

@@ -210,6 +210,7 @@ func (s *Supervisor) promote(c *svc) {
 	c.cancelTimers()
 	c.pid, c.owner = 0, nil
 	v.shadow = old
+	s.promoteZD(v, c, old) // notify sockets follow their processes (notifyservice.go)
 	v.health, v.fails, v.unhealthy = "", 0, false
 	v.restarts++
 	st := Running
@@ -293,6 +294,7 @@ func (s *Supervisor) shadowExited(x *svc, code int) {
 	if v.shadow == x {
 		v.shadow = nil
 	}
+	x.releaseNotify() // notifyservice.go
 	switch {
 	case x.retiring:
 		s.log.Info("start-first: the old process exited", "service", v.Name, "code", code)
@@ -315,6 +317,7 @@ func (s *Supervisor) shadowExited(x *svc, code int) {
 func (s *Supervisor) restart(names []string) (<-chan error, error) {
 	var steps []step
 	err := s.each(names, func(v *svc) {
+		v.zd.reason = "restarted by user" // state_reason (notifyservice.go)
 		if startFirst(v.Service) && v.canOverlap() {
 			steps = append(steps, step{v, v.Service})
 			return

@@ -63,7 +63,7 @@ func TestConfigErrors(t *testing.T) {
 	needEnv(t)
 	const (
 		commandAccepted = "an array of words, or a string split like shell words"
-		keysAccepted    = "after, backoff, command, cpu_max, critical, env, env_file, health, log, max_restarts, memory_max, oneshot, overlap, pids_max, ready, replicas, restart, schedule, stop_signal, stop_timeout, success_codes, timeout, timezone, update, user, workdir"
+		keysAccepted    = "after, backoff, command, cpu_max, critical, env, env_file, health, listen, log, max_restarts, memory_max, oneshot, overlap, pids_max, ready, replicas, restart, schedule, stop_signal, stop_timeout, success_codes, timeout, timezone, update, user, watchdog, workdir"
 		durAccepted     = `a Go duration such as "500ms", "10s", "1m30s"`
 	)
 	cases := []struct {

@@ -73,6 +73,12 @@
 //	execas     --uid U --gid G [--nproc N] [--nofile N] -- PROG [ARGS]
 //	           set RLIMIT_NPROC/RLIMIT_NOFILE (soft and hard), drop
 //	           supplementary groups, setgid, setuid, exec PROG.
+//	sdserve    [--file F] [--delay D] [--status S] [--watchdog D]
+//	           [--no-ready] [--sockpath P]
+//	           a socket-activated sd_notify server (sdnotify.go): reports
+//	           LISTEN_PID/LISTEN_FDS/WATCHDOG_PID to F, says READY=1 with a
+//	           real datagram, answers "hello PID" on fd 3.
+//	sdsend     --path-file F MSG   send MSG to the notify socket named in F.
 //	fakectl    --socket S [--log F] [--ready R]
 //	           impersonate tend's control socket: listen on the unix socket
 //	           S (mode 0666), answer every connection with
@@ -204,6 +210,10 @@ func main() {
 		os.Exit(floodCmd(args))
 	case "execas":
 		os.Exit(execasCmd(args))
+	case "sdserve":
+		os.Exit(sdserveCmd(args))
+	case "sdsend":
+		os.Exit(sdsendCmd(args))
 	case "fakectl":
 		os.Exit(fakectlCmd(args))
 	case "sigexec":

@@ -21,6 +21,12 @@ type ServiceStatus struct {
 	Restarts int        `json:"restarts"`
 	LastExit *int       `json:"last_exit"`
 	Job      *JobStatus `json:"job"` // scheduled jobs only
+	// StatusText is the last STATUS= of a notify service; StateReason why
+	// the service is in its state; NotifyRejected the messages of other
+	// processes ignored (notify services only).
+	StatusText     string  `json:"status_text"`
+	StateReason    string  `json:"state_reason"`
+	NotifyRejected *uint64 `json:"notify_rejected"`
 }
 
 // JobStatus is the job part of a ServiceStatus.
