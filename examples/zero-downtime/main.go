@@ -8,15 +8,15 @@
 //     with no inherited socket it binds -addr itself;
 //   - it says READY=1 on NOTIFY_SOCKET once it serves, so that tend (ready
 //     = { notify = true }) stops the old instance only then;
-//   - on SIGTERM it stops accepting, lets the requests under way finish and
-//     exits 0.
+//   - on SIGTERM it stops accepting, answers every connection it accepted
+//     and exits 0 (not with http.Server.Shutdown alone, which closes a
+//     connection whose request it reads after Shutdown began: see main).
 //
 // GET / answers "hello from pid N". -warmup is a start-up delay before it
 // serves, as a real application's (caches, connections) would have.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -47,11 +48,13 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	conns := &tracker{state: map[net.Conn]http.ConnState{}}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(w, "hello from pid %d\n", os.Getpid())
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnState:         conns.set,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -66,11 +69,60 @@ func main() {
 	case sig := <-term:
 		log.Printf("%v: draining", sig)
 		_ = notify("STOPPING=1")
-		ctx, cancel := context.WithTimeout(context.Background(), *drain)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			log.Printf("drain: %v", err)
+		// Not srv.Shutdown at once: it drops a request read after it
+		// began, so a connection this process accepted just before the
+		// signal would be closed unanswered. Stop accepting instead (the
+		// socket itself stays open in tend: new connections go to the
+		// other instance), let Serve return (every accepted connection
+		// is then tracked), and answer what was accepted, each answer
+		// closing its connection.
+		srv.SetKeepAlivesEnabled(false)
+		ln.Close()
+		<-served
+		if !conns.drain(*drain) {
+			log.Printf("drain: connections still open after %v", *drain)
 		}
+	}
+}
+
+// tracker knows the state of every connection the server accepted.
+type tracker struct {
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
+}
+
+func (t *tracker) set(c net.Conn, st http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st == http.StateClosed || st == http.StateHijacked {
+		delete(t.state, c)
+	} else {
+		t.state[c] = st
+	}
+}
+
+// drain waits until every accepted connection got its answer (with
+// keep-alives off, a connection closes after its answer), closing idle
+// ones, for at most d; it reports whether none is left.
+func (t *tracker) drain(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		t.mu.Lock()
+		for c, st := range t.state {
+			if st == http.StateIdle {
+				c.Close()
+				delete(t.state, c)
+			}
+		}
+		left := len(t.state)
+		t.mu.Unlock()
+		if left == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

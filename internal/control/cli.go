@@ -428,8 +428,8 @@ func WriteStatusText(w io.Writer, r status.Report, now time.Time) error {
 		}
 		if s.LastExit != nil {
 			last = strconv.Itoa(*s.LastExit)
-			if s.Reason != "" {
-				last += " (" + s.Reason + ")"
+			if s.ExitReason != "" {
+				last += " (" + s.ExitReason + ")"
 			}
 		}
 		if s.Ready {

@@ -78,12 +78,13 @@ type ServiceStatus struct {
 	Ready   bool   `json:"ready"`
 	Health  string `json:"health"` // ""|healthy|unhealthy
 	Oneshot bool   `json:"oneshot"`
-	// Reason says why the last process ended, when tend knows more than
-	// its exit code: "oom-killed" (the kernel's OOM killer ended it, the
-	// memory cgroup's oom_kill counter rose with its SIGKILL) or
+	// ExitReason says why the last process ended, when tend knows more
+	// than its exit code: "oom-killed" (the kernel's OOM killer ended it,
+	// the memory cgroup's oom_kill counter rose with its SIGKILL) or
 	// "possibly-oom-killed" (fewer OOM kills were counted than processes
-	// died of SIGKILL at that moment). "" otherwise.
-	Reason string `json:"reason,omitempty"`
+	// died of SIGKILL at that moment). "" otherwise. The text status shows
+	// it beside the last exit code.
+	ExitReason string `json:"exit_reason,omitempty"`
 	// OOMKills counts the service's processes the kernel killed for lack
 	// of memory (certain ones only) since tend started.
 	OOMKills uint64 `json:"oom_kills"`
@@ -100,11 +101,11 @@ type ServiceStatus struct {
 	// StatusText is the last STATUS= the service sent over its
 	// NOTIFY_SOCKET (ready = { notify = true }); "" when none.
 	StatusText string `json:"status_text"`
-	// StateReason says why the service is in its state: "started",
-	// "ready (READY=1)", "exited 3", "stopped by user", "watchdog",
-	// "health check failed", or a failure ("" before anything happened
-	// to it). (Reason, above, is the narrower OOM cause of the last exit.)
-	StateReason string `json:"state_reason"`
+	// Reason says why the service is in its state: "started",
+	// "ready (READY=1)", "exited 3", "oom-killed", "stopped by user",
+	// "watchdog", "health check failed", "restarted after oom-killed", or
+	// a failure ("" before anything happened to it).
+	Reason string `json:"reason"`
 	// NotifyRejected counts the sd_notify messages sent to the service's
 	// NOTIFY_SOCKET by processes that are not the service's (ignored);
 	// nil for services without one.
@@ -128,7 +129,7 @@ func NotReady(ss []ServiceStatus) []string {
 	return out
 }
 
-// Reasons (ServiceStatus.Reason).
+// Exit reasons (ServiceStatus.ExitReason; also the state Reason of the exit they explain).
 const (
 	ReasonOOMKilled         = "oom-killed"
 	ReasonPossiblyOOMKilled = "possibly-oom-killed"

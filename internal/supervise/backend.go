@@ -69,8 +69,8 @@ func (s *Supervisor) Status(names []string) ([]status.ServiceStatus, error) {
 				Name: v.Name, State: v.state, PID: v.pid, Since: v.since, Started: v.started,
 				Restarts: v.restarts, LastExit: v.lastExit, Ready: v.satisfied(),
 				Health: v.health, Oneshot: v.Oneshot, Job: v.jobStatus(),
-				Reason: s.oom.reasons[v.Name], OOMKills: s.oom.kills[v.Name],
-				StatusText: v.zd.statusText, StateReason: v.zd.reason, NotifyRejected: v.rejectedCount(),
+				ExitReason: s.oom.reasons[v.Name], OOMKills: s.oom.kills[v.Name],
+				StatusText: v.zd.statusText, Reason: v.zd.reason, NotifyRejected: v.rejectedCount(),
 			})
 			if v.ReplicaOf != "" {
 				i := v.Replica

@@ -312,6 +312,9 @@ func (s *Supervisor) noteExit(v *svc, code int) {
 		return // fail() said why (a ready timeout)
 	}
 	why := "exited " + strconv.Itoa(code)
+	if r := s.oom.reasons[v.Name]; r != "" {
+		why = r // oom-killed, possibly-oom-killed (noteOOM, this batch)
+	}
 	if v.zd.errno != 0 {
 		why += " (ERRNO=" + strconv.Itoa(v.zd.errno) + ": " + unix.Errno(v.zd.errno).Error() + ")"
 	}

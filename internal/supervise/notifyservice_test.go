@@ -90,10 +90,10 @@ func TestNotifyReadyGatesDependants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ss[0].StatusText != "accepting connections" || ss[0].StateReason != "ready (READY=1)" || ss[0].NotifyRejected == nil || *ss[0].NotifyRejected != 2 {
+	if ss[0].StatusText != "accepting connections" || ss[0].Reason != "ready (READY=1)" || ss[0].NotifyRejected == nil || *ss[0].NotifyRejected != 2 {
 		t.Errorf("db status %+v", ss[0])
 	}
-	if ss[1].NotifyRejected != nil || ss[1].StateReason != "started" {
+	if ss[1].NotifyRejected != nil || ss[1].Reason != "started" {
 		t.Errorf("plain status %+v", ss[1])
 	}
 	// The status text belongs to a run: a restart clears it.

@@ -299,6 +299,16 @@ func (s *Supervisor) exitWhy(v *svc, code int) string {
 	return why
 }
 
+// oomStateReason, after a failure for good on an exit the OOM judgement
+// explained, makes the state's reason that cause ("oom-killed", then
+// suffix), as for an exit that is restarted (noteExit); the log line and
+// exitWhy keep the long form.
+func (s *Supervisor) oomStateReason(v *svc, suffix string) {
+	if r := s.oom.reasons[v.Name]; r != "" {
+		v.zd.reason = r + suffix
+	}
+}
+
 // oomAttrs are the log attributes that explain an exit's code, if OOM.
 func (s *Supervisor) oomAttrs(v *svc) []any {
 	switch s.oom.reasons[v.Name] {

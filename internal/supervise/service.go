@@ -564,6 +564,7 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 			s.log.Info("exited", "service", v.Name, "code", code)
 		} else {
 			s.fail(v, code, s.exitWhy(v, code))
+			s.oomStateReason(v, "")
 		}
 		s.schedule()
 		return
@@ -571,7 +572,9 @@ func (s *Supervisor) exited(v *svc, code int, forceFail bool) {
 	now := s.sys.now()
 	v.recent = slices.DeleteFunc(v.recent, func(t time.Time) bool { return now.Sub(t) > v.MaxRestartsWithin })
 	if len(v.recent) >= v.MaxRestarts {
-		s.fail(v, code, s.exitWhy(v, code)+"; restarted "+strconv.Itoa(len(v.recent))+" times within "+v.MaxRestartsWithin.String())
+		limit := "; restarted " + strconv.Itoa(len(v.recent)) + " times within " + v.MaxRestartsWithin.String()
+		s.fail(v, code, s.exitWhy(v, code)+limit)
+		s.oomStateReason(v, limit)
 		s.schedule()
 		return
 	}

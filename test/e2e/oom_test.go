@@ -80,10 +80,11 @@ func (r *run) hostPID(nspid int) int {
 
 type oomStatus struct {
 	Services []struct {
-		Name     string `json:"name"`
-		Reason   string `json:"reason"`
-		OOMKills uint64 `json:"oom_kills"`
-		LastExit *int   `json:"last_exit"`
+		Name       string `json:"name"`
+		Reason     string `json:"reason"`
+		ExitReason string `json:"exit_reason"`
+		OOMKills   uint64 `json:"oom_kills"`
+		LastExit   *int   `json:"last_exit"`
 	} `json:"services"`
 }
 
@@ -155,12 +156,12 @@ restart = "never"
 	for _, s := range st.Services {
 		switch s.Name {
 		case "hog":
-			if s.Reason != "oom-killed" || s.OOMKills != 1 || s.LastExit == nil || *s.LastExit != 137 {
-				t.Errorf("hog: reason %q oom_kills %d, want oom-killed, 1, last exit 137\n%s", s.Reason, s.OOMKills, out)
+			if s.Reason != "oom-killed" || s.ExitReason != "oom-killed" || s.OOMKills != 1 || s.LastExit == nil || *s.LastExit != 137 {
+				t.Errorf("hog: reason %q exit_reason %q oom_kills %d, want oom-killed, oom-killed, 1, last exit 137\n%s", s.Reason, s.ExitReason, s.OOMKills, out)
 			}
 		default:
-			if s.Reason != "" || s.OOMKills != 0 {
-				t.Errorf("%s: reason %q oom_kills %d, want none\n%s", s.Name, s.Reason, s.OOMKills, out)
+			if strings.Contains(s.Reason, "oom") || s.ExitReason != "" || s.OOMKills != 0 {
+				t.Errorf("%s: reason %q exit_reason %q oom_kills %d, want no OOM\n%s", s.Name, s.Reason, s.ExitReason, s.OOMKills, out)
 			}
 		}
 	}

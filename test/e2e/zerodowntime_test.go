@@ -81,7 +81,7 @@ after = ["web"]
 		t.Errorf("dep started %v after web, before web's READY=1 (sent 1.5 s after its start)", gap)
 	}
 	st := r.waitSvc(sock, "web", "ready", func(s svcStatus) bool { return s.State == "ready" })
-	if st.StatusText != "accepting connections" || st.StateReason != "ready (READY=1)" || st.NotifyRejected == nil || *st.NotifyRejected != 0 {
+	if st.StatusText != "accepting connections" || st.Reason != "ready (READY=1)" || st.NotifyRejected == nil || *st.NotifyRejected != 0 {
 		t.Errorf("web's status: %+v", st)
 	}
 	if _, text, _ := tendCtl(t, sock, "status"); !strings.Contains(text, "STATUS") || !strings.Contains(text, "accepting connections") {
@@ -101,8 +101,8 @@ after = ["web"]
 		t.Fatalf("tend stop web: %d %s", code, errs)
 	}
 	st = r.waitSvc(sock, "web", "stopped", func(s svcStatus) bool { return s.State == "stopped" })
-	if st.StateReason != "stopped by user" {
-		t.Errorf("reason %q, want stopped by user", st.StateReason)
+	if st.Reason != "stopped by user" {
+		t.Errorf("reason %q, want stopped by user", st.Reason)
 	}
 	c, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -181,8 +181,8 @@ watchdog = "2s"
 		}
 	}
 	st := r.waitSvc(sock, "silent", "restarted twice by its watchdog", func(s svcStatus) bool { return s.Restarts >= 2 })
-	if !strings.Contains(st.StateReason, "watchdog") {
-		t.Errorf("reason %q, want it to name the watchdog", st.StateReason)
+	if !strings.Contains(st.Reason, "watchdog") {
+		t.Errorf("reason %q, want it to name the watchdog", st.Reason)
 	}
 	if !strings.Contains(r.Stderr(), "missed its watchdog") {
 		t.Errorf("no log line for the missed watchdog")

@@ -21,11 +21,11 @@ type ServiceStatus struct {
 	Restarts int        `json:"restarts"`
 	LastExit *int       `json:"last_exit"`
 	Job      *JobStatus `json:"job"` // scheduled jobs only
-	// StatusText is the last STATUS= of a notify service; StateReason why
+	// StatusText is the last STATUS= of a notify service; Reason why
 	// the service is in its state; NotifyRejected the messages of other
 	// processes ignored (notify services only).
 	StatusText     string  `json:"status_text"`
-	StateReason    string  `json:"state_reason"`
+	Reason         string  `json:"reason"`
 	NotifyRejected *uint64 `json:"notify_rejected"`
 }
 
