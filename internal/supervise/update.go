@@ -317,7 +317,7 @@ func (s *Supervisor) shadowExited(x *svc, code int) {
 func (s *Supervisor) restart(names []string) (<-chan error, error) {
 	var steps []step
 	err := s.each(names, func(v *svc) {
-		v.zd.reason = "restarted by user" // state_reason (notifyservice.go)
+		v.zd.reason = "restarted by user" // status reason (notifyservice.go)
 		if startFirst(v.Service) && v.canOverlap() {
 			steps = append(steps, step{v, v.Service})
 			return
