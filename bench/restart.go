@@ -218,6 +218,7 @@ func runRestartColumn(o RestartOptions, col string) (RestartResult, error) {
 		base     []time.Duration
 		during   []time.Duration
 		lastOK   time.Time
+		lastBody string // "hello from pid N": who answered last
 		gap      time.Duration
 		failed   int
 		requests int
@@ -234,8 +235,9 @@ func runRestartColumn(o RestartOptions, col string) (RestartResult, error) {
 			}
 			t0 := time.Now()
 			resp, err := client.Get(url)
+			var body []byte
 			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
+				body, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if err == nil && resp.StatusCode != http.StatusOK {
 					err = errors.New(resp.Status)
@@ -243,6 +245,9 @@ func runRestartColumn(o RestartOptions, col string) (RestartResult, error) {
 			}
 			t1 := time.Now()
 			mu.Lock()
+			if err == nil {
+				lastBody = string(body)
+			}
 			switch phase {
 			case 0:
 				if err == nil {
@@ -267,7 +272,9 @@ func runRestartColumn(o RestartOptions, col string) (RestartResult, error) {
 	phase = 1
 	mu.Unlock()
 	var cmdTimes []time.Duration
+	answeredBy := func() string { mu.Lock(); defer mu.Unlock(); return lastBody }
 	for i := 0; i < o.Restarts; i++ {
+		before := answeredBy()
 		rc := exec.Command(restart[0], restart[1:]...)
 		rc.Env = append(os.Environ(), env...)
 		t0 := time.Now()
@@ -276,6 +283,11 @@ func runRestartColumn(o RestartOptions, col string) (RestartResult, error) {
 		if err != nil {
 			res.CmdFailed++
 			o.Log("restart: %s: %v: %s", strings.Join(restart, " "), err, strings.TrimSpace(string(out)))
+		}
+		// One restart at a time: the next once the new process answers
+		// (a restart command may return before it does), at most 30 s.
+		for t := time.Now(); answeredBy() == before && time.Since(t) < 30*time.Second; {
+			time.Sleep(5 * time.Millisecond)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -308,7 +320,7 @@ func (rep *RestartReport) Markdown(command string) string {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "Measured %s (%.0f s) on %s: %s, %d CPUs, kernel %s. Load average at start: %s; at end: %s. Command: `%s`.\n",
 		rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.End.Sub(rep.Start).Seconds(), host, cpuModel(), runtime.NumCPU(), kernel(), rep.Load[0], rep.Load[1], command)
-	fmt.Fprintf(&b, "A client sends HTTP requests in a loop (a new connection each, 2 s timeout) to examples/zero-downtime (-warmup %s: its start-up work before it serves) while the service is restarted %d times, one restart command after the other, 200 ms apart.\n\n", rep.Opts.Warmup, rep.Opts.Restarts)
+	fmt.Fprintf(&b, "A client sends HTTP requests in a loop (a new connection each, 2 s timeout) to examples/zero-downtime (-warmup %s: its start-up work before it serves) while the service is restarted %d times, one after the other: the next restart command 200 ms after the new process answered.\n\n", rep.Opts.Warmup, rep.Opts.Restarts)
 	b.WriteString("| supervisor, restart policy | requests during the restarts | failed | longest gap between answers | p99 latency, no restart | p99 latency, restarting | restart command, median | target | met |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }

@@ -108,3 +108,44 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartSmoke runs `tendbench restart` with one restart per column
+// (supervisord's only where installed), so that the restart table cannot
+// rot: every column is there, and tend start-first lost no request.
+func TestRestartSmoke(t *testing.T) {
+	dir := t.TempDir()
+	build := func(pkg, name string) string {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+		return out
+	}
+	tend := build("github.com/tend-sh/tend/cmd/tend", "tend")
+	server := build("github.com/tend-sh/tend/examples/zero-downtime", "zero-downtime")
+	tendbench := build("github.com/tend-sh/tend/bench/cmd/tendbench", "tendbench")
+	md := filepath.Join(dir, "BENCHMARKS.md")
+	cmd := exec.Command(tendbench, "restart", "-tend", tend, "-server", server, "-restarts", "1", "-baseline", "300ms", "-warmup", "50ms", "-out", md)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("tendbench restart stderr:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("tendbench restart: %v\n%s", err, out)
+	}
+	for _, col := range bench.RestartColumns {
+		if !strings.Contains(string(out), "| "+col+" | ") {
+			t.Errorf("no row for %q in:\n%s", col, out)
+		}
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "| "+bench.RestartStartFirst+" | ") && !strings.Contains(l, "| 0 failed | yes |") {
+			t.Errorf("tend start-first lost requests or its restart failed: %s", l)
+		}
+	}
+	if b, _ := os.ReadFile(md); !strings.Contains(string(b), bench.RestartBegin) {
+		t.Errorf("the table was not written into %s", md)
+	}
+}
