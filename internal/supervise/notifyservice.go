@@ -232,8 +232,12 @@ func (s *Supervisor) onNotify(n *nsock, d sdnotify.Datagram, pgid, sid int) {
 		s.log.Info("service reported an error (ERRNO=)", "service", v.Name, "errno", m.Errno, "err", unix.Errno(m.Errno).Error())
 	}
 	if m.MainPID != 0 && m.MainPID != v.pid {
-		v.zd.mainPID = m.MainPID
-		s.log.Info("main pid announced (MAINPID=)", "service", v.Name, "pid", v.pid, "mainpid", m.MainPID)
+		if why := s.foreignMain(v, d); why != "" {
+			s.log.Warn("MAINPID= refused: "+why, "service", v.Name, "pid", v.pid, "mainpid", m.MainPID, "sender_pid", d.PID, "sender_uid", d.UID)
+		} else {
+			v.zd.mainPID = m.MainPID
+			s.log.Info("main pid announced (MAINPID=)", "service", v.Name, "pid", v.pid, "mainpid", m.MainPID)
+		}
 	}
 	if m.ExtendTimeout > 0 && v.probing(false) && v.readyTimer != nil {
 		if by := s.sys.now().Add(m.ExtendTimeout); by.After(v.zd.readyBy) {
@@ -266,6 +270,55 @@ func (s *Supervisor) onNotify(n *nsock, d sdnotify.Datagram, pgid, sid int) {
 	}
 }
 
+// foreignMain says why the MAINPID= of d may not become v's main ("": it
+// may). tend signals that process for v from then on (its group when it
+// leads one) and hands v to it when v's process exits, so, as systemd
+// does: never tend itself or PID 1 (kill(-1) would reach the whole
+// namespace); never a process of another service (its pid, group,
+// session or an ancestor is another service's main); a process of v's
+// (the sender itself, in v's group or session, or a descendant of v's
+// main) always; one outside v only when root sent it (a daemon that
+// double-forked and whose middle process has gone).
+func (s *Supervisor) foreignMain(v *svc, d sdnotify.Datagram) string {
+	m := d.MainPID
+	if m == 1 || m == unix.Getpid() {
+		return "it is tend or PID 1"
+	}
+	if m == d.PID {
+		return "" // the sender was checked: one of v's
+	}
+	p, err := readProc(m)
+	if err != nil {
+		return "no such process"
+	}
+	other := func(pid int) bool {
+		o := s.byPID[pid]
+		return o != nil && o != v
+	}
+	if p.PGID == v.pid || p.SID == v.pid {
+		return ""
+	}
+	if other(m) || other(p.PGID) || other(p.SID) {
+		return "it is another service's process"
+	}
+	for i, q := 0, p; i < 64 && q.PPID > 1; i++ {
+		switch {
+		case q.PPID == v.pid:
+			return ""
+		case other(q.PPID):
+			return "it is another service's process"
+		}
+		if q, err = readProc(q.PPID); err != nil {
+			break
+		}
+	}
+	if d.UID != 0 {
+		return "it is not a process of the service, and the sender is not root"
+	}
+	s.log.Warn("MAINPID= names a process outside the service; taken, as root sent it", "service", v.Name, "mainpid", m)
+	return ""
+}
+
 // onZDTimer handles v's watchdog timer; it reports whether ev was one.
 func (s *Supervisor) onZDTimer(ev timerEvent) bool {
 	if ev.kind != tWatchdog {
@@ -292,8 +345,11 @@ func (s *Supervisor) onZDTimer(ev timerEvent) bool {
 // whether it did.
 func (s *Supervisor) handOver(v *svc) bool {
 	m := v.zd.mainPID
-	if m == 0 || m == v.pid || s.sys.kill(m, 0) != nil {
+	if m == 0 || m == v.pid || m == 1 || m == unix.Getpid() || s.sys.kill(m, 0) != nil {
 		return false
+	}
+	if o := s.byPID[m]; o != nil && o != v {
+		return false // gone and its pid reused by another service's main
 	}
 	delete(s.byPID, v.pid)
 	s.log.Info("main process exited; its MAINPID= takes over", "service", v.Name, "pid", v.pid, "mainpid", m)

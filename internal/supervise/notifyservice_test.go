@@ -416,3 +416,85 @@ func TestStartFirstNotifyListen(t *testing.T) {
 		t.Errorf("missed watchdog after the replacement: sent %v, want SIGTERM", got)
 	}
 }
+
+// MAINPID= names the process tend will signal for the service from then on
+// (and hands the service to when its main exits). systemd refuses a
+// MAINPID that is the manager itself, and one outside the service unless
+// a privileged process sent it; tend refuses one that is itself, PID 1,
+// or another service's process in every case (a stop of the service would
+// otherwise signal tend's whole namespace, kill(-1), or the other
+// service's group), and one outside the service from an unprivileged
+// sender.
+func TestMainPIDMustBeTheServices(t *testing.T) {
+	const root, user = 0, 1000
+	for _, tc := range []struct {
+		name   string
+		uid    int
+		target func(a, other int) (pid int, p proc.Process)
+		accept bool
+	}{
+		{"pid 1", root, func(a, _ int) (int, proc.Process) { return 1, proc.Process{PID: 1, PGID: 1, SID: 1} }, false},
+		{"tend itself", root, func(a, _ int) (int, proc.Process) {
+			me := unix.Getpid()
+			return me, proc.Process{PID: me, PGID: me, SID: me}
+		}, false},
+		{"another service's main", root, func(_, o int) (int, proc.Process) { return o, proc.Process{PID: o, PPID: 1, PGID: o, SID: o} }, false},
+		{"a process of another service's group", root, func(_, o int) (int, proc.Process) {
+			return o + 500, proc.Process{PID: o + 500, PPID: o, PGID: o, SID: o}
+		}, false},
+		{"unrelated, unprivileged sender", user, func(_, _ int) (int, proc.Process) {
+			return fakePIDBase + 777, proc.Process{PID: fakePIDBase + 777, PPID: 1, PGID: fakePIDBase + 777, SID: fakePIDBase + 777}
+		}, false},
+		{"unrelated, root sender (a double-forked daemon)", root, func(_, _ int) (int, proc.Process) {
+			return fakePIDBase + 777, proc.Process{PID: fakePIDBase + 777, PPID: 1, PGID: fakePIDBase + 777, SID: fakePIDBase + 777}
+		}, true},
+		{"in its group, unprivileged", user, func(a, _ int) (int, proc.Process) {
+			return fakePIDBase + 777, proc.Process{PID: fakePIDBase + 777, PPID: a, PGID: a, SID: a}
+		}, true},
+		{"its grandchild in a session of its own, unprivileged", user, func(a, _ int) (int, proc.Process) {
+			return fakePIDBase + 778, proc.Process{PID: fakePIDBase + 778, PPID: fakePIDBase + 777, PGID: fakePIDBase + 778, SID: fakePIDBase + 778}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := zdRig(t, Config{}, notifySvc("a", time.Minute, 0), &Service{Service: &config.Service{Name: "other"}, Spec: spawnSpec("other")})
+			defer func(f func(int) (proc.Process, error)) { readProc = f }(readProc)
+			a, other := r.pid("a"), r.pid("other")
+			target, tp := tc.target(a, other)
+			procs := map[int]proc.Process{
+				a:                 {PID: a, PPID: 1, PGID: a, SID: a},
+				other:             {PID: other, PPID: 1, PGID: other, SID: other},
+				fakePIDBase + 777: {PID: fakePIDBase + 777, PPID: a, PGID: fakePIDBase + 777, SID: fakePIDBase + 777},
+				target:            tp,
+			}
+			readProc = func(p int) (proc.Process, error) {
+				if pr, ok := procs[p]; ok {
+					return pr, nil
+				}
+				return proc.Process{}, unix.ESRCH
+			}
+			r.fs.alive[target] = true
+			v := r.svc("a")
+			d := sdnotify.Datagram{PID: a, UID: tc.uid, Message: sdnotify.Parse([]byte("MAINPID=" + itoa(target) + "\nREADY=1"))}
+			r.do(func() { r.s.onNotify(v.zd.ns, d, a, a) })
+			r.wantStates("a=ready other=running")
+			if got := v.zd.mainPID == target; got != tc.accept {
+				t.Fatalf("MAINPID=%d taken: %v, want %v", target, got, tc.accept)
+			}
+			r.exit("a", 0) // the forking parent leaves
+			if tc.accept {
+				if r.pid("a") != target {
+					t.Errorf("pid %d, want the MAINPID %d", r.pid("a"), target)
+				}
+				return
+			}
+			if p := r.svc("a").pid; p == target {
+				t.Fatalf("the service's pid became %d after a refused MAINPID", p)
+			}
+			for _, k := range r.fs.kills {
+				if k.pid == -1 || k.pid == 1 || k.pid == -target || k.pid == target {
+					t.Errorf("tend sent %v after a refused MAINPID", k)
+				}
+			}
+		})
+	}
+}
