@@ -6,6 +6,7 @@
 package notify
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,10 +75,14 @@ func Parse(b []byte) Message {
 type Datagram struct {
 	PID, UID, GID int
 	Message
+	// Invalid says why the datagram was not parsed ("": it was): longer
+	// than MaxDatagram, or with a NUL byte. Its Message is empty.
+	Invalid string
 }
 
-// MaxDatagram is the largest message read whole (systemd's limit is
-// the page size); a longer one is truncated and parsed as far as it goes.
+// MaxDatagram is the largest message taken (systemd's limit is the page
+// size); a longer one is ignored whole, as systemd ignores it (parsed as
+// far as it was read, MAINPID=1234 could become MAINPID=12).
 const MaxDatagram = 4096
 
 // Socket is one service's NOTIFY_SOCKET.
@@ -147,10 +152,10 @@ func (s *Socket) Run(post func(Datagram)) error {
 	buf := make([]byte, MaxDatagram)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*16))
 	for {
-		var n, oobn int
+		var n, oobn, flags int
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
-			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
 			return rerr != unix.EAGAIN
 		})
 		if err != nil {
@@ -165,7 +170,15 @@ func (s *Socket) Run(post func(Datagram)) error {
 			}
 			return rerr
 		}
-		d := Datagram{Message: Parse(buf[:n])}
+		var d Datagram
+		switch {
+		case flags&unix.MSG_TRUNC != 0:
+			d.Invalid = fmt.Sprintf("longer than %d bytes", MaxDatagram)
+		case bytes.IndexByte(buf[:n], 0) >= 0:
+			d.Invalid = "it has a NUL byte"
+		default:
+			d.Message = Parse(buf[:n])
+		}
 		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 			for _, m := range msgs {
 				if m.Header.Level != unix.SOL_SOCKET {

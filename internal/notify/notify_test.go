@@ -146,3 +146,35 @@ func TestStripEnv(t *testing.T) {
 		t.Errorf("StripEnv = %q", got)
 	}
 }
+
+// TestSocketIgnoresInvalid: a datagram longer than MaxDatagram or with a
+// NUL byte is ignored whole, as systemd ignores it (read as far as it
+// went, its READY=1 was taken, and MAINPID=1234 cut at the limit would
+// have been MAINPID=12); the next good one is read.
+func TestSocketIgnoresInvalid(t *testing.T) {
+	s, err := Listen(filepath.Join(t.TempDir(), "svc"), -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := make(chan Datagram, 8)
+	go s.Run(func(d Datagram) { got <- d })
+	long := "READY=1\nSTATUS=" + strings.Repeat("x", MaxDatagram-len("READY=1\nSTATUS=MAINPID=12")) + "\nMAINPID=1234"
+	for _, c := range []struct{ msg, invalid string }{
+		{long, "longer than 4096 bytes"},
+		{"READY=1\nSTATUS=a\x00b", "it has a NUL byte"},
+		{"STATUS=ok", ""},
+	} {
+		if err := Send(s.Path, c.msg); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-got:
+			if d.Invalid != c.invalid || (c.invalid != "" && d.Message != (Message{})) {
+				t.Errorf("%.40q: got %+v, want invalid %q and nothing parsed", c.msg, d.Message, c.invalid)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no datagram within a minute")
+		}
+	}
+}

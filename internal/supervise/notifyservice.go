@@ -223,6 +223,10 @@ func (s *Supervisor) onNotify(n *nsock, d sdnotify.Datagram, pgid, sid int) {
 		s.log.Warn("sd_notify message from a process that is not the service's; ignored", "service", v.Name, "sender_pid", d.PID, "service_pid", v.pid)
 		return
 	}
+	if d.Invalid != "" {
+		s.log.Warn("sd_notify message ignored: "+d.Invalid, "service", v.Name, "sender_pid", d.PID)
+		return
+	}
 	m := d.Message
 	if m.HasStatus {
 		v.zd.statusText = m.Status
