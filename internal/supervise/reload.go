@@ -128,7 +128,7 @@ func (s *Supervisor) applyReload(r *Reloaded) {
 			continue
 		}
 		s.log.Info("reload: changed; restarting", "service", def.Name)
-		if startFirst(def) && v.canOverlap() {
+		if startFirst(def) && v.mayReplace() {
 			steps = append(steps, step{v, def})
 			continue
 		}

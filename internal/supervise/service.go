@@ -113,6 +113,7 @@ type svc struct {
 	aborted       bool // a candidate being stopped: its exit is no failure
 	spawning      bool // a candidate inside its start
 	ro            *rollout
+	waiting       []*rollout // rollouts whose turn for v comes once its shadow is gone
 
 	zd zdState // listen, notify, watchdog, reason (listen.go, notifyservice.go)
 

@@ -51,7 +51,7 @@ type rollout struct {
 
 type step struct {
 	v   *svc
-	def *Service // the new definition (v's own for a restart)
+	def *Service // the new definition (nil: v's own when its turn comes, for a restart)
 }
 
 // startFirst reports whether v is replaced start-first.
@@ -61,8 +61,13 @@ func startFirst(d *Service) bool {
 
 // canOverlap reports whether v serves now and nothing else is under way
 // for it: only then is there an old process to keep.
-func (v *svc) canOverlap() bool {
-	return v.alive() && v.shadow == nil && v.owner == nil && (v.state == Ready || v.state == Running) &&
+func (v *svc) canOverlap() bool { return v.mayReplace() && v.shadow == nil }
+
+// mayReplace reports whether v serves now and no stop or plain restart is
+// under way for it: it may be replaced start-first now, or once the
+// replacement under way (its shadow) is done.
+func (v *svc) mayReplace() bool {
+	return v.alive() && v.owner == nil && (v.state == Ready || v.state == Running) &&
 		!v.stopAsked && !v.again && v.next == nil && !v.unhealthy && !v.forgotten
 }
 
@@ -132,7 +137,10 @@ func (s *Supervisor) advanceRollout(ro *rollout) {
 	for ro.cur == nil && len(ro.queue) > 0 {
 		st := ro.queue[0]
 		ro.queue = ro.queue[1:]
-		v := st.v
+		v, def := st.v, st.def
+		if def == nil {
+			def = v.Service
+		}
 		switch {
 		case len(ro.errs) > 0:
 			s.log.Warn("start-first: not replaced after the failure above; it keeps running", "service", v.Name)
@@ -142,12 +150,29 @@ func (s *Supervisor) advanceRollout(ro *rollout) {
 			continue
 		case v.forgotten:
 			continue
+		case st.def != nil && v.same(st.def):
+			continue // a reload's definition that the replacement before it gave v
+		case v.shadow != nil && v.mayReplace():
+			// Another replacement of v is under way (its new process
+			// starting, or its old one draining): this one's turn comes
+			// when it is done (wakeWaiting), start-first again; stopping
+			// the process that serves now would be a gap.
+			ro.queue = append([]step{st}, ro.queue...)
+			ro.cur = v
+			v.waiting = append(v.waiting, ro)
+			s.log.Info("start-first: a replacement is under way; this one follows it", "service", v.Name)
+			continue
+		case v.stopAsked:
+			// tend stop (or a stop under way) since it was asked for: a
+			// restart would undo it.
+			ro.errs = append(ro.errs, v.Name+": not restarted: it was stopped meanwhile")
+			continue
 		case !v.canOverlap():
-			s.plainRestart(v, st.def) // nothing to keep serving: stop, then start
+			s.plainRestart(v, def) // nothing to keep serving: stop, then start
 			continue
 		}
 		ro.cur, v.ro = v, ro
-		s.replace(v, st.def)
+		s.replace(v, def)
 	}
 	if ro.cur == nil {
 		ro.ended = true
@@ -309,6 +334,19 @@ func (s *Supervisor) shadowExited(x *svc, code int) {
 		v.ro, ro.cur = nil, nil
 		s.advanceRollout(ro)
 	}
+	s.wakeWaiting(v)
+}
+
+// wakeWaiting resumes the rollouts waiting for v's replacement to end,
+// one at a time: each that starts a replacement of v makes the rest wait
+// for that one.
+func (s *Supervisor) wakeWaiting(v *svc) {
+	for v.shadow == nil && len(v.waiting) > 0 {
+		ro := v.waiting[0]
+		v.waiting = v.waiting[1:]
+		ro.cur = nil
+		s.advanceRollout(ro)
+	}
 }
 
 // restart is Restart on the loop: start-first services that serve are
@@ -318,8 +356,8 @@ func (s *Supervisor) restart(names []string) (<-chan error, error) {
 	var steps []step
 	err := s.each(names, func(v *svc) {
 		v.zd.reason = "restarted by user" // status reason (notifyservice.go)
-		if startFirst(v.Service) && v.canOverlap() {
-			steps = append(steps, step{v, v.Service})
+		if startFirst(v.Service) && v.mayReplace() {
+			steps = append(steps, step{v, nil})
 			return
 		}
 		s.plainRestart(v, v.Service)

@@ -269,3 +269,129 @@ func touch(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// newPID is the one alive pid other than those given (a start-first
+// candidate), 0 for none.
+func (r *rig) newPID(not ...int) int {
+	for pid := range r.fs.alive {
+		if !slices.Contains(not, pid) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// A start-first restart asked for while a replacement of the service is
+// under way (its new process still starting, or its old one still
+// draining) waits its turn and is start-first in its turn: the process
+// that serves is never stopped before its successor is ready. (It was a
+// plain restart: the serving process got its stop_signal at once, a gap
+// as with stop-first; two deploy scripts, or a restart while the old
+// process drains its requests, were enough.)
+func TestStartFirstRestartDuringReplacement(t *testing.T) {
+	for _, during := range []string{"starting", "draining"} {
+		t.Run(during, func(t *testing.T) {
+			ready := t.TempDir() + "/ready"
+			touch(t, ready)
+			r := newRig(t, Config{}, firstSvc("web", ready))
+			r.advance(200 * time.Millisecond)
+			r.wantStates("web=ready")
+			old := r.pid("web")
+			if during == "starting" {
+				os.Remove(ready)
+			}
+			ch1 := r.restartNow("web")
+			cand := r.newPID(old)
+			if during == "draining" {
+				r.advance(200 * time.Millisecond)
+				if r.pid("web") != cand {
+					t.Fatalf("not promoted")
+				}
+			}
+			// The serving process now: the old one while the new one
+			// starts, the new one while the old one drains.
+			serving := map[string]int{"starting": old, "draining": cand}[during]
+			ch2 := r.restartNow("web")
+			r.advance(200 * time.Millisecond)
+			if got := r.sent(serving); during == "starting" && got != nil {
+				t.Fatalf("the serving process got %v while its successor was not ready", got)
+			} else if during == "draining" && got != nil {
+				t.Fatalf("the new process got %v while the old one drained: a gap", got)
+			}
+			if during == "starting" {
+				touch(t, ready)
+				r.advance(200 * time.Millisecond)
+				if r.pid("web") != cand {
+					t.Fatalf("the first replacement was not promoted: pid %d, want %d", r.pid("web"), cand)
+				}
+			}
+			os.Remove(ready) // the next new process gets ready when the test says
+			r.exitPID(old, 0, unix.SIGTERM)
+			if err, ok := outcome(t, ch1); !ok || err != nil {
+				t.Fatalf("first restart: %v %v, want done", err, ok)
+			}
+			// Now the second replacement, start-first.
+			third := r.newPID(cand)
+			if third == 0 {
+				t.Fatalf("the second restart started no new process (alive %v)", r.fs.alive)
+			}
+			r.advance(time.Second)
+			if got := r.sent(cand); got != nil {
+				t.Fatalf("%d got %v before its successor was ready", cand, got)
+			}
+			touch(t, ready)
+			r.advance(200 * time.Millisecond)
+			if r.pid("web") != third || !slices.Equal(r.sent(cand), []unix.Signal{unix.SIGTERM}) {
+				t.Fatalf("pid %d (want %d), %d got %v (want SIGTERM)", r.pid("web"), third, cand, r.sent(cand))
+			}
+			r.exitPID(cand, 0, unix.SIGTERM)
+			if err, ok := outcome(t, ch2); !ok || err != nil {
+				t.Fatalf("second restart: %v %v, want done", err, ok)
+			}
+			r.wantStates("web=ready")
+		})
+	}
+}
+
+// Two reloads that both bring the same changed definition (a SIGHUP per
+// file written) while the first one's new process starts: the second has
+// nothing left to do; the old process is stopped only once its
+// successor is ready, and only one new process is started. (The second
+// reload made it a plain restart: the old, serving process was stopped
+// at once and the new one abandoned.)
+func TestStartFirstReloadTwice(t *testing.T) {
+	ready := t.TempDir() + "/ready"
+	touch(t, ready)
+	r := newRig(t, Config{}, firstSvc("web", ready))
+	r.advance(200 * time.Millisecond)
+	old := r.pid("web")
+	os.Remove(ready)
+	def := *r.svc("web").Service
+	def.Spec.Env = []string{"CHANGED=1"}
+	r.s.cfg.Reload = func() (*Reloaded, error) {
+		d := def
+		return &Reloaded{Services: []*Service{&d}, Grace: time.Hour}, nil
+	}
+	r.signal(unix.SIGHUP)
+	r.advance(200 * time.Millisecond)
+	cand := r.newPID(old)
+	if cand == 0 {
+		t.Fatal("the reload started no new process")
+	}
+	r.signal(unix.SIGHUP)
+	r.advance(time.Second)
+	if got := r.sent(old); got != nil {
+		t.Fatalf("the old process got %v before its successor was ready", got)
+	}
+	touch(t, ready)
+	r.advance(200 * time.Millisecond)
+	if r.pid("web") != cand || !slices.Equal(r.sent(old), []unix.Signal{unix.SIGTERM}) {
+		t.Fatalf("pid %d (want %d), old got %v", r.pid("web"), cand, r.sent(old))
+	}
+	r.exitPID(old, 0, unix.SIGTERM)
+	r.advance(time.Second)
+	if len(r.fs.alive) != 1 || r.sent(cand) != nil {
+		t.Errorf("alive %v, new process got %v: want it alone and untouched", r.fs.alive, r.sent(cand))
+	}
+	r.wantStates("web=ready")
+}
