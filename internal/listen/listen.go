@@ -267,13 +267,9 @@ func Open(service string, a Addr, owner Owner) (*os.File, error) {
 		return fail("bind", err)
 	}
 	if family == unix.AF_UNIX {
-		if err := unix.Chmod(a.Path, 0o660); err != nil {
-			return fail("chmod", err)
-		}
-		if owner.UID != -1 || owner.GID != -1 {
-			if err := unix.Lchown(a.Path, owner.UID, owner.GID); err != nil {
-				return fail("chown", err)
-			}
+		afterBind(a.Path)
+		if op, err := own(a.Path, owner); err != nil {
+			return fail(op, err)
 		}
 	}
 	if typ == unix.SOCK_STREAM {
@@ -283,6 +279,41 @@ func Open(service string, a Addr, owner Owner) (*os.File, error) {
 	}
 	ok = true
 	return os.NewFile(uintptr(fd), a.Text), nil
+}
+
+// afterBind runs between a unix socket's bind and its chmod (a seam for
+// the tests: what another user who may write the directory could do).
+var afterBind = func(string) {}
+
+// own gives the socket file at p mode 0660 and owner, without following a
+// symlink: in a directory another user may write, the file bind made
+// can be replaced by a symlink to any file before the chmod (chmod(2)
+// follows it: /etc/shadow would become 0660). The file is opened O_PATH
+// and O_NOFOLLOW, must be a socket, and is changed through its fd. It
+// returns the failed operation.
+func own(p string, owner Owner) (string, error) {
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "open", err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "stat", err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return "chmod", fmt.Errorf("%s was replaced by something that is not a socket: %w", p, unix.EEXIST)
+	}
+	// fchmod does not take an O_PATH fd; its /proc/self/fd link does.
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o660); err != nil {
+		return "chmod", err
+	}
+	if owner.UID != -1 || owner.GID != -1 {
+		if err := unix.Fchownat(fd, "", owner.UID, owner.GID, unix.AT_EMPTY_PATH); err != nil {
+			return "chown", err
+		}
+	}
+	return "", nil
 }
 
 // clearPath removes a socket file at p; nothing there is fine; anything

@@ -282,3 +282,42 @@ func BenchmarkStart(b *testing.B) {
 		})
 	}
 }
+
+// TestOpenUnixSwapped: in a directory another user may write, the socket
+// file bind made is replaced by a symlink before tend sets its mode and
+// owner: the symlink's target keeps its mode and owner (chmod(2) followed
+// it: a symlink to /etc/shadow made that 0660), and Open fails naming the
+// address.
+func TestOpenUnixSwapped(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.sock")
+	victim := filepath.Join(dir, "secret")
+	if err := os.WriteFile(victim, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { afterBind = func(string) {} }()
+	afterBind = func(path string) {
+		os.Remove(path)
+		if err := os.Symlink(victim, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner := Owner{UID: -1, GID: -1}
+	if os.Geteuid() == 0 {
+		owner = Owner{UID: 65534, GID: 65534}
+	}
+	f, err := Open("web", Addr{Network: Unix, Path: p, Text: "unix://" + p}, owner)
+	if err == nil {
+		f.Close()
+		t.Error("Open succeeded with its socket file replaced by a symlink")
+	} else if !strings.Contains(err.Error(), "service web: listen unix://"+p) {
+		t.Errorf("error %q does not name the service and address", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(victim, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o600 || int(st.Uid) != os.Geteuid() {
+		t.Errorf("the symlink's target became mode %o owner %d", st.Mode&0o7777, st.Uid)
+	}
+}
