@@ -220,7 +220,12 @@ func (s *Supervisor) onNotify(n *nsock, d sdnotify.Datagram, pgid, sid int) {
 	}
 	if d.PID == 0 || (d.PID != v.pid && d.PID != v.zd.mainPID && pgid != v.pid && sid != v.pid) {
 		v.zd.rejected++
-		s.log.Warn("sd_notify message from a process that is not the service's; ignored", "service", v.Name, "sender_pid", d.PID, "service_pid", v.pid)
+		// Logged at the 1st, 2nd, 4th, 8th, … rejection: a process
+		// sending in a loop (a helper in a session of its own, another
+		// service of the same user) must not flood the log.
+		if n := v.zd.rejected; n&(n-1) == 0 {
+			s.log.Warn("sd_notify message from a process that is not the service's; ignored", "service", v.Name, "sender_pid", d.PID, "service_pid", v.pid, "rejected", n)
+		}
 		return
 	}
 	if d.Invalid != "" {

@@ -498,3 +498,20 @@ func TestMainPIDMustBeTheServices(t *testing.T) {
 		})
 	}
 }
+
+// A process that is not the service's sending in a loop: every message is
+// counted, the log gets a line at the 1st, 2nd, 4th, … only (it got one
+// per datagram: a flood into the container's log and log files).
+func TestNotifyRejectedLogBounded(t *testing.T) {
+	var buf strings.Builder
+	r := zdRig(t, Config{Log: slog.New(slog.NewTextHandler(&buf, nil))}, notifySvc("a", time.Minute, 0))
+	for range 1000 {
+		r.notifyFrom("a", 4242, 4242, "STATUS=x")
+	}
+	if n := r.svc("a").rejectedCount(); n == nil || *n != 1000 {
+		t.Errorf("rejected %v, want 1000", n)
+	}
+	if lines := strings.Count(buf.String(), "not the service's; ignored"); lines < 1 || lines > 10 {
+		t.Errorf("%d log lines for 1000 rejected messages, want 1-10", lines)
+	}
+}
