@@ -3,9 +3,10 @@
 // in a pod spec: a bare number is bytes; K, M, G, T, P, E (or KB, MB, …)
 // are powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei (or KiB, MiB, …) are powers
 // of 1024. "50MB" is 50,000,000 bytes, "50Mi" 52,428,800. Suffixes are
-// case-sensitive except for the B ("k" is accepted for K, as Kubernetes
-// does); fractions are allowed where the result is a whole number of
-// bytes ("1.5Gi").
+// case-sensitive ("k" is accepted for K, as Kubernetes does); fractions
+// are allowed where the result is a whole number of bytes ("1.5Gi"); a
+// decimal exponent is written as Kubernetes writes it ("1e6", "5E3": an
+// E followed by digits is an exponent, a final E is exa).
 package quantity
 
 import (
@@ -17,7 +18,7 @@ import (
 )
 
 // Accepted says what a size may be; Parse's errors end with it.
-const Accepted = `want bytes as a whole number or a quantity such as "512Ki", "50MB", "1.5Gi" (K, M, G, T, P, E = powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei = powers of 1024; a B may follow)`
+const Accepted = `want bytes as a whole number or a quantity such as "512Ki", "50MB", "1.5Gi", "1e6" (K, M, G, T, P, E = powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei = powers of 1024; a B may follow)`
 
 var suffixes = []struct {
 	s    string
@@ -35,8 +36,18 @@ func Parse(s string) (int64, error) {
 		return 0, fmt.Errorf("empty size; %s", Accepted)
 	}
 	num, mult := t, int64(1)
+	if m, e, ok := exponent(t); ok {
+		t, num = m, m
+		mult = e
+	}
 	body := strings.TrimSuffix(t, "B")
+	if mult != 1 {
+		body = t // "1e3": no suffix may follow an exponent
+	}
 	for _, x := range suffixes {
+		if mult != 1 {
+			break
+		}
 		if strings.HasSuffix(body, x.s) {
 			num, mult = strings.TrimSuffix(body, x.s), x.mult
 			break
@@ -58,6 +69,9 @@ func Parse(s string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
 	}
+	if mult < 0 {
+		return 0, fmt.Errorf("size %q is too large (the limit is %d bytes)", s, int64(math.MaxInt64))
+	}
 	r.Mul(r, new(big.Rat).SetInt64(mult))
 	if !r.IsInt() {
 		return 0, fmt.Errorf("size %q is not a whole number of bytes; %s", s, Accepted)
@@ -67,6 +81,27 @@ func Parse(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q is too large (the limit is %d bytes)", s, int64(math.MaxInt64))
 	}
 	return n.Int64(), nil
+}
+
+// exponent splits "1.5e3" into "1.5" and 10^3 (at most 10^18): an e or E
+// followed by digits and nothing else ends the number.
+func exponent(s string) (string, int64, bool) {
+	i := strings.LastIndexAny(s, "eE")
+	if i <= 0 || i == len(s)-1 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil || n < 0 || strings.ContainsAny(s[i+1:], "+-") {
+		return "", 0, false
+	}
+	if n > 18 {
+		return s[:i], -1, true // too large: refused below
+	}
+	m := int64(1)
+	for range n {
+		m *= 10
+	}
+	return s[:i], m, true
 }
 
 // Value parses a size from a decoded config value: a string as Parse
