@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/supervise"
 )
 
@@ -91,13 +92,19 @@ func tendWith(t *testing.T, timeout time.Duration, during func(pid int), stderr 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// On timeout record what the kernel says of tend, then kill its whole
-	// group by its pgid (its pid).
+	// On timeout (or a failed during) record what the kernel says of
+	// tend, then kill its whole tree: its descendants first, by pid (its
+	// children lead groups and sessions of their own, and once tend is
+	// gone they would escape to the machine's init, holding the output
+	// pipes that Wait reads), then its group. WaitDelay bounds Wait on
+	// those pipes if something still escaped.
 	var state string
 	cmd.Cancel = func() error {
 		state = procState(cmd.Process.Pid)
+		killTree(cmd.Process.Pid)
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+	cmd.WaitDelay = 10 * time.Second
 	// A during that fails the test (t.Fatal) ends this goroutine: kill
 	// the group and reap tend on the way out.
 	waited := false
@@ -128,6 +135,18 @@ func writeFile(t *testing.T, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// killTree SIGKILLs every descendant of pid (found through /proc), each
+// by its pid; tend itself is left to the caller.
+func killTree(pid int) {
+	all, err := proc.List()
+	if err != nil {
+		return
+	}
+	for _, p := range proc.Descendants(all, pid) {
+		syscall.Kill(p.PID, syscall.SIGKILL)
 	}
 }
 

@@ -6,10 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/trust"
 )
 
 // trustDir checks that only root and uid can change what dir (an absolute,
@@ -32,7 +32,7 @@ func trustDir(dir string, uid uint32) (missing, fix string, err error) {
 	} else if err != nil {
 		return "", "", err
 	}
-	for _, p := range prefixes(dir) {
+	for _, p := range trust.Prefixes(dir) {
 		fi, err := os.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			return p, "", nil
@@ -40,23 +40,23 @@ func trustDir(dir string, uid uint32) (missing, fix string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		if err := trusted(p, fi, uid); err != nil {
-			if me, ok := err.(*modeError); ok && p == dir && real == dir {
-				fix = me.path
+		if err := trust.Dir(p, fi, uid, "the socket"); err != nil {
+			if me, ok := err.(*trust.ModeError); ok && p == dir && real == dir {
+				fix = me.Path
 				continue
 			}
 			return "", "", err
 		}
 	}
 	if real != "" && real != dir {
-		for _, p := range prefixes(real) {
+		for _, p := range trust.Prefixes(real) {
 			fi, err := os.Lstat(p)
 			if err != nil {
 				return "", "", err
 			}
-			if err := trusted(p, fi, uid); err != nil {
-				if me, ok := err.(*modeError); ok && p == real {
-					fix = me.path
+			if err := trust.Dir(p, fi, uid, "the socket"); err != nil {
+				if me, ok := err.(*trust.ModeError); ok && p == real {
+					fix = me.Path
 					continue
 				}
 				return "", "", fmt.Errorf("%w (reached through %s)", err, dir)
@@ -66,13 +66,6 @@ func trustDir(dir string, uid uint32) (missing, fix string, err error) {
 	return "", fix, nil
 }
 
-// modeError is a directory of a trusted owner that others may write to.
-type modeError struct {
-	path string
-	msg  string
-}
-
-func (e *modeError) Error() string { return e.msg }
 
 // fixDir adds the sticky bit to dir, a directory owned by root or uid that
 // group or others may write to: they may still create entries, but no
@@ -101,37 +94,3 @@ func fixDir(dir string, uid uint32) (note string, err error) {
 	return fmt.Sprintf("directory %s was mode %04o (other users could replace the socket); tend added the sticky bit (now %04o)", dir, mode, mode|unix.S_ISVTX), nil
 }
 
-// prefixes returns "/", "/a", "/a/b" for "/a/b".
-func prefixes(dir string) []string {
-	out := []string{"/"}
-	cur := ""
-	for _, c := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
-		if c == "" {
-			continue
-		}
-		cur += "/" + c
-		out = append(out, cur)
-	}
-	return out
-}
-
-// trusted applies trustDir's rule to one component.
-func trusted(p string, fi fs.FileInfo, uid uint32) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("directory %s: cannot read its owner", p)
-	}
-	accepted := fmt.Sprintf("accepted: owned by root or uid %d, and not writable by group or others unless sticky like /tmp", uid)
-	if st.Uid != 0 && st.Uid != uid {
-		return fmt.Errorf("refusing directory %s: it is owned by uid %d, who could replace the socket (%s)", p, st.Uid, accepted)
-	}
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil // a link cannot be changed, only replaced by who may write its directory
-	case !fi.IsDir():
-		return fmt.Errorf("refusing %s: not a directory", p)
-	case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
-		return &modeError{path: p, msg: fmt.Sprintf("refusing directory %s: mode %04o lets other users replace the socket (%s)", p, fi.Mode().Perm(), accepted)}
-	}
-	return nil
-}

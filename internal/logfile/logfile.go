@@ -43,12 +43,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/trust"
 )
 
 // Mode is the mode files are created with (less the umask).
@@ -428,13 +428,13 @@ func checkDir(dir string, uid uint32) error {
 		}
 		return fmt.Errorf("directory %s: %w", dir, unwrap(err))
 	}
-	for _, d := range [][]string{prefixes(dir), prefixes(real)} {
+	for _, d := range [][]string{trust.Prefixes(dir), trust.Prefixes(real)} {
 		for _, p := range d {
 			fi, err := os.Lstat(p)
 			if err != nil {
 				return fmt.Errorf("directory %s: %w", p, unwrap(err))
 			}
-			if err := trusted(p, fi, uid); err != nil {
+			if err := trust.Dir(p, fi, uid, "the log file"); err != nil {
 				return err
 			}
 		}
@@ -442,39 +442,6 @@ func checkDir(dir string, uid uint32) error {
 	return nil
 }
 
-// prefixes returns "/", "/a", "/a/b" for "/a/b".
-func prefixes(dir string) []string {
-	out := []string{"/"}
-	cur := ""
-	for _, c := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
-		if c == "" {
-			continue
-		}
-		cur += "/" + c
-		out = append(out, cur)
-	}
-	return out
-}
-
-func trusted(p string, fi fs.FileInfo, uid uint32) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("directory %s: cannot read its owner", p)
-	}
-	accepted := fmt.Sprintf("accepted: directories owned by root or uid %d, not writable by group or others unless sticky like /tmp", uid)
-	if st.Uid != 0 && st.Uid != uid {
-		return fmt.Errorf("refusing directory %s: it is owned by uid %d, who could replace the log file (%s)", p, st.Uid, accepted)
-	}
-	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil // followed by EvalSymlinks; its target is checked
-	case !fi.IsDir():
-		return fmt.Errorf("refusing %s: not a directory", p)
-	case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
-		return fmt.Errorf("refusing directory %s: mode %04o lets other users replace the log file (%s)", p, fi.Mode().Perm(), accepted)
-	}
-	return nil
-}
 
 // Set holds one Writer per path, so that services naming the same file
 // share it, and reopens them all.
