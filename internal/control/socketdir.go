@@ -66,7 +66,6 @@ func trustDir(dir string, uid uint32) (missing, fix string, err error) {
 	return "", fix, nil
 }
 
-
 // fixDir adds the sticky bit to dir, a directory owned by root or uid that
 // group or others may write to: they may still create entries, but no
 // longer rename or remove the socket. It works on an fd opened without
@@ -93,4 +92,3 @@ func fixDir(dir string, uid uint32) (note string, err error) {
 	}
 	return fmt.Sprintf("directory %s was mode %04o (other users could replace the socket); tend added the sticky bit (now %04o)", dir, mode, mode|unix.S_ISVTX), nil
 }
-

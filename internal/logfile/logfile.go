@@ -442,7 +442,6 @@ func checkDir(dir string, uid uint32) error {
 	return nil
 }
 
-
 // Set holds one Writer per path, so that services naming the same file
 // share it, and reopens them all.
 type Set struct {
