@@ -1,7 +1,6 @@
 package config
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -14,8 +13,40 @@ import (
 
 const listenForm = `an array of "tcp://HOST:PORT", "tcp6://[ADDR]:PORT", "udp://HOST:PORT", "unix:///path" strings or { address = "…", name = "…" } tables`
 
-// listenIndex finds the entry an error of listen.Parse is about.
-var listenIndex = regexp.MustCompile(`^listen\[(\d+)\]((?:\.[a-z]+)?): `)
+// listenIndex finds the entry an error of listen.Parse is about: msg
+// starts "listen[I]: " or "listen[I].FIELD: " (FIELD in a-z); it returns
+// I, ".FIELD" or "", and the rest of msg. (By hand, not with regexp: the
+// regexp package and the unicode tables it initialises cost every start
+// of tend ~18 KB of heap.)
+func listenIndex(msg string) (index, field, rest string, ok bool) {
+	s, found := strings.CutPrefix(msg, "listen[")
+	if !found {
+		return "", "", "", false
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 || i >= len(s) || s[i] != ']' {
+		return "", "", "", false
+	}
+	index, s = s[:i], s[i+1:]
+	if strings.HasPrefix(s, ".") {
+		j := 1
+		for j < len(s) && s[j] >= 'a' && s[j] <= 'z' {
+			j++
+		}
+		if j == 1 {
+			return "", "", "", false
+		}
+		field, s = s[:j], s[j:]
+	}
+	rest, found = strings.CutPrefix(s, ": ")
+	if !found {
+		return "", "", "", false
+	}
+	return index, field, rest, true
+}
 
 // listen decodes the listen key: each entry is expanded (${VAR}) and
 // handed to listen.Parse, whose errors are reported at the entry's line.
@@ -57,13 +88,13 @@ func (d *decoder) listen(f *field, key string) ([]listen.Addr, error) {
 	addrs, err := listen.Parse(raw)
 	if err != nil {
 		msg, line, ekey := err.Error(), f.val.line, key
-		if m := listenIndex.FindStringSubmatch(msg); m != nil {
-			i, _ := strconv.Atoi(m[1])
+		if index, field, rest, ok := listenIndex(msg); ok {
+			i, _ := strconv.Atoi(index)
 			if i < len(f.val.arr) {
 				line = f.val.arr[i].line
 			}
-			ekey += "[" + m[1] + "]" + m[2]
-			msg = strings.TrimPrefix(msg, m[0])
+			ekey += "[" + index + "]" + field
+			msg = rest
 		}
 		return nil, d.errf(line, ekey, msg)
 	}

@@ -92,3 +92,23 @@ func TestListenNotifyWatchdogErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestListenIndex(t *testing.T) {
+	for _, tt := range []struct {
+		msg, index, field, rest string
+		ok                      bool
+	}{
+		{"listen[0]: bad address", "0", "", "bad address", true},
+		{"listen[12].name: bad name", "12", ".name", "bad name", true},
+		{"listen[x]: no", "", "", "", false},
+		{"listen[]: no", "", "", "", false},
+		{"listen[1].: no", "", "", "", false},
+		{"listen[1] no", "", "", "", false},
+		{"other: listen[1]: no", "", "", "", false},
+	} {
+		index, field, rest, ok := listenIndex(tt.msg)
+		if ok != tt.ok || index != tt.index || field != tt.field || rest != tt.rest {
+			t.Errorf("listenIndex(%q) = %q, %q, %q, %v", tt.msg, index, field, rest, ok)
+		}
+	}
+}

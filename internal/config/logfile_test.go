@@ -40,7 +40,7 @@ func TestLogFile(t *testing.T) {
 		{name: "file type", in: svc + `log = { file = 1 }`,
 			wantErr: `/etc/tend/tend.toml:3: service.a.log.file: expected a string: a file path, got an integer (1)`},
 		{name: "bad size", in: svc + `log = { file = "/l", max_size = "ten" }`,
-			wantErr: `/etc/tend/tend.toml:3: service.a.log.max_size: invalid size "ten"; accepted: bytes as a whole number or a quantity such as "512Ki", "50MB", "1.5Gi" (K, M, G, T, P, E = powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei = powers of 1024; a B may follow)`},
+			wantErr: `/etc/tend/tend.toml:3: service.a.log.max_size: invalid size "ten"; accepted: bytes as a whole number or a quantity such as "512Ki", "50MB", "1.5Gi", "1e6" (K, M, G, T, P, E = powers of 1000; Ki, Mi, Gi, Ti, Pi, Ei = powers of 1024; a B may follow)`},
 		{name: "negative size", in: svc + `log = { file = "/l", max_size = -1 }`,
 			wantErr: `/etc/tend/tend.toml:3: service.a.log.max_size: negative size -1; accepted: bytes as a whole number`},
 		{name: "size type", in: svc + `log = { file = "/l", max_size = true }`,

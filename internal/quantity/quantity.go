@@ -12,7 +12,7 @@ package quantity
 import (
 	"fmt"
 	"math"
-	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -65,22 +65,62 @@ func Parse(s string) (int64, error) {
 			return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
 		}
 	}
-	r, ok := new(big.Rat).SetString(num)
-	if !ok {
-		return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
-	}
 	if mult < 0 {
 		return 0, fmt.Errorf("size %q is too large (the limit is %d bytes)", s, int64(math.MaxInt64))
 	}
-	r.Mul(r, new(big.Rat).SetInt64(mult))
-	if !r.IsInt() {
+	n, whole, ok := scale(num, uint64(mult))
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("invalid size %q; %s", s, Accepted)
+	case !whole:
 		return 0, fmt.Errorf("size %q is not a whole number of bytes; %s", s, Accepted)
-	}
-	n := r.Num()
-	if !n.IsInt64() {
+	case n < 0:
 		return 0, fmt.Errorf("size %q is too large (the limit is %d bytes)", s, int64(math.MaxInt64))
 	}
-	return n.Int64(), nil
+	return n, nil
+}
+
+// scale is num ("12", "1.5", ".5", "5.") times mult, exactly, in integer
+// arithmetic (no math/big: every start of tend would pay for it): ok
+// false for a malformed num, whole false when the product has a fraction,
+// n < 0 when it passes math.MaxInt64.
+func scale(num string, mult uint64) (n int64, whole, ok bool) {
+	ip, frac, _ := strings.Cut(num, ".")
+	if strings.Contains(frac, ".") || ip == "" && frac == "" {
+		return 0, false, false
+	}
+	frac = strings.TrimRight(frac, "0")
+	var i uint64
+	if ip != "" {
+		var err error
+		if i, err = strconv.ParseUint(ip, 10, 64); err != nil {
+			return -1, true, true // digits only (checked): too large
+		}
+	}
+	hi, total := bits.Mul64(i, mult)
+	if hi != 0 || total > math.MaxInt64 {
+		return -1, true, true
+	}
+	if frac == "" {
+		return int64(total), true, true
+	}
+	if len(frac) > 19 {
+		return 0, false, true // mult (< 10^19, no more than 18 fives) cannot clear 20 significant decimals
+	}
+	f, _ := strconv.ParseUint(frac, 10, 64) // at most 19 digits: fits
+	p10 := uint64(1)
+	for range len(frac) {
+		p10 *= 10
+	}
+	fh, fl := bits.Mul64(f, mult)
+	q, r := bits.Div64(fh, fl, p10) // f < p10, so fh < p10: no overflow
+	if r != 0 {
+		return 0, false, true
+	}
+	if total += q; total > math.MaxInt64 {
+		return -1, true, true
+	}
+	return int64(total), true, true
 }
 
 // exponent splits "1.5e3" into "1.5" and 10^3 (at most 10^18): an e or E
