@@ -144,7 +144,11 @@ func planListen(b *strings.Builder, s *Service) {
 		}
 	}
 	kv(b, "listen", "["+strings.Join(entries, ", ")+"]")
-	b.WriteString("# listen: passed as fds 3-" + strconv.Itoa(2+len(s.Listen)) + " (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID); open while the service is configured\n")
+	fds := "fd 3"
+	if len(s.Listen) > 1 {
+		fds = "fds 3-" + strconv.Itoa(2+len(s.Listen))
+	}
+	b.WriteString("# listen: passed as " + fds + " (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID); open while the service is configured\n")
 }
 
 // planWatchdog renders s.Watchdog for `tend check`.
