@@ -85,6 +85,11 @@ type mount struct {
 func Parse(procCgroup, mountinfo []byte) *Cgroup {
 	var mounts []mount
 	for line := range bytes.Lines(mountinfo) {
+		// Most mounts are not cgroups: skip them before any allocation
+		// (this runs at every start of tend, for the OOM baseline).
+		if !bytes.Contains(line, []byte(" - cgroup")) {
+			continue
+		}
 		f := strings.Fields(string(line))
 		sep := -1
 		for i, x := range f {
