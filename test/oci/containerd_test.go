@@ -124,6 +124,7 @@ func (c *ctrd) removeNamespace() {
 			c.ctr(time.Minute, "content", "rm", dgst)
 		}
 		if out, err = c.ctr(time.Minute, "namespaces", "rm", c.ns); err == nil && !strings.Contains(out, "rror") {
+			c.removeCgroups()
 			return
 		} else if err == nil {
 			err = errors.New(out)
@@ -131,6 +132,32 @@ func (c *ctrd) removeNamespace() {
 		time.Sleep(500 * time.Millisecond)
 	}
 	c.t.Errorf("containerd namespace %s not removed: %v", c.ns, err)
+}
+
+// removeCgroups removes the cgroup directories runc made for the
+// namespace (ctr's default cgroup path is /NAMESPACE/ID, and the
+// namespace's directory outlives its containers): /sys/fs/cgroup/*/NS on
+// cgroup v1, /sys/fs/cgroup/NS on v2, deepest first, by the namespace's
+// own name. A directory that still holds processes is an error.
+func (c *ctrd) removeCgroups() {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + c.ns)
+	if st, err := os.Stat("/sys/fs/cgroup/" + c.ns); err == nil && st.IsDir() {
+		roots = append(roots, "/sys/fs/cgroup/"+c.ns)
+	}
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+				c.t.Errorf("cgroup of namespace %s not removed: %v", c.ns, err)
+			}
+		}
+	}
 }
 
 // removeContainer kills container id's task and removes it and the
