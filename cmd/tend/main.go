@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -158,6 +159,9 @@ func runOptions(f compat.Face, o opts.Options, usage func(msg string) int) int {
 		HandTerminal: o.NoTerminal && !o.SingleChild && sessionLeader() && isTerminal(0) && spawn.ControllingTerminal(0),
 	}
 	cfg.PlatformGrace = o.GracePlatform // --grace=platform: a stop signal's sender owns the deadline
+	// Notify services' sockets go beside the control socket (a test's or
+	// a read-only root's --socket directory; /run/tend by default).
+	cfg.NotifyParent = filepath.Dir(control.ResolveSocket(o.Socket, os.LookupEnv))
 	if o.PreStop != "" {
 		argv, err := shellwords.Split(o.PreStop)
 		if err == nil && len(argv) == 0 {

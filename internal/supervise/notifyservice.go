@@ -14,6 +14,7 @@ import (
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/safe"
 	"github.com/tend-sh/tend/internal/spawn"
+	"github.com/tend-sh/tend/internal/trust"
 )
 
 // Services with ready = { notify = true } (issue 20): each gets a
@@ -144,8 +145,11 @@ func (s *Supervisor) startedZD(v *svc) {
 }
 
 // notifyBase is the directory of the services' notify socket
-// directories: Config.NotifyDir, else a new one under /run/tend (or the
-// temporary directory when tend may not write there), removed at exit.
+// directories: Config.NotifyDir, else a new one under Config.NotifyParent
+// (the control socket's directory; /run/tend), removed at exit. Where tend
+// may not write there, or another user could change that directory or
+// one above it (the trust rule of the control socket and log files), the
+// new one is made in the temporary directory instead.
 func (s *Supervisor) notifyBase() (string, error) {
 	if s.notifyDir != "" {
 		return s.notifyDir, nil
@@ -154,8 +158,11 @@ func (s *Supervisor) notifyBase() (string, error) {
 		s.notifyDir = s.cfg.NotifyDir
 		return s.notifyDir, nil
 	}
-	parent := "/run/tend"
-	if err := os.MkdirAll(parent, 0o755); err != nil || unix.Access(parent, unix.W_OK) != nil {
+	parent := s.cfg.NotifyParent
+	if parent == "" {
+		parent = "/run/tend"
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil || unix.Access(parent, unix.W_OK) != nil || !trusted(parent) {
 		parent = os.TempDir()
 	}
 	dir, err := os.MkdirTemp(parent, "notify-")
@@ -167,6 +174,23 @@ func (s *Supervisor) notifyBase() (string, error) {
 	}
 	s.notifyDir, s.notifyDirOwned = dir, true
 	return dir, nil
+}
+
+// trusted reports whether only root and tend's uid can change dir and
+// every directory above it (package trust).
+func trusted(dir string) bool {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	uid := uint32(os.Geteuid())
+	for _, p := range trust.Prefixes(real) {
+		fi, err := os.Lstat(p)
+		if err != nil || trust.Dir(p, fi, uid, "the notify sockets") != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // notifySocket makes sure v has its NOTIFY_SOCKET (owned by its user)

@@ -60,11 +60,14 @@ type Config struct {
 	// --sdnotify=container, systemd Type=notify); "" = none. See notify.go.
 	NotifySocket string
 	// NotifyDir is where the notify services' NOTIFY_SOCKETs are made
-	// (a directory per service); "" = a new directory under /run/tend
+	// (a directory per service); "" = a new directory under NotifyParent
 	// (or the temporary directory), removed when tend exits.
 	NotifyDir string
-	Log       *slog.Logger
-	Logs      *logs.Mux // receives the output of services that do not inherit
+	// NotifyParent is the directory that new directory is made in: the
+	// control socket's ("" = /run/tend).
+	NotifyParent string
+	Log          *slog.Logger
+	Logs         *logs.Mux // receives the output of services that do not inherit
 	// Reload, when set, is called on SIGHUP to re-read the configuration,
 	// in a goroutine of its own (it reads files: never on the event loop)
 	// and within ReloadTimeout; without it SIGHUP is forwarded like any

@@ -76,6 +76,11 @@ after = ["web"]
 	if !strings.HasPrefix(got, "listen_pid=ok fds=1 names=web notify=/") {
 		t.Errorf("the service saw %q: want LISTEN_PID = its pid, one fd named web, a NOTIFY_SOCKET path", got)
 	}
+	// Beside the control socket (here the test's directory), not in the
+	// machine's /run/tend: nothing is left there when a test kills tend.
+	if !strings.Contains(got, "notify="+dir+"/notify-") {
+		t.Errorf("the service saw %q: want its NOTIFY_SOCKET under the control socket's directory %s", got, dir)
+	}
 	r.WaitFile(after)
 	if gap := r.mtime(after).Sub(reportAt); gap < 1200*time.Millisecond {
 		t.Errorf("dep started %v after web, before web's READY=1 (sent 1.5 s after its start)", gap)
