@@ -27,7 +27,7 @@ func IsCommand(arg string) bool { return slices.Contains(Commands, arg) }
 
 // Usage is the control commands' usage text.
 const Usage = `usage: tend status [--json] [NAME...]
-       tend start|stop|restart NAME...
+       tend start|stop|restart [--timeout DURATION] NAME...
        tend run JOB                  one run of a scheduled job now
        tend signal NAME SIG
        tend logs [-f] [-n N] [NAME...]
@@ -64,6 +64,7 @@ type cliOpts struct {
 	reopen  bool
 	lines   int
 	timeout time.Duration
+	timeSet bool // --timeout given (start/stop/restart: 0 = no limit)
 	args    []string
 }
 
@@ -96,7 +97,22 @@ func RunCLI(args []string, socket string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "status":
 		f = c.status(o)
-	case "start", "stop", "restart", "shutdown", "run":
+	case "start", "stop", "restart":
+		// A start-first restart waits for the new processes to be ready,
+		// one replica at a time: --timeout bounds the wait (default 60s).
+		timeout := callTimeout
+		if o.timeSet {
+			timeout = o.timeout
+		}
+		_, _, conn, f2 := c.call(Request{V: Version, Op: cmd, Names: o.args}, timeout)
+		if conn != nil {
+			conn.Close()
+		}
+		f = f2
+		if f != nil && timeout > 0 && strings.Contains(f.msg, "did not answer within") {
+			f.msg += " (what was asked goes on in tend; --timeout DURATION waits longer, 0 for as long as it takes)"
+		}
+	case "shutdown", "run":
 		f = c.simple(Request{V: Version, Op: cmd, Names: o.args})
 	case "signal":
 		sig, _ := ParseSignal(o.args[1]) // checked by parseCLI
@@ -179,10 +195,11 @@ func parseCLI(cmd string, args []string) (cliOpts, error) {
 					err = fmt.Errorf("%s: want a number of lines, got %q", name, v)
 				}
 			}
-		case cmd == "wait-ready" && (name == "--timeout" || name == "-t"):
+		case (cmd == "wait-ready" || cmd == "start" || cmd == "stop" || cmd == "restart") && (name == "--timeout" || name == "-t"):
 			var v string
 			if v, err = value(); err == nil {
 				o.timeout, err = time.ParseDuration(v)
+				o.timeSet = true
 				if err != nil || o.timeout < 0 {
 					err = fmt.Errorf("%s: want a duration such as 2s or 500ms, got %q", name, v)
 				}

@@ -642,3 +642,28 @@ func TestLogsFollowDropped(t *testing.T) {
 		t.Fatal("tend logs -f did not end")
 	}
 }
+
+// start, stop and restart wait for what they asked (a start-first restart
+// for the new processes to be ready) at most --timeout (default 60 s; 0
+// for as long as it takes); a client that gives up says the operation
+// goes on and how to wait longer.
+func TestOpTimeout(t *testing.T) {
+	b := newFake()
+	b.opDelay = 700 * time.Millisecond
+	_, sock := start(t, b, nil, testConfig())
+	code, _, stderr := cli(sock, "restart", "--timeout", "100ms", "web")
+	if code != ExitFailed || !strings.Contains(stderr, "did not answer within 100ms") || !strings.Contains(stderr, "--timeout DURATION waits longer") {
+		t.Errorf("restart --timeout 100ms of a 700ms restart: code %d, %q", code, stderr)
+	}
+	for _, args := range [][]string{{"restart", "--timeout", "0", "web"}, {"stop", "-t", "30s", "db"}, {"start", "web"}} {
+		if code, _, stderr := cli(sock, args...); code != 0 {
+			t.Errorf("%q: code %d, %q", args, code, stderr)
+		}
+	}
+	if code, _, _ := cli(sock, "restart", "--timeout", "soon", "web"); code != ExitUsage {
+		t.Errorf("restart --timeout soon: code %d, want %d", code, ExitUsage)
+	}
+	if code, _, _ := cli(sock, "shutdown", "--timeout", "1s"); code != ExitUsage {
+		t.Errorf("shutdown --timeout: code %d, want %d (not an option of shutdown)", code, ExitUsage)
+	}
+}

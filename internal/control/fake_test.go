@@ -26,6 +26,9 @@ type fakeBackend struct {
 	statuses int   // Status calls
 	// onStatus, if set, is called (under mu) at every Status call.
 	onStatus func(f *fakeBackend)
+	// opDelay: start/stop/restart/signal take this long (a start-first
+	// restart waits for the new processes to be ready).
+	opDelay time.Duration
 }
 
 func newFake() *fakeBackend {
@@ -67,6 +70,7 @@ func (f *fakeBackend) Status(names []string) ([]status.ServiceStatus, error) {
 }
 
 func (f *fakeBackend) op(what string, names []string) error {
+	time.Sleep(f.opDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := f.find(names); err != nil {
