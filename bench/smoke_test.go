@@ -17,15 +17,7 @@ import (
 // "skipped". Real numbers come from `make bench-compare`, never from here.
 func TestSmoke(t *testing.T) {
 	dir := t.TempDir()
-	build := func(pkg, name string) string {
-		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return out
-	}
+	build := func(pkg, name string) string { return goBuild(t, dir, pkg, name) }
 	tend := build("github.com/tend-sh/tend/cmd/tend", "tend")
 	testprog := build("github.com/tend-sh/tend/test/testprog", "testprog")
 	tendbench := build("github.com/tend-sh/tend/bench/cmd/tendbench", "tendbench")
@@ -114,15 +106,7 @@ func TestSmoke(t *testing.T) {
 // rot: every column is there, and tend start-first lost no request.
 func TestRestartSmoke(t *testing.T) {
 	dir := t.TempDir()
-	build := func(pkg, name string) string {
-		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return out
-	}
+	build := func(pkg, name string) string { return goBuild(t, dir, pkg, name) }
 	tend := build("github.com/tend-sh/tend/cmd/tend", "tend")
 	server := build("github.com/tend-sh/tend/examples/zero-downtime", "zero-downtime")
 	tendbench := build("github.com/tend-sh/tend/bench/cmd/tendbench", "tendbench")

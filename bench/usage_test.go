@@ -22,15 +22,7 @@ func TestUsageSmoke(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	build := func(pkg, name string) string {
-		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return out
-	}
+	build := func(pkg, name string) string { return goBuild(t, dir, pkg, name) }
 	rep, err := bench.RunUsage(bench.UsageOptions{
 		Tend:       build("github.com/tend-sh/tend/cmd/tend", "tend"),
 		Testprog:   build("github.com/tend-sh/tend/test/testprog", "testprog"),
