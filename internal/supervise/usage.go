@@ -36,17 +36,15 @@ import (
 	"github.com/tend-sh/tend/internal/status"
 )
 
-// ContainerUsage returns the container's own usage and limit, from the
-// cgroup tend runs in (cgroup.Usage: v2 memory.current, memory.max,
-// cpu.stat; v1 memory.usage_in_bytes, memory.limit_in_bytes,
-// cpuacct.usage), nil when nothing is readable. It is called on the
-// asking goroutine with every usage reading, never on a timer; a test may
-// replace it.
-var ContainerUsage = cgroupUsage
-
-func cgroupUsage() *status.Container {
-	cg, err := cgroup.Self()
-	if err != nil {
+// containerUsage returns the container's own usage and limit, from cg,
+// the cgroup tend found at start (initOOM; nil: none): cgroup.Usage, v2
+// memory.current, memory.max, cpu.stat; v1 memory.usage_in_bytes,
+// memory.limit_in_bytes, cpuacct.usage. nil when nothing is readable. It
+// is called on the asking goroutine with every usage reading, never on a
+// timer. The cgroup is the one found before tend may have moved itself
+// into tend.init (v2 limits), so the figures stay the container's.
+func containerUsage(cg *cgroup.Cgroup) *status.Container {
+	if cg == nil {
 		return nil
 	}
 	u, err := cg.Usage()
@@ -119,11 +117,12 @@ type members struct {
 	groups map[int]int // process group / session ids the services led
 	self   int
 	pid1   bool
+	cg     *cgroup.Cgroup // tend's cgroup, found at start: the container's figures
 }
 
 // members takes the snapshot; on the loop.
 func (s *Supervisor) members() members {
-	m := members{pids: map[int]int{}, groups: map[int]int{}, self: s.self, pid1: s.pid1}
+	m := members{pids: map[int]int{}, groups: map[int]int{}, self: s.self, pid1: s.pid1, cg: s.oom.cg}
 	idx := make(map[*svc]int, len(s.order))
 	for i, v := range s.order {
 		idx[v] = i
@@ -189,9 +188,7 @@ func (s *Supervisor) StatusUsage(names []string) ([]status.ServiceStatus, status
 		}
 		tot.UsageIncomplete = !complete
 	}
-	if ContainerUsage != nil {
-		tot.Container = ContainerUsage()
-	}
+	tot.Container = containerUsage(m.cg)
 	return ss, tot, nil
 }
 
