@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/signals"
 )
 
 // spawnGuard lets job control act while the loop is inside a fork–exec.
@@ -94,12 +96,12 @@ func (s *Supervisor) stopSelfInSpawn() {
 	_ = s.sys.kill(s.self, unix.SIGSTOP)
 }
 
-// jobStops returns the terminal stop signals among sigs.
+// jobStops returns the terminal stop signals among sigs, as the signals
+// table says (JobStop).
 func jobStops(sigs []os.Signal) []os.Signal {
 	var out []os.Signal
 	for _, sig := range sigs {
-		switch sig.(syscall.Signal) {
-		case unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+		if signals.Of(sig.(syscall.Signal)).JobStop {
 			out = append(out, sig)
 		}
 	}

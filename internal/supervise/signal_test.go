@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"os"
 	"slices"
 	"syscall"
 	"testing"
@@ -100,5 +101,15 @@ func TestJobStopDuringSpawn(t *testing.T) {
 	want := []killRec{{self, unix.SIGSTOP}, {-pid, unix.SIGTSTP}, {self, unix.SIGSTOP}}
 	if !slices.Equal(fs.kills, want) {
 		t.Errorf("a later ^Z: sent %v, want %v", fs.kills, want)
+	}
+}
+
+// The watcher listens for exactly the signals the table calls terminal
+// stops.
+func TestJobStops(t *testing.T) {
+	all := []os.Signal{unix.SIGTSTP, unix.SIGUSR1, unix.SIGTTIN, unix.SIGHUP, unix.SIGTTOU, unix.SIGCONT}
+	want := []os.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU}
+	if got := jobStops(all); !slices.Equal(got, want) {
+		t.Errorf("jobStops = %v, want %v", got, want)
 	}
 }
