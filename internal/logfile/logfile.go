@@ -428,18 +428,7 @@ func checkDir(dir string, uid uint32) error {
 		}
 		return fmt.Errorf("directory %s: %w", dir, unwrap(err))
 	}
-	for _, d := range [][]string{trust.Prefixes(dir), trust.Prefixes(real)} {
-		for _, p := range d {
-			fi, err := os.Lstat(p)
-			if err != nil {
-				return fmt.Errorf("directory %s: %w", p, unwrap(err))
-			}
-			if err := trust.Dir(p, fi, uid, "the log file"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return trust.Tree(dir, real, uid, "the log file")
 }
 
 // Set holds one Writer per path, so that services naming the same file

@@ -180,17 +180,7 @@ func (s *Supervisor) notifyBase() (string, error) {
 // every directory above it (package trust).
 func trusted(dir string) bool {
 	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return false
-	}
-	uid := uint32(os.Geteuid())
-	for _, p := range trust.Prefixes(real) {
-		fi, err := os.Lstat(p)
-		if err != nil || trust.Dir(p, fi, uid, "the notify sockets") != nil {
-			return false
-		}
-	}
-	return true
+	return err == nil && trust.Tree(dir, real, uint32(os.Geteuid()), "the notify sockets") == nil
 }
 
 // notifySocket makes sure v has its NOTIFY_SOCKET (owned by its user)

@@ -5,8 +5,10 @@
 package trust
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"syscall"
 )
@@ -55,6 +57,29 @@ func Dir(p string, fi fs.FileInfo, uid uint32, what string) error {
 		return fmt.Errorf("refusing %s: not a directory", p)
 	case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
 		return &ModeError{Path: p, msg: fmt.Sprintf("refusing directory %s: mode %04o lets other users replace %s (%s)", p, fi.Mode().Perm(), what, accepted)}
+	}
+	return nil
+}
+
+// Tree applies the rule to every directory from / down to dir, both as
+// written and as real (dir with its symbolic links resolved, from
+// filepath.EvalSymlinks): a link on the way passes Dir, and what it leads
+// to is checked in real's chain.
+func Tree(dir, real string, uid uint32, what string) error {
+	for _, chain := range [][]string{Prefixes(dir), Prefixes(real)} {
+		for _, p := range chain {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				return fmt.Errorf("directory %s: %w", p, err)
+			}
+			if err := Dir(p, fi, uid, what); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -69,3 +69,30 @@ func TestDir(t *testing.T) {
 		t.Errorf("a root-owned directory refused for another uid: %v", err)
 	}
 }
+
+func TestTree(t *testing.T) {
+	dir := t.TempDir()
+	uid := uint32(os.Geteuid())
+	ok := filepath.Join(dir, "ok")
+	os.Mkdir(ok, 0o700)
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	inner := filepath.Join(open, "inner")
+	os.Mkdir(inner, 0o700)
+	link := filepath.Join(ok, "link")
+	os.Symlink(inner, link)
+	real := func(p string) string { r, _ := filepath.EvalSymlinks(p); return r }
+	if err := Tree(ok, real(ok), uid, "x"); err != nil {
+		t.Errorf("%s: %v", ok, err)
+	}
+	if err := Tree(inner, real(inner), uid, "x"); err == nil {
+		t.Errorf("%s under a world-writable directory passed", inner)
+	}
+	if err := Tree(link, real(link), uid, "x"); err == nil {
+		t.Errorf("a link into a world-writable directory passed")
+	}
+	if err := Tree(filepath.Join(dir, "gone"), filepath.Join(dir, "gone"), uid, "x"); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("a missing directory: %v", err)
+	}
+}
