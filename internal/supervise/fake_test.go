@@ -319,7 +319,7 @@ func (r *rig) advance(d time.Duration) {
 // signal delivers SIGTERM/SIGINT (stop signals) or another signal to tend.
 func (r *rig) signal(sig syscall.Signal) {
 	r.t.Helper()
-	if sig == unix.SIGTERM || sig == unix.SIGINT {
+	if signals.IsShutdown(sig) { // the stop channel's (signals.Stops)
 		r.do(func() { r.s.onStopSignal(sig) })
 		return
 	}

@@ -284,7 +284,7 @@ func (s *Supervisor) Run() int {
 		// not the runtime's default, which would lose it.
 		early = append(early, unix.SIGCONT)
 	}
-	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
+	notify(s.termCh, without(signals.Stops(), kept))
 	notify(s.sigCh, without(early, kept))
 	if s.cfg.JobControl {
 		defer s.watchJobStops(jobStops(without(early, kept)))()
