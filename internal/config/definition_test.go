@@ -86,6 +86,10 @@ schedule = "@daily"
 timezone = "UTC"
 overlap = "queue"
 timeout = "1m"
+
+[service.logged]
+command = "l"
+log = { file = "/var/log/app/l.log", max_size = "50MB", max_files = 3, stdout = true }
 `
 	c, err := Parse("tend.toml", []byte(src), env())
 	if err != nil {
@@ -99,5 +103,14 @@ timeout = "1m"
 		if !strings.Contains(plan, "\n"+k+" = ") && !strings.Contains(plan, "\n[service.db."+k+"]\n") {
 			t.Errorf("plan does not show %s:\n%s", k, plan)
 		}
+	}
+	// And what it shows is each key's value: the plan loads back to the
+	// same services (SameAs: every field), log file and replicas included.
+	back, err := Parse("plan.toml", []byte(plan), env())
+	if err != nil {
+		t.Fatalf("plan does not load back: %v\n%s", err, plan)
+	}
+	if a, r, ch := Diff(c, back); a != nil || r != nil || ch != nil || len(back.Services) != len(c.Services) {
+		t.Errorf("plan loads back differently: added %q removed %q changed %q\n%s", a, r, ch, plan)
 	}
 }

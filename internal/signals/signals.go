@@ -90,7 +90,7 @@ func NeedsCont(sig syscall.Signal) bool {
 //
 // SIGTERM and SIGINT are in neither list: they go on their own channel so
 // that a burst of other signals can never push out the one that starts
-// shutdown.
+// shutdown (Stops).
 func Caught() (early, late []os.Signal) {
 	for _, d := range Table() {
 		switch d.Catch {
@@ -101,6 +101,19 @@ func Caught() (early, late []os.Signal) {
 		}
 	}
 	return early, late
+}
+
+// Stops lists the signals tend registers on a channel of their own, before
+// the first child starts (the table's Catch StopChannel: SIGINT, SIGTERM),
+// in number order.
+func Stops() []os.Signal {
+	var out []os.Signal
+	for _, d := range Table() {
+		if d.Catch == StopChannel {
+			out = append(out, d.Signal)
+		}
+	}
+	return out
 }
 
 // Rewrite maps a received signal to the one forwarded. A mapping to 0 drops

@@ -155,3 +155,32 @@ func names(sigs []syscall.Signal) []string {
 	}
 	return out
 }
+
+// TestCaughtAndStops: the lists the supervisor registers come from the
+// table: every signal tend catches is in exactly one of early, late and
+// Stops, and Stops are the signals that start the shutdown.
+func TestCaughtAndStops(t *testing.T) {
+	early, late := Caught()
+	stops := Stops()
+	if want := []os.Signal{unix.SIGINT, unix.SIGTERM}; !slices.Equal(stops, want) {
+		t.Errorf("Stops() = %v, want %v", stops, want)
+	}
+	seen := map[os.Signal]int{}
+	for _, l := range [][]os.Signal{early, late, stops} {
+		for _, sig := range l {
+			seen[sig]++
+		}
+	}
+	for _, d := range Table() {
+		want := 1
+		if d.Catch == Never {
+			want = 0
+		}
+		if seen[d.Signal] != want {
+			t.Errorf("%s (%v) is in %d of early, late and Stops, want %d", Name(d.Signal), d.Catch, seen[d.Signal], want)
+		}
+		if slices.Contains(stops, os.Signal(d.Signal)) != d.Shutdown {
+			t.Errorf("%s: in Stops %v, starts the shutdown %v", Name(d.Signal), slices.Contains(stops, os.Signal(d.Signal)), d.Shutdown)
+		}
+	}
+}

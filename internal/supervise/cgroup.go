@@ -39,8 +39,10 @@ type child struct {
 	counter *oomCounter
 }
 
-func limitsOf(v *svc) cgroup.Limits {
-	return cgroup.Limits{MemoryMax: v.MemoryMax, CPUMax: v.CPUMax, PidsMax: v.PidsMax}
+// limitsOf is the cgroup limits a service's definition asks for: the one
+// translation of its limit keys, for starts and for tend check.
+func limitsOf(cs *config.Service) cgroup.Limits {
+	return cgroup.Limits{MemoryMax: cs.MemoryMax, CPUMax: cs.CPUMax, PidsMax: cs.PidsMax}
 }
 
 // LimitsError is a service's limit that cannot be enforced here.
@@ -89,7 +91,7 @@ func (s *Supervisor) cgroupFor(v *svc) (*child, error) {
 		s.dropCgroup(v.Name)
 		return nil, nil
 	}
-	l := limitsOf(v)
+	l := limitsOf(v.Service.Service)
 	if ch := s.oom.children[v.Name]; ch != nil && ch.limits == l {
 		return ch, nil
 	}
@@ -184,8 +186,7 @@ func LimitWarnings(services []*config.Service) []string {
 		if !cs.HasLimits() {
 			continue
 		}
-		l := cgroup.Limits{MemoryMax: cs.MemoryMax, CPUMax: cs.CPUMax, PidsMax: cs.PidsMax}
-		if err := CanLimit(l); err != nil {
+		if err := CanLimit(limitsOf(cs)); err != nil {
 			out = append(out, "warning: "+(&LimitsError{Service: cs.Name, Keys: cs.LimitKeys(), Why: err.Error()}).Error())
 		} else {
 			out = append(out, "note: service "+cs.Name+": "+strings.Join(cs.LimitKeys(), ", ")+": can be enforced here (child cgroup)")

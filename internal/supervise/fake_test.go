@@ -64,6 +64,11 @@ type fakeSystem struct {
 	// procs is what processes() lists (/proc): none unless a test puts
 	// some there, e.g. a stopped process (state T).
 	procs []proc.Process
+	// stats is what processStats() lists (/proc with usage, for tend
+	// status): none unless a test puts some there.
+	stats []proc.Stat
+	// statsCut: the walk ran out of its budget (complete false).
+	statsCut bool
 	// fail makes a start of this argv[0] fail with the error.
 	fail map[string]error
 	// listAlive: processes() also lists every live fake process, as
@@ -134,6 +139,10 @@ func (f *fakeSystem) processes() ([]proc.Process, error) {
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeSystem) processStats(time.Duration) ([]proc.Stat, bool, error) {
+	return slices.Clone(f.stats), !f.statsCut, nil
 }
 
 func (f *fakeSystem) afterFunc(d time.Duration, fn func()) timer {
@@ -319,7 +328,7 @@ func (r *rig) advance(d time.Duration) {
 // signal delivers SIGTERM/SIGINT (stop signals) or another signal to tend.
 func (r *rig) signal(sig syscall.Signal) {
 	r.t.Helper()
-	if sig == unix.SIGTERM || sig == unix.SIGINT {
+	if signals.IsShutdown(sig) { // the stop channel's (signals.Stops)
 		r.do(func() { r.s.onStopSignal(sig) })
 		return
 	}

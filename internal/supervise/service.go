@@ -148,10 +148,15 @@ func (v *svc) probing(health bool) bool {
 		return false
 	}
 	if health {
-		return v.Health != nil && (v.state == Ready || v.state == Running)
+		return v.Health != nil && v.serving()
 	}
 	return v.Ready != nil && v.state == Starting
 }
+
+// serving reports whether v's state is a long-running service's ready
+// (status.Satisfied: running, or ready once its probe passed): its health
+// checks run then, and a start-first replacement keeps its process.
+func (v *svc) serving() bool { return status.Satisfied(status.LongRunning, v.state) }
 
 // satisfied reports whether services listing v in `after` may start.
 // It is status.Satisfied: the one decision of "ready", which wait-ready

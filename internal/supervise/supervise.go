@@ -10,8 +10,13 @@
 // internal/signals' table, which the loop asks; a service's definition is
 // config.Service, held as is. Follow `docker stop` through shutdown.go:
 // from the signal arriving to the exit code, in one file. Every process
-// started or signalled and every clock read goes through the system seam
-// (sys.go), which the unit tests replace with a fake.
+// started or signalled and every clock read by the Supervisor goes
+// through the system seam (sys.go), as do its listings of the processes
+// in /proc (the shutdown's sweep, tend status's usage walk on the asking
+// goroutine); the unit tests replace it with a fake. Only FromConfig,
+// which builds services before there is a Supervisor, reads the clock
+// itself: a job's schedule must fire within 5 years of now, as config
+// checked it.
 package supervise
 
 import (
@@ -284,7 +289,7 @@ func (s *Supervisor) Run() int {
 		// not the runtime's default, which would lose it.
 		early = append(early, unix.SIGCONT)
 	}
-	notify(s.termCh, without([]os.Signal{unix.SIGTERM, unix.SIGINT}, kept))
+	notify(s.termCh, without(signals.Stops(), kept))
 	notify(s.sigCh, without(early, kept))
 	if s.cfg.JobControl {
 		defer s.watchJobStops(jobStops(without(early, kept)))()

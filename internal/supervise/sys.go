@@ -25,6 +25,10 @@ type system interface {
 	// processes lists the processes visible in /proc (the shutdown's
 	// sweep); the fake lists none.
 	processes() ([]proc.Process, error)
+	// processStats lists them with their usage (usage.go's walk, on the
+	// asking goroutine), for at most budget: past it, what was read,
+	// complete false.
+	processStats(budget time.Duration) (stats []proc.Stat, complete bool, err error)
 }
 
 // timer is a pending afterFunc.
@@ -48,3 +52,6 @@ func (realSystem) afterFunc(d time.Duration, f func()) timer {
 	return time.AfterFunc(d, f)
 }
 func (realSystem) processes() ([]proc.Process, error) { return proc.List() }
+func (realSystem) processStats(budget time.Duration) ([]proc.Stat, bool, error) {
+	return proc.ListStats(time.Now().Add(budget))
+}

@@ -67,7 +67,7 @@ func (v *svc) canOverlap() bool { return v.mayReplace() && v.shadow == nil }
 // under way for it: it may be replaced start-first now, or once the
 // replacement under way (its shadow) is done.
 func (v *svc) mayReplace() bool {
-	return v.alive() && v.owner == nil && (v.state == Ready || v.state == Running) &&
+	return v.alive() && v.owner == nil && v.serving() &&
 		!v.stopAsked && !v.again && v.next == nil && !v.unhealthy && !v.forgotten
 }
 

@@ -203,7 +203,7 @@ func (s *Supervisor) readUsage(m members) (per []status.Usage, orphans status.Us
 	}
 	s.usage.walkMu.Lock()
 	defer s.usage.walkMu.Unlock()
-	stats, complete, err := proc.ListStats(time.Now().Add(usageBudget))
+	stats, complete, err := s.sys.processStats(usageBudget)
 	if err != nil {
 		return nil, orphans, false, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/status"
 )
 
 func pst(pid, ppid, pgid, sid int, start uint64) proc.Stat {
@@ -154,5 +155,53 @@ func BenchmarkAttribute(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, seen = attribute(m, stats, seen)
+	}
+}
+
+// TestStatusUsageThroughTheSeam: tend status's usage is the seam's /proc
+// walk summed per service: the main and its group are the main's, a
+// descendant nobody claims is an orphan, tend itself, a zombie and a
+// process outside tend's tree count nowhere; a walk cut short by its
+// budget says so.
+func TestStatusUsageThroughTheSeam(t *testing.T) {
+	const self = fakePIDBase - 1
+	fs := newFakeSystem()
+	r := newRigWith(t, fs, Config{}, Main([]string{"app"}, nil, nil, nil))
+	r.s.self = self
+	m := r.pid(MainName)
+	st := func(pid, ppid, pgid int, state byte, ticks, pages uint64) proc.Stat {
+		s := pst(pid, ppid, pgid, pgid, 1)
+		s.State, s.UTime, s.RSSPages = state, ticks, pages
+		return s
+	}
+	main, child := st(m, self, m, 'S', 100, 10), st(m+100, m, m, 'R', 50, 5)
+	orphan := st(m+200, self, m+200, 'S', 7, 3)
+	fs.stats = []proc.Stat{
+		st(self, 1, self, 'S', 1000, 100), // tend
+		main, child,
+		st(m+101, m, m, 'Z', 9, 0), // a zombie of the main's
+		orphan,
+		st(m+300, 1, m+300, 'S', 11, 11), // not tend's: a subreaper counts its descendants only
+	}
+	ss, tot, err := r.s.StatusUsage(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := status.Usage{CPUSeconds: main.CPUSeconds() + child.CPUSeconds(), MemoryBytes: main.MemoryBytes() + child.MemoryBytes(), Processes: 2}
+	if len(ss) != 1 || ss[0].Usage == nil {
+		t.Fatalf("status %+v: no usage", ss)
+	}
+	if *ss[0].Usage != want {
+		t.Errorf("main's usage %+v, want %+v", *ss[0].Usage, want)
+	}
+	if o := (status.Usage{CPUSeconds: orphan.CPUSeconds(), MemoryBytes: orphan.MemoryBytes(), Processes: 1}); tot.Orphans == nil || *tot.Orphans != o {
+		t.Errorf("orphans %+v, want %+v", tot.Orphans, o)
+	}
+	if tot.UsageIncomplete {
+		t.Error("a complete walk marked incomplete")
+	}
+	fs.statsCut = true
+	if _, tot, err = r.s.StatusUsage(nil); err != nil || !tot.UsageIncomplete {
+		t.Errorf("a walk cut at its budget: incomplete %v, err %v", tot.UsageIncomplete, err)
 	}
 }

@@ -74,23 +74,38 @@ func TestTree(t *testing.T) {
 	dir := t.TempDir()
 	uid := uint32(os.Geteuid())
 	ok := filepath.Join(dir, "ok")
-	os.Mkdir(ok, 0o700)
 	open := filepath.Join(dir, "open")
-	os.Mkdir(open, 0o700)
-	os.Chmod(open, 0o777)
 	inner := filepath.Join(open, "inner")
-	os.Mkdir(inner, 0o700)
 	link := filepath.Join(ok, "link")
-	os.Symlink(inner, link)
-	real := func(p string) string { r, _ := filepath.EvalSymlinks(p); return r }
+	// Checked: a link never made would fail Tree too, for the wrong reason.
+	for _, err := range []error{
+		os.Mkdir(ok, 0o700),
+		os.Mkdir(open, 0o700),
+		os.Chmod(open, 0o777),
+		os.Mkdir(inner, 0o700),
+		os.Symlink(inner, link),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	real := func(p string) string {
+		r, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	if err := Tree(ok, real(ok), uid, "x"); err != nil {
 		t.Errorf("%s: %v", ok, err)
 	}
-	if err := Tree(inner, real(inner), uid, "x"); err == nil {
-		t.Errorf("%s under a world-writable directory passed", inner)
+	// Both are refused for the world-writable directory on the way.
+	var me *ModeError
+	if err := Tree(inner, real(inner), uid, "x"); !errors.As(err, &me) || me.Path != open {
+		t.Errorf("%s under a world-writable directory: %v, want a ModeError for %s", inner, err, open)
 	}
-	if err := Tree(link, real(link), uid, "x"); err == nil {
-		t.Errorf("a link into a world-writable directory passed")
+	if err := Tree(link, real(link), uid, "x"); !errors.As(err, &me) || me.Path != open {
+		t.Errorf("a link into a world-writable directory: %v, want a ModeError for %s", err, open)
 	}
 	if err := Tree(filepath.Join(dir, "gone"), filepath.Join(dir, "gone"), uid, "x"); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("a missing directory: %v", err)

@@ -108,7 +108,7 @@ func TestUser(t *testing.T) {
 	t.Parallel()
 	want := "uid=65534 gid=65534 euid=65534 egid=65534 groups=65534 home=/nonexistent"
 	if b, err := os.ReadFile("/etc/passwd"); err != nil || !strings.Contains(string(b), "nobody:x:65534:65534:nobody:/nonexistent:") {
-		t.Skip("this test expects Debian's nobody:x:65534:65534:...:/nonexistent in /etc/passwd")
+		skipHere(t, "e2e --user", "TestUser expects Debian's nobody:x:65534:65534:...:/nonexistent in /etc/passwd")
 	}
 	cases := []struct {
 		name string

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,27 @@ func TestMain(m *testing.M) {
 		env, tendBin, testprog = e, e.Tend, e.Testprog
 	}))
 }
+
+// skipHere skips t for something this machine lacks (what: the tests'
+// subject, e.g. "e2e OOM"), and writes why to the skip report
+// (TEND_SKIP_REPORT) once per what and why: go test hides a passing
+// package's skips, so without the report a suite that never runs here
+// would not show.
+func skipHere(t *testing.T, what, why string) {
+	t.Helper()
+	skipMu.Lock()
+	if !skipped[what+"\x00"+why] {
+		skipped[what+"\x00"+why] = true
+		harness.ReportSkip(what, why)
+	}
+	skipMu.Unlock()
+	t.Skip("SKIPPED: " + why)
+}
+
+var (
+	skipMu  sync.Mutex
+	skipped = map[string]bool{}
+)
 
 // needEnv is called first by every e2e test that does not start tend.
 func needEnv(t *testing.T) {

@@ -24,11 +24,11 @@ func memoryCgroup(t *testing.T, limit int64) string {
 	t.Helper()
 	cg, err := cgroup.Self()
 	if err != nil || cg.Memory == "" {
-		t.Skipf("no cgroup v1 memory controller here (%v): the OOM end-to-end tests need one", err)
+		skipHere(t, "e2e OOM", fmt.Sprintf("no cgroup v1 memory controller here (%v): the OOM end-to-end tests need one", err))
 	}
 	dir := filepath.Join(cg.Memory, fmt.Sprintf("tend-e2e-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cannot create a memory cgroup: %v", err)
+		skipHere(t, "e2e OOM", fmt.Sprintf("cannot create a memory cgroup: %v", err))
 	}
 	t.Cleanup(func() {
 		// The harness's cleanup (registered later, run first) killed
