@@ -11,15 +11,23 @@
 // WriteImage (one uncompressed layer FROM scratch) and imported with the
 // node's own ctr into the k8s.io namespace.
 //
+// Every pod gets a cgroup parent of the node's own (CgroupParent/pod<uid>,
+// as the kubelet gives each pod one under kubepods), so that runc makes no
+// directory outside it (without one, containerd's CRI puts every container
+// under /k8s.io, which outlived the node).
+//
 // Everything is cleaned up by ID: Stop removes every pod through the CRI,
 // stops containerd by its pid, kills the shims started for this node's
-// socket (found by their -address argument in /proc), unmounts what is
-// left under the node's directory and removes it.
+// socket (found by their -address argument in /proc), removes the node's
+// cgroup directories, unmounts what is left under the node's directory and
+// removes it.
 package crinode
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,9 +60,12 @@ type Node struct {
 	Sock    string // containerd's gRPC socket (also the CRI endpoint)
 	NRISock string // its NRI socket
 	Pid     int    // containerd's pid (in the node's network namespace)
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logFile *os.File
+	// CgroupParent is the cgroup (cgroupfs path) under which every pod of
+	// the node gets its own: /tend-crinode-NAME-RANDOM.
+	CgroupParent string
+	cmd          *exec.Cmd
+	done         chan struct{}
+	logFile      *os.File
 }
 
 // Start writes the config, starts containerd in a fresh network namespace
@@ -73,6 +84,11 @@ func Start(o Options, timeout time.Duration) (*Node, error) {
 		}
 	}
 	n := &Node{Options: o, Sock: filepath.Join(o.Dir, "containerd.sock"), NRISock: filepath.Join(o.Dir, "nri.sock"), done: make(chan struct{})}
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	n.CgroupParent = "/tend-crinode-" + filepath.Base(o.Dir) + "-" + hex.EncodeToString(rnd[:])
 	cfg := filepath.Join(o.Dir, "config.toml")
 	if err := os.WriteFile(cfg, []byte(n.config()), 0o644); err != nil {
 		return nil, err
@@ -276,11 +292,50 @@ func (n *Node) Stop() error {
 	for _, pid := range n.shims() {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	note(n.removeCgroups())
 	note(unmountUnder(n.Dir))
 	if n.logFile != nil {
 		n.logFile.Close()
 	}
 	note(os.RemoveAll(n.Dir))
+	return first
+}
+
+// CgroupDirs are the directories of the node's cgroup parent that exist:
+// one per hierarchy on cgroup v1 (/sys/fs/cgroup/CONTROLLER/PARENT), one on
+// v2 (/sys/fs/cgroup/PARENT).
+func (n *Node) CgroupDirs() []string {
+	var dirs []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, r := range append([]string{"/sys/fs/cgroup"}, roots...) {
+		p := filepath.Join(r, n.CgroupParent)
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			dirs = append(dirs, p)
+		}
+	}
+	return dirs
+}
+
+// removeCgroups removes the node's cgroup parent in every hierarchy,
+// deepest directories first (runc removes a container's own directory,
+// not the pod's or the node's above it). One that still holds a process
+// is an error.
+func (n *Node) removeCgroups() error {
+	var first error
+	for _, root := range n.CgroupDirs() {
+		var dirs []string
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) && first == nil {
+				first = fmt.Errorf("crinode: cgroup %s not removed: %w", dirs[i], err)
+			}
+		}
+	}
 	return first
 }
 
