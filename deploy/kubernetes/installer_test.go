@@ -58,7 +58,8 @@ func busybox(t *testing.T) string {
 // applets: a directory holding exactly the busybox applets the Makefile puts
 // in the node image (NODE_APPLETS) on PATH, as in the image. (busybox sh
 // runs its own applets before looking at PATH, so this cannot prove the
-// list complete; the image's own run of tend-install does.)
+// list complete; the image's own run of tend-install does:
+// TestNodeImageRunsTheDaemonSets.)
 func applets(t *testing.T) string {
 	t.Helper()
 	mk, err := os.ReadFile("../../Makefile")
