@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,5 +35,39 @@ func TestCRITarget(t *testing.T) {
 	md := CRIMarkdown(&OCIReport{Start: time.Now(), End: time.Now(), Runs: 30, Rows: []Row{r}, Versions: map[string]string{}}, "tendbench cri")
 	if !strings.Contains(md, "| 1.124× | 1.010× | NRI ≤ 1.03×, RuntimeClass ≤ 1.10× | NRI yes, RuntimeClass **NO** |") {
 		t.Errorf("CRI table row:\n%s", md)
+	}
+}
+
+// TestReadmeCRICost: the README's CRI lifecycle figures are the ones
+// BENCHMARKS.md's CRI table gives.
+func TestReadmeCRICost(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	bench := read("../BENCHMARKS.md")
+	i, j := strings.Index(bench, CRIBegin), strings.Index(bench, CRIEnd)
+	if i < 0 || j < i {
+		t.Fatal("BENCHMARKS.md has no CRI table")
+	}
+	row := regexp.MustCompile(`(?m)^\| pod lifecycle: run, create, start, stop, remove, median \(ms\) \|.*$`).FindString(bench[i:j])
+	cells := strings.Split(row, "|")
+	if len(cells) < 9 {
+		t.Fatalf("BENCHMARKS.md's CRI lifecycle row: %q", row)
+	}
+	// | name | runc | RuntimeClass | runc (NRI node) | NRI | RuntimeClass ÷ runc | NRI ÷ its node's runc | ...
+	rc, nri := strings.TrimSpace(cells[6]), strings.TrimSpace(cells[7])
+	readme := read("../README.md")
+	line := regexp.MustCompile(`(?m)^\| a pod's CRI lifecycle.*$`).FindString(readme)
+	if line == "" {
+		t.Fatal("README's benchmark table has no CRI lifecycle row")
+	}
+	for _, want := range []string{"NRI " + nri + " its node's runc", "RuntimeClass " + rc + " its node's runc"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("README's CRI row does not say %q (BENCHMARKS.md):\n%s", want, line)
+		}
 	}
 }
