@@ -134,7 +134,23 @@ func (k *kube) pid1(c *crinode.Container) (pid int, args []string) {
 	if st.Pid <= 0 {
 		k.t.Fatalf("container %s: no pid in ContainerStatus (state %s)", c.Name, st.State)
 	}
-	return st.Pid, cmdline(k.t, st.Pid)
+	return st.Pid, execd(k.t, st.Pid)
+}
+
+// execd is the command line of a container's init once runc's init has
+// exec'd it: StartContainer can return before (runc start only releases
+// the init, which then execs the process: "runc init" was read once, for a
+// non-root user). Bound: only guards a hang; the exec takes milliseconds.
+func execd(t *testing.T, pid int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		args := cmdline(t, pid)
+		if len(args) != 2 || args[1] != "init" || filepath.Base(args[0]) != "runc" || time.Now().After(deadline) {
+			return args
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func cmdline(t *testing.T, pid int) []string {

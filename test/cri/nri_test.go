@@ -76,7 +76,7 @@ func (np *nodePods) pid1(c *crinode.Container) (int, string) {
 	if err != nil || st.Pid <= 0 {
 		np.t.Fatalf("ContainerStatus %s: %+v, %v", c.Name, st, err)
 	}
-	return st.Pid, strings.Join(cmdline(np.t, st.Pid), " ")
+	return st.Pid, strings.Join(execd(np.t, st.Pid), " ")
 }
 
 // runUntil creates containers in p until one is created and started
