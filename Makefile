@@ -4,6 +4,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/tend
+NRI_BIN     ?= bin/tend-nri
 PREFIX      ?= /usr/local
 FUZZTIME    ?= 5s
 
@@ -18,7 +19,7 @@ build:
 ## tend-nri: the NRI plugin, static, in bin/tend-nri (a binary of its own:
 ## NRI's dependencies never reach tend, the PID 1 of every container)
 tend-nri:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tend-nri ./cmd/tend-nri
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(NRI_BIN) ./cmd/tend-nri
 
 ## install: build and copy to $(PREFIX)/bin
 install: build
@@ -82,23 +83,25 @@ include bench/bench.mk
 ##                         DaemonSets of deploy/kubernetes run
 ##   tend:$(VERSION)       FROM scratch, tend alone at /tend, for your Dockerfile's
 ##                         COPY --from=tend:$(VERSION) /tend /tend
-## image-context prepares both build contexts in bin/image without Docker.
+## image-context prepares both build contexts in $(IMAGE_CONTEXT) (bin/image)
+## without Docker.
 IMAGE_NODE ?= tend-node
 IMAGE_TEND ?= tend
+IMAGE_CONTEXT ?= bin/image
 # the busybox applets tend-install uses (a test runs it with only these)
 NODE_APPLETS := sh awk basename cat chmod cmp cp dirname echo grep head ln ls mkdir mv nsenter rm sed sleep test tr [
 image-context: build tend-nri
-	rm -rf bin/image && mkdir -p bin/image/node/rootfs/bin bin/image/node/rootfs/usr/local/bin bin/image/tend
-	cp $(BIN) bin/tend-nri deploy/image/tend-install bin/image/node/rootfs/usr/local/bin/
-	ln -s tend bin/image/node/rootfs/usr/local/bin/tend-runc
-	cp $(BUSYBOX) bin/image/node/rootfs/bin/busybox
-	for a in $(NODE_APPLETS); do ln -s busybox "bin/image/node/rootfs/bin/$$a"; done
-	cp deploy/image/Dockerfile.node bin/image/node/Dockerfile
-	cp $(BIN) bin/image/tend/tend
-	cp deploy/image/Dockerfile.tend bin/image/tend/Dockerfile
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)/node/rootfs/bin $(IMAGE_CONTEXT)/node/rootfs/usr/local/bin $(IMAGE_CONTEXT)/tend
+	cp $(BIN) $(NRI_BIN) deploy/image/tend-install $(IMAGE_CONTEXT)/node/rootfs/usr/local/bin/
+	ln -s tend $(IMAGE_CONTEXT)/node/rootfs/usr/local/bin/tend-runc
+	cp $(BUSYBOX) $(IMAGE_CONTEXT)/node/rootfs/bin/busybox
+	for a in $(NODE_APPLETS); do ln -s busybox "$(IMAGE_CONTEXT)/node/rootfs/bin/$$a"; done
+	cp deploy/image/Dockerfile.node $(IMAGE_CONTEXT)/node/Dockerfile
+	cp $(BIN) $(IMAGE_CONTEXT)/tend/tend
+	cp deploy/image/Dockerfile.tend $(IMAGE_CONTEXT)/tend/Dockerfile
 image: image-context
-	docker build -q -t $(IMAGE_NODE):$(VERSION) bin/image/node
-	docker build -q -t $(IMAGE_TEND):$(VERSION) bin/image/tend
+	docker build -q -t $(IMAGE_NODE):$(VERSION) $(IMAGE_CONTEXT)/node
+	docker build -q -t $(IMAGE_TEND):$(VERSION) $(IMAGE_CONTEXT)/tend
 
 ## release: static tend and tend-nri for linux/amd64 and linux/arm64 in
 ## $(RELEASE) (tend-linux-amd64, tend-nri-linux-arm64, ...) with SHA256SUMS

@@ -217,8 +217,7 @@ func RunCRI(o CRIOptions) (*OCIReport, error) {
 			row.set(c.name, median(samples[s][c.name]))
 		}
 		if s == "total" {
-			row.Target = "NRI ≤ 1.03×, RuntimeClass ≤ 1.10×"
-			row.Met = yes(row.Val[CRINRI] <= 1.03*row.Val[CRIRuncB] && row.Val[CRIRuntimeClass] <= 1.10*row.Val[CRIRunc])
+			row.Target, row.Met = criTarget(row)
 		}
 		rep.Rows = append(rep.Rows, row)
 		o.Log("cri: %s: runc %.1f ms, RuntimeClass %.1f ms, runc (NRI node) %.1f ms, NRI %.1f ms", name, row.Val[CRIRunc], row.Val[CRIRuntimeClass], row.Val[CRIRuncB], row.Val[CRINRI])
@@ -226,6 +225,15 @@ func RunCRI(o CRIOptions) (*OCIReport, error) {
 	rep.End = time.Now()
 	rep.Load[1] = loadavg()
 	return rep, nil
+}
+
+// criTarget is the lifecycle row's target and whether each path meets
+// its own: NRI within 1.03× of its node's runc, the RuntimeClass within
+// 1.10× of runc. One verdict for both hid that one was met.
+func criTarget(r Row) (target, met string) {
+	nri := yes(r.Val[CRINRI] <= 1.03*r.Val[CRIRuncB])
+	rc := yes(r.Val[CRIRuntimeClass] <= 1.10*r.Val[CRIRunc])
+	return "NRI ≤ 1.03×, RuntimeClass ≤ 1.10×", "NRI " + bold(nri) + ", RuntimeClass " + bold(rc)
 }
 
 // CRIBegin and CRIEnd delimit the generated CRI table in BENCHMARKS.md.

@@ -58,7 +58,8 @@ func busybox(t *testing.T) string {
 // applets: a directory holding exactly the busybox applets the Makefile puts
 // in the node image (NODE_APPLETS) on PATH, as in the image. (busybox sh
 // runs its own applets before looking at PATH, so this cannot prove the
-// list complete; the image's own run of tend-install does.)
+// list complete; the image's own run of tend-install does:
+// TestNodeImageRunsTheDaemonSets.)
 func applets(t *testing.T) string {
 	t.Helper()
 	mk, err := os.ReadFile("../../Makefile")
@@ -522,5 +523,50 @@ func TestInstallerWaitEndsOnSIGTERM(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("tend-install --wait still running 60 s after SIGTERM to its group")
+	}
+}
+
+// TestCRIODropInIsTOML: the CRI-O drop-in (no CRI-O here to load it) is
+// valid TOML with the handler's table where crio.conf(5) has it, the
+// values the README gives, and every annotation tend reads allowed.
+func TestCRIODropInIsTOML(t *testing.T) {
+	n := newNode(t, map[string]string{"etc/crio/crio.conf.d/": ""})
+	if out, code := n.run(nil, "install"); code != 0 {
+		t.Fatalf("tend-install: exit %d\n%s", code, out)
+	}
+	text, ok := n.read(crioDropIn)
+	if !ok {
+		t.Fatal("no CRI-O drop-in")
+	}
+	var cfg struct {
+		Crio struct {
+			Runtime struct {
+				Runtimes map[string]struct {
+					RuntimePath        string   `toml:"runtime_path"`
+					RuntimeType        string   `toml:"runtime_type"`
+					RuntimeRoot        string   `toml:"runtime_root"`
+					AllowedAnnotations []string `toml:"allowed_annotations"`
+				} `toml:"runtimes"`
+			} `toml:"runtime"`
+		} `toml:"crio"`
+	}
+	d := toml.NewDecoder(strings.NewReader(text))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&cfg); err != nil {
+		t.Fatalf("CRI-O drop-in: %v\n%s", err, text)
+	}
+	h, ok := cfg.Crio.Runtime.Runtimes["tend"]
+	if !ok || len(cfg.Crio.Runtime.Runtimes) != 1 {
+		t.Fatalf("CRI-O drop-in: runtimes %v, want tend alone", cfg.Crio.Runtime.Runtimes)
+	}
+	if h.RuntimePath != "/opt/tend/bin/tend-runc" || h.RuntimeType != "oci" || h.RuntimeRoot != "/run/runc" {
+		t.Errorf("CRI-O handler tend: %+v", h)
+	}
+	want := append(inject.Annotations(), inject.AnnotationPodGrace)
+	got := slices.Clone(h.AllowedAnnotations)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("allowed_annotations %v, want %v", got, want)
 	}
 }

@@ -134,7 +134,23 @@ func (k *kube) pid1(c *crinode.Container) (pid int, args []string) {
 	if st.Pid <= 0 {
 		k.t.Fatalf("container %s: no pid in ContainerStatus (state %s)", c.Name, st.State)
 	}
-	return st.Pid, cmdline(k.t, st.Pid)
+	return st.Pid, execd(k.t, st.Pid)
+}
+
+// execd is the command line of a container's init once runc's init has
+// exec'd it: StartContainer can return before (runc start only releases
+// the init, which then execs the process: "runc init" was read once, for a
+// non-root user). Bound: only guards a hang; the exec takes milliseconds.
+func execd(t *testing.T, pid int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		args := cmdline(t, pid)
+		if len(args) != 2 || args[1] != "init" || filepath.Base(args[0]) != "runc" || time.Now().After(deadline) {
+			return args
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func cmdline(t *testing.T, pid int) []string {
@@ -239,9 +255,10 @@ var cases = []tc{
 			t.Errorf("tend's NSpid %q: not PID 1 of the container", got)
 		}
 		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		// The pod's 30 s grace reaches tend (less its margin for the final reap).
-		if !strings.Contains(string(env), "TEND_GRACE=") {
-			t.Errorf("tend's environment has no TEND_GRACE (the pod's grace): %q", env)
+		// The pod's 30 s grace reaches tend, less its 1 s margin for the
+		// final reap.
+		if !strings.Contains("\x00"+string(env)+"\x00", "\x00TEND_GRACE=29s\x00") {
+			t.Errorf("tend's environment has no TEND_GRACE=29s (the pod's 30 s grace less the margin): %q", env)
 		}
 		// The pause container is left alone.
 		ppid, err := k.n.PodPid(k.ctx, p.ID)
@@ -305,8 +322,11 @@ var cases = []tc{
 		// own 10 s default would SIGKILL it (137).
 		out := outDir(t)
 		p := k.pod(&crinode.Pod{Grace: 30})
-		c := k.start(p, &crinode.Container{Name: "app", Mounts: map[string]string{"/out": out},
-			Command: []string{"/testprog", "trapterm", "--file", "/out/done", "--delay", "13s", "--ready", "/out/ready"}})
+		cmd := []string{"/testprog", "trapterm", "--file", "/out/done", "--delay", "13s", "--ready", "/out/ready"}
+		c := k.start(p, &crinode.Container{Name: "app", Mounts: map[string]string{"/out": out}, Command: cmd})
+		// Without tend the case passes too (plain runc gives the app its
+		// 30 s): what it checks is that the injected tend does not cut it.
+		k.wantTend(c, cmd...)
 		waitFile(t, k, filepath.Join(out, "ready"))
 		took := k.stop(c, 30)
 		st := k.exited(c)
@@ -378,7 +398,9 @@ var cases = []tc{
 	}},
 	{"logs", func(t *testing.T, k *kube) {
 		p := k.pod(&crinode.Pod{})
-		c := k.start(p, &crinode.Container{Name: "app", Command: []string{"/testprog", "spew", "--rate", "5000", "--lines", "3000"}})
+		cmd := []string{"/testprog", "spew", "--rate", "5000", "--lines", "3000"}
+		c := k.start(p, &crinode.Container{Name: "app", Command: cmd})
+		k.wantTend(c, cmd...) // the log passes through tend
 		// spew stops writing after --lines and waits for SIGTERM: wait for
 		// the last line in the CRI log (bound: only guards a hang), stop.
 		deadline := time.Now().Add(2 * time.Minute)
@@ -414,12 +436,14 @@ var cases = []tc{
 		out := outDir(t)
 		p := k.pod(&crinode.Pod{})
 		m := map[string]string{"/out": out}
-		ic := k.start(p, &crinode.Container{Name: "init", Mounts: m, Command: []string{"sh", "-c", "echo init > /out/init"}})
+		// Each container records its PID 1 (tend, injected into init
+		// containers too) before it exits with its code.
+		ic := k.start(p, &crinode.Container{Name: "init", Mounts: m, Command: recordPid1("/out/init", "true")})
 		if st := k.exited(ic); st.ExitCode != 0 || st.Reason != "Completed" {
 			t.Fatalf("init container: exit %d reason %q, want 0 Completed", st.ExitCode, st.Reason)
 		}
-		a := k.start(p, &crinode.Container{Name: "fails", Command: []string{"/testprog", "exit", "3"}})
-		b := k.start(p, &crinode.Container{Name: "done", Command: []string{"/testprog", "exit", "0"}})
+		a := k.start(p, &crinode.Container{Name: "fails", Mounts: m, Command: recordPid1("/out/fails", "exit 3")})
+		b := k.start(p, &crinode.Container{Name: "done", Mounts: m, Command: recordPid1("/out/done", "exit 0")})
 		s := k.start(p, &crinode.Container{Name: "serves", Mounts: m, Command: []string{"/testprog", "waitfile", "--timeout", "1h", "/out/init"}})
 		if st := k.exited(a); st.ExitCode != 3 || st.Reason != "Error" {
 			t.Errorf("exit 3 container: exit %d reason %q, want 3 Error", st.ExitCode, st.Reason)
@@ -429,6 +453,9 @@ var cases = []tc{
 		}
 		if st := k.exited(s); st.ExitCode != 0 {
 			t.Errorf("the app did not see the init container's file: exit %d", st.ExitCode)
+		}
+		for _, r := range []struct{ file, rest string }{{"init", "true"}, {"fails", "exit 3"}, {"done", "exit 0"}} {
+			wantTendRecorded(t, filepath.Join(out, r.file), recordPid1("/out/"+r.file, r.rest)...)
 		}
 	}},
 	{"exec", func(t *testing.T, k *kube) {
@@ -485,10 +512,12 @@ var cases = []tc{
 		readFile(t, filepath.Join(out, "done"))
 	}},
 	{"oom_killed", func(t *testing.T, k *kube) {
+		out := outDir(t)
 		p := k.pod(&crinode.Pod{})
-		c := k.start(p, &crinode.Container{Name: "app", MemoryLimit: 32 << 20,
-			Command: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1"}})
+		cmd := recordPid1("/out/pid1", "exec dd if=/dev/zero of=/dev/null bs=200M count=1")
+		c := k.start(p, &crinode.Container{Name: "app", MemoryLimit: 32 << 20, Mounts: map[string]string{"/out": out}, Command: cmd})
 		st := k.exited(c)
+		wantTendRecorded(t, filepath.Join(out, "pid1"), cmd...)
 		if st.Reason != "OOMKilled" {
 			t.Errorf("exit %d reason %q, want OOMKilled; log %q", st.ExitCode, st.Reason, k.log(c))
 		}
@@ -496,6 +525,27 @@ var cases = []tc{
 			t.Errorf("exit %d, want 137", st.ExitCode)
 		}
 	}},
+}
+
+// recordPid1 is a shell command that writes the container's
+// /proc/1/cmdline to file, then runs rest.
+func recordPid1(file, rest string) []string {
+	return []string{"sh", "-c", "cat /proc/1/cmdline > " + file + "; " + rest}
+}
+
+// wantTendRecorded checks the PID 1 command line a container recorded
+// (recordPid1) in the host file p: the injected tend in front of cmd.
+func wantTendRecorded(t *testing.T, p string, cmd ...string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Errorf("the container's PID 1 was not recorded: %v", err)
+		return
+	}
+	got := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	if want := append([]string{tendPath, "--"}, cmd...); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("the container's PID 1 ran %q, want %q (tend injected)", got, want)
+	}
 }
 
 // createFails creates and starts c and returns the CRI's error: through

@@ -28,8 +28,9 @@
 // are missing the suite is skipped with a loud banner; TEND_REQUIRE_CRI=1
 // (set by .ci/run where Docker is installed) makes that a failure.
 // Everything is removed by ID: pods through the CRI, containerd and its
-// shims by pid, tend-nri by pid, the node's directory after unmounting
-// what is left in it.
+// shims by pid, tend-nri by pid, the node's cgroup parent (every pod's
+// cgroup is under it), the node's directory after unmounting what is left
+// in it.
 package cri
 
 import (
@@ -71,6 +72,8 @@ var (
 	setupErr error
 	modes    []*mode
 	nriBin   string
+	bins     string   // scripts/cri-bins' directory
+	archives []string // the image archives every node imports
 )
 
 func TestMain(m *testing.M) {
@@ -126,7 +129,7 @@ func setup() (func(), error) {
 		criSkip = fmt.Sprintf("scripts/cri-bins could not build the pinned containerd/crictl: %v", err)
 		return nil, nil
 	}
-	bins := strings.TrimSpace(string(out))
+	bins = strings.TrimSpace(string(out))
 
 	dir := filepath.Join(env.BinDir, "cri")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -145,7 +148,7 @@ func setup() (func(), error) {
 			return nil, fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
 		}
 	}
-	archives, err := writeImages(dir, pause)
+	archives, err = writeImages(dir, pause)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +278,17 @@ func writeImages(dir, pause string) ([]string, error) {
 // the node of the mode.
 func need(t *testing.T, md *mode) *crinode.Node {
 	t.Helper()
+	needSetup(t)
+	if md.err != nil {
+		t.Fatal(md.err)
+	}
+	return md.node
+}
+
+// needSetup skips or fails the test as the environment dictates: for the
+// tests that start nodes of their own (bins, archives).
+func needSetup(t *testing.T) {
+	t.Helper()
 	env.Need(t)
 	if setupErr != nil {
 		t.Fatal("cri setup:", setupErr)
@@ -285,8 +299,4 @@ func need(t *testing.T, md *mode) *crinode.Node {
 		}
 		t.Skip("SKIPPED: " + criSkip)
 	}
-	if md.err != nil {
-		t.Fatal(md.err)
-	}
-	return md.node
 }

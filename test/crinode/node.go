@@ -5,21 +5,31 @@
 // its own (so the exec/attach streaming server on loopback, the shims and
 // the host-network pods are all private), driven with crictl exactly as the
 // kubelet drives the CRI. The machine's dockerd and Docker's containerd are
-// never used.
+// never used. Node.Restart stops containerd and starts it again in the
+// same network namespace, its containers left running, as a node's
+// runtime restart does.
 //
 // Images are built without Docker: an OCI image layout archive written by
 // WriteImage (one uncompressed layer FROM scratch) and imported with the
 // node's own ctr into the k8s.io namespace.
 //
+// Every pod gets a cgroup parent of the node's own (CgroupParent/pod<uid>,
+// as the kubelet gives each pod one under kubepods), so that runc makes no
+// directory outside it (without one, containerd's CRI puts every container
+// under /k8s.io, which outlived the node).
+//
 // Everything is cleaned up by ID: Stop removes every pod through the CRI,
 // stops containerd by its pid, kills the shims started for this node's
-// socket (found by their -address argument in /proc), unmounts what is
-// left under the node's directory and removes it.
+// socket (found by their -address argument in /proc), removes the node's
+// cgroup directories, unmounts what is left under the node's directory and
+// removes it.
 package crinode
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +54,12 @@ type Options struct {
 	Runc     string // the real runc ("" = runc from PATH)
 	// Log receives containerd's output (nil: a file node.log in Dir).
 	Log *os.File
+	// ExtraConfig is appended to containerd's config (TOML tables with
+	// their full names, e.g. NRI's default validator).
+	ExtraConfig string
+	// NRIPlugins are symlinks NAME -> TARGET put in the node's NRI plugin
+	// directory before containerd starts: plugins it launches itself.
+	NRIPlugins map[string]string
 }
 
 // Node is a running private containerd.
@@ -52,9 +68,15 @@ type Node struct {
 	Sock    string // containerd's gRPC socket (also the CRI endpoint)
 	NRISock string // its NRI socket
 	Pid     int    // containerd's pid (in the node's network namespace)
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logFile *os.File
+	// CgroupParent is the cgroup (cgroupfs path) under which every pod of
+	// the node gets its own: /tend-crinode-NAME-RANDOM.
+	CgroupParent string
+	cfg          string // containerd's config file
+	cmd          *exec.Cmd
+	done         chan struct{}
+	logw         *os.File // containerd's output
+	logFile      *os.File // the node.log Start opened (nil when Options.Log)
+	netns        *os.File // the node's network namespace (Restart)
 }
 
 // Start writes the config, starts containerd in a fresh network namespace
@@ -72,35 +94,71 @@ func Start(o Options, timeout time.Duration) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{Options: o, Sock: filepath.Join(o.Dir, "containerd.sock"), NRISock: filepath.Join(o.Dir, "nri.sock"), done: make(chan struct{})}
-	cfg := filepath.Join(o.Dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(n.config()), 0o644); err != nil {
+	for name, target := range o.NRIPlugins {
+		if err := os.Symlink(target, filepath.Join(o.Dir, "nri-plugins", name)); err != nil {
+			return nil, err
+		}
+	}
+	n := &Node{Options: o, Sock: filepath.Join(o.Dir, "containerd.sock"), NRISock: filepath.Join(o.Dir, "nri.sock")}
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	n.CgroupParent = "/tend-crinode-" + filepath.Base(o.Dir) + "-" + hex.EncodeToString(rnd[:])
+	n.cfg = filepath.Join(o.Dir, "config.toml")
+	if err := os.WriteFile(n.cfg, []byte(n.config()), 0o644); err != nil {
 		return nil, err
 	}
 	crictlCfg := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 180\n", n.Sock, n.Sock)
 	if err := os.WriteFile(filepath.Join(o.Dir, "crictl.yaml"), []byte(crictlCfg), 0o644); err != nil {
 		return nil, err
 	}
-	logf := o.Log
-	if logf == nil {
+	n.logw = o.Log
+	if n.logw == nil {
 		f, err := os.Create(filepath.Join(o.Dir, "node.log"))
 		if err != nil {
 			return nil, err
 		}
-		logf, n.logFile = f, f
+		n.logw, n.logFile = f, f
 	}
 	// unshare (no --fork) execs sh, which execs containerd: the pid is
 	// containerd's own.
-	n.cmd = exec.Command("unshare", "--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
-		filepath.Join(o.Bins, "containerd"), "--config", cfg)
-	n.cmd.Env = append(os.Environ(), "PATH="+o.Bins+":"+os.Getenv("PATH"))
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("crinode: starting containerd: %w", err)
+	err := n.launch(exec.Command("unshare", "--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`,
+		filepath.Join(o.Bins, "containerd"), "--config", n.cfg), timeout)
+	if err != nil {
+		return n, err
 	}
-	n.Pid = n.cmd.Process.Pid
-	go func() { n.cmd.Wait(); close(n.done) }()
+	// The node's network namespace, held for Restart (opened once
+	// containerd answers: unshare has made it by then).
+	n.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", n.Pid))
+	return n, err
+}
+
+// Restart stops containerd (SIGTERM, SIGKILL after 20 s) as a node's
+// runtime restart does, leaving its shims and containers running, and
+// starts it again with the same config in the same network namespace;
+// it waits until the CRI answers (timeout bounds that wait).
+func (n *Node) Restart(timeout time.Duration) error {
+	n.stopContainerd()
+	// nsenter (no --pid: no fork) enters the namespace held on its fd 3
+	// and execs containerd: the pid is containerd's own.
+	cmd := exec.Command("nsenter", "--net=/proc/self/fd/3", "--", filepath.Join(n.Bins, "containerd"), "--config", n.cfg)
+	cmd.ExtraFiles = []*os.File{n.netns}
+	return n.launch(cmd, timeout)
+}
+
+// launch starts containerd with cmd and waits until the CRI answers.
+func (n *Node) launch(cmd *exec.Cmd, timeout time.Duration) error {
+	n.cmd, n.done = cmd, make(chan struct{})
+	cmd.Env = append(os.Environ(), "PATH="+n.Bins+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = n.logw, n.logw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("crinode: starting containerd: %w", err)
+	}
+	n.Pid = cmd.Process.Pid
+	done := n.done
+	go func() { cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(timeout)
 	for {
 		if _, err := os.Stat(n.Sock); err == nil {
@@ -108,17 +166,37 @@ func Start(o Options, timeout time.Duration) (*Node, error) {
 			_, err := n.Crictl(ctx, "info")
 			cancel()
 			if err == nil {
-				return n, nil
+				return nil
 			}
 		}
 		select {
-		case <-n.done:
-			return n, fmt.Errorf("crinode: containerd exited at its start: %v; log:\n%s", n.cmd.ProcessState, n.LogTail(4000))
+		case <-done:
+			return fmt.Errorf("crinode: containerd exited at its start: %v; log:\n%s", cmd.ProcessState, n.LogTail(4000))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return n, fmt.Errorf("crinode: the CRI did not answer within %v; log:\n%s", timeout, n.LogTail(4000))
+			return fmt.Errorf("crinode: the CRI did not answer within %v; log:\n%s", timeout, n.LogTail(4000))
 		}
+	}
+}
+
+// stopContainerd sends containerd SIGTERM and waits for its exit (SIGKILL
+// after 20 s).
+func (n *Node) stopContainerd() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(20 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.done
 	}
 }
 
@@ -183,6 +261,9 @@ imports = []
         SystemdCgroup = false
 `, n.TendRunc, filepath.Join(d, "runc"))
 	}
+	if n.ExtraConfig != "" {
+		b.WriteString("\n" + n.ExtraConfig + "\n")
+	}
 	return b.String()
 }
 
@@ -243,8 +324,9 @@ func (n *Node) Import(ctx context.Context, archive string) error {
 }
 
 // Stop removes every pod, stops containerd (SIGTERM, SIGKILL after 20 s),
-// kills this node's shims by pid, unmounts what is left under Dir and
-// removes Dir. It returns the first problem met (cleanup goes on).
+// kills this node's shims and the NRI plugins it launched by pid, removes
+// its cgroup directories, unmounts what is left under Dir and removes Dir.
+// It returns the first problem met (cleanup goes on).
 func (n *Node) Stop() error {
 	var first error
 	note := func(err error) {
@@ -264,29 +346,87 @@ func (n *Node) Stop() error {
 				}
 			}
 			cancel()
-			n.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-n.done:
-			case <-time.After(20 * time.Second):
-				n.cmd.Process.Kill()
-				<-n.done
-			}
+			n.stopContainerd()
 		}
 	}
-	for _, pid := range n.shims() {
+	for _, pid := range append(n.shims(), n.LaunchedPlugins()...) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	note(n.removeCgroups())
 	note(unmountUnder(n.Dir))
 	if n.logFile != nil {
 		n.logFile.Close()
 	}
+	if n.netns != nil {
+		n.netns.Close()
+	}
 	note(os.RemoveAll(n.Dir))
+	return first
+}
+
+// CgroupDirs are the directories of the node's cgroup parent that exist:
+// one per hierarchy on cgroup v1 (/sys/fs/cgroup/CONTROLLER/PARENT), one on
+// v2 (/sys/fs/cgroup/PARENT).
+func (n *Node) CgroupDirs() []string {
+	var dirs []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, r := range append([]string{"/sys/fs/cgroup"}, roots...) {
+		p := filepath.Join(r, n.CgroupParent)
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			dirs = append(dirs, p)
+		}
+	}
+	return dirs
+}
+
+// removeCgroups removes the node's cgroup parent in every hierarchy,
+// deepest directories first (runc removes a container's own directory,
+// not the pod's or the node's above it). One that still holds a process
+// is an error.
+func (n *Node) removeCgroups() error {
+	var first error
+	for _, root := range n.CgroupDirs() {
+		var dirs []string
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) && first == nil {
+				first = fmt.Errorf("crinode: cgroup %s not removed: %w", dirs[i], err)
+			}
+		}
+	}
 	return first
 }
 
 // shims are the pids of containerd-shim-runc-v2 processes started for
 // this node (their command line has -address SOCK).
 func (n *Node) shims() []int {
+	return procs(func(args []string) bool {
+		if !strings.HasSuffix(args[0], "containerd-shim-runc-v2") {
+			return false
+		}
+		for i, a := range args {
+			if a == "-address" && i+1 < len(args) && args[i+1] == n.Sock {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// LaunchedPlugins are the pids of the NRI plugins containerd launched from
+// the node's plugin directory (their argv[0] is the path of the file there).
+func (n *Node) LaunchedPlugins() []int {
+	dir := filepath.Join(n.Dir, "nri-plugins") + "/"
+	return procs(func(args []string) bool { return strings.HasPrefix(args[0], dir) })
+}
+
+// procs are the pids of the processes whose command line match says yes to.
+func procs(match func(args []string) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -295,17 +435,11 @@ func (n *Node) shims() []int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
+		if err != nil || len(b) == 0 {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.HasSuffix(args[0], "containerd-shim-runc-v2") {
-			continue
-		}
-		for i, a := range args {
-			if a == "-address" && i+1 < len(args) && args[i+1] == n.Sock {
-				pids = append(pids, pid)
-			}
+		if match(strings.Split(string(b), "\x00")) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

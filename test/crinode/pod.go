@@ -20,7 +20,8 @@ const (
 
 // Pod is a pod as the kubelet describes it to RunPodSandbox: a host-network
 // pod (no hostname: the kubelet sends none for hostNetwork pods), its
-// annotations, its grace, its log directory.
+// annotations, its grace, its log directory, its cgroup parent (one per
+// pod under the node's CgroupParent, as the kubelet's kubepods/pod<uid>).
 type Pod struct {
 	Name        string
 	Annotations map[string]string
@@ -100,7 +101,7 @@ func (n *Node) Run(ctx context.Context, p *Pod) error {
 		"log_directory": p.LogDir,
 		"labels":        p.labels(),
 		"annotations":   ann,
-		"linux":         map[string]any{"security_context": sc},
+		"linux":         map[string]any{"security_context": sc, "cgroup_parent": n.CgroupParent + "/poduid-" + p.Name},
 	}
 	p.config = filepath.Join(dir, "pod.json")
 	if err := os.WriteFile(p.config, JSON(cfg), 0o644); err != nil {
