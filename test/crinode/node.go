@@ -386,17 +386,8 @@ func (n *Node) CgroupDirs() []string {
 func (n *Node) removeCgroups() error {
 	var first error
 	for _, root := range n.CgroupDirs() {
-		var dirs []string
-		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) && first == nil {
-				first = fmt.Errorf("crinode: cgroup %s not removed: %w", dirs[i], err)
-			}
+		if errs := RemoveCgroupTree(root); len(errs) > 0 && first == nil {
+			first = fmt.Errorf("crinode: cgroup not removed: %w", errs[0])
 		}
 	}
 	return first
@@ -485,4 +476,26 @@ func JSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// RemoveCgroupTree removes the directory root and every directory under
+// it, deepest first, as a cgroup tree must be removed (rmdir only: a
+// cgroup directory's files are not files). It returns the directories that
+// could not be removed, with why (one still holding a process is EBUSY);
+// a tree already gone is no error.
+func RemoveCgroupTree(root string) []error {
+	var dirs []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }

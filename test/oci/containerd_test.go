@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/crinode"
 )
 
 const defaultContainerdSock = "/var/run/docker/containerd/containerd.sock"
@@ -145,17 +147,8 @@ func (c *ctrd) removeCgroups() {
 		roots = append(roots, "/sys/fs/cgroup/"+c.ns)
 	}
 	for _, root := range roots {
-		var dirs []string
-		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
-				c.t.Errorf("cgroup of namespace %s not removed: %v", c.ns, err)
-			}
+		for _, err := range crinode.RemoveCgroupTree(root) {
+			c.t.Errorf("cgroup of namespace %s not removed: %v", c.ns, err)
 		}
 	}
 }
