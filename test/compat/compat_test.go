@@ -833,21 +833,29 @@ func hostPID(r *harness.Run, comm string) int {
 // init, in order: SIGTERM, SIGQUIT, SIGINT, SIGTERM, and no SIGCONT after
 // the stop signals (tend sends one only to a stopped target:
 // TestStoppedGetsCont). As dumb-init, tini and tend; the program keeps
-// running through them all (sigprint --stay) and is then SIGKILLed.
+// running through them all (sigprint --stay) and is then SIGKILLed. With
+// SIGTERM rewritten to SIGQUIT (dumb-init -r 15:3, tend --rewrite) it gets
+// the rewritten forms, and no SIGCONT after them either.
 func TestExactSignals(t *testing.T) {
 	sent := []unix.Signal{unix.SIGTERM, unix.SIGQUIT, unix.SIGINT, unix.SIGTERM}
-	want := []string{"got SIGTERM", "got SIGQUIT", "got SIGINT", "got SIGTERM"}
+	plain := []string{"got SIGTERM", "got SIGQUIT", "got SIGINT", "got SIGTERM"}
+	rewritten := []string{"got SIGQUIT", "got SIGQUIT", "got SIGINT", "got SIGQUIT"}
 	for _, m := range modes {
 		for _, tt := range []struct {
 			init string
 			args []string
+			want []string
 		}{
-			{"dumb-init", nil},
-			{"dumb-init", []string{"-c"}},
-			{"tini", []string{"--"}},
-			{"tini", []string{"-g", "--"}},
-			{"tend", []string{"--"}},
+			{"dumb-init", nil, plain},
+			{"dumb-init", []string{"-c"}, plain},
+			{"dumb-init", []string{"-r", "15:3"}, rewritten},
+			{"dumb-init", []string{"-c", "-r", "15:3"}, rewritten},
+			{"tini", []string{"--"}, plain},
+			{"tini", []string{"-g", "--"}, plain},
+			{"tend", []string{"--"}, plain},
+			{"tend", []string{"--rewrite", "TERM:QUIT", "--"}, rewritten},
 		} {
+			want := tt.want
 			t.Run(m.name+"/"+tt.init+" "+strings.Join(tt.args, " "), func(t *testing.T) {
 				dir := t.TempDir()
 				out := dir + "/out"

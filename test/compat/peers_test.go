@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -64,14 +65,21 @@ var peerRun struct {
 var peerPaths = []string{"/usr/bin/tini", "/usr/bin/tini-static", "/usr/bin/dumb-init"}
 
 // startPeers starts this test binary again with TEND_COMPAT_PEERS=1 (every
-// scenario but TestPeers, verbose), unless this is that run, the suite
-// cannot run here, or a peer is not installed (scripts/test-deps installs
-// them).
+// scenario but TestPeers, verbose), unless this is that run, TestPeers is
+// not among the tests this run selects, the suite cannot run here, or a
+// peer is not installed (scripts/test-deps installs them).
 func startPeers(e *harness.Env) {
 	peerRun.done = make(chan struct{})
+	flag.Parse() // testing's -test.run and -test.skip (TestMain runs before m.Run parses them)
 	switch {
 	case os.Getenv("TEND_COMPAT_PEERS") == "1":
 		peerRun.skip = "this is the run against the peers"
+	case !selects(flagValue("test.run"), flagValue("test.skip"), "TestPeers"):
+		// Nobody would wait for it: this binary would exit while the run
+		// goes on, and that run, writing to a pipe no one reads any more,
+		// dies of SIGPIPE at its first line, leaving its build directory
+		// (an 11 MB tend-compat-bin-* in $TMPDIR per `go test -run X`).
+		peerRun.skip = "TestPeers is not selected"
 	case e.SkipReason != "":
 		peerRun.skip = e.SkipReason
 	case e.BuildErr != nil:
@@ -99,6 +107,30 @@ func startPeers(e *harness.Env) {
 		peerRun.err = cmd.Run()
 		peerRun.took = time.Since(start)
 	}()
+}
+
+// flagValue is the value of a command-line flag of the test binary, or "".
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// selects reports whether go test's -run and -skip patterns select the
+// top-level test called name: run is empty or its first /-separated
+// element (the one top-level names are matched against) matches name; skip
+// is empty, has more than one element (it then skips subtests only), or
+// does not match name. A pattern that does not compile counts as matching
+// (go test fails on it anyway).
+func selects(run, skip, name string) bool {
+	matches := func(pattern string) bool {
+		top, _, _ := strings.Cut(pattern, "/")
+		re, err := regexp.Compile(top)
+		return err != nil || re.MatchString(name)
+	}
+	skipsTop := skip != "" && !strings.Contains(skip, "/") && matches(skip)
+	return (run == "" || matches(run)) && !skipsTop
 }
 
 // outcomeLine is go test -v's verdict line of a test or subtest.
@@ -230,4 +262,31 @@ func peersRace(t *testing.T, name, want string) bool {
 		t.Logf("%s: retry %d against the peers: %s", name, try, got)
 	}
 	return false
+}
+
+// TestSelects: the peer run starts only when TestPeers will wait for it
+// (startPeers): with -run picking other tests it was started anyway, and
+// its build directory was left behind in $TMPDIR when this binary exited.
+func TestSelects(t *testing.T) {
+	for _, tt := range []struct {
+		run, skip string
+		want      bool
+	}{
+		{"", "", true},
+		{"^TestPeers$", "", true},
+		{"Peers", "", true},
+		{"TestExactSignals|TestPeers", "", true},
+		{"TestPeers/x", "", true},
+		{"TestExactSignals", "", false},
+		{"^TestPeersX$", "", false},
+		{"TestExactSignals/pid1", "", false},
+		{"", "^TestPeers$", false},
+		{"", "TestExactSignals", true},
+		{"TestPeers", "TestPeers", false},
+		{"", "TestPeers/x", true},
+	} {
+		if got := selects(tt.run, tt.skip, "TestPeers"); got != tt.want {
+			t.Errorf("selects(run %q, skip %q) = %v, want %v", tt.run, tt.skip, got, tt.want)
+		}
+	}
 }
