@@ -43,6 +43,39 @@ func TestStopOrderLinear(t *testing.T) {
 // one at a time (oneshots, each after the one before) costs O(services +
 // edges) of start-order work: schedule used to scan every service at
 // every exit, n² in all.
+// TestStartOrderFanInLinear: one service after n oneshots that finish one
+// at a time is looked at after each of them; checking all n of its
+// dependencies every time would cost n² steps, the cursor costs n.
+func TestStartOrderFanInLinear(t *testing.T) {
+	for _, n := range []int{10, 1000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			var svcs []*Service
+			var after []string
+			for i := range n {
+				name := "o" + strconv.Itoa(i)
+				svcs = append(svcs, &Service{Service: &config.Service{Name: name, Oneshot: true}})
+				after = append(after, name)
+			}
+			svcs = append(svcs, &Service{Service: &config.Service{Name: "app", After: after}})
+			r := newRig(t, Config{Hold: true}, svcs...)
+			app := r.svc("app")
+			for i := range n {
+				if app.alive() {
+					t.Fatalf("app started before o%d finished", i)
+				}
+				r.exitPID(r.svc("o"+strconv.Itoa(i)).pid, 0, 0)
+			}
+			if !app.alive() {
+				t.Fatalf("app not started after every oneshot finished (state %s)", app.state)
+			}
+			t.Logf("%d oneshots: %d steps of start-order work", n, r.s.startWork)
+			if limit := 10 * (n + 1 + n); r.s.startWork > limit {
+				t.Errorf("starting a service after %d oneshots took %d steps of start-order work, want at most %d (linear)", n, r.s.startWork, limit)
+			}
+		})
+	}
+}
+
 func TestStartOrderLinear(t *testing.T) {
 	for _, n := range []int{10, 1000} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
