@@ -644,11 +644,36 @@ func (s *Supervisor) fail(v *svc, code int, why string) {
 	}
 	// They fail with v's code: for a critical one, a startup oneshot or
 	// the main, the container's exit code is that of what actually failed.
-	for _, d := range s.order {
-		if d.state == Starting && !d.alive() && waitsFor(d, v) {
+	for _, d := range s.waiting(v) {
+		if d.state == Starting && !d.alive() {
 			s.fail(d, code, "not started: its dependency "+v.Name+" failed")
 		}
 	}
+}
+
+// waiting lists, in file order, the services whose after names v (or the
+// service v is a replica of): from the dependents index, so that a failure
+// cascading down a chain of n costs O(n), not a scan of every service per
+// failure (TestFailCascadeLinear). Until a reload's changes are indexed
+// (rescan), every service is looked at.
+func (s *Supervisor) waiting(v *svc) []*svc {
+	var out []*svc
+	if s.rescan || s.dependents == nil {
+		for _, d := range s.order {
+			s.startWork++
+			if waitsFor(d, v) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	out = append(out, s.dependents[v.Name]...)
+	if v.ReplicaOf != "" {
+		out = append(out, s.dependents[v.ReplicaOf]...)
+	}
+	s.startWork += len(out)
+	slices.SortFunc(out, func(a, b *svc) int { return a.seq - b.seq })
+	return slices.Compact(out)
 }
 
 // schedule starts every waiting service whose dependencies are satisfied

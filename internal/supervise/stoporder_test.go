@@ -3,6 +3,7 @@ package supervise
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tend-sh/tend/internal/config"
 	"golang.org/x/sys/unix"
@@ -71,6 +72,33 @@ func TestStartOrderFanInLinear(t *testing.T) {
 			t.Logf("%d oneshots: %d steps of start-order work", n, r.s.startWork)
 			if limit := 10 * (n + 1 + n); r.s.startWork > limit {
 				t.Errorf("starting a service after %d oneshots took %d steps of start-order work, want at most %d (linear)", n, r.s.startWork, limit)
+			}
+		})
+	}
+}
+
+// TestFailCascadeLinear: when the head of a chain of n cannot start, the
+// failure reaches every service after it, each found through the
+// dependents index: linear steps, not a scan of every service per failure.
+func TestFailCascadeLinear(t *testing.T) {
+	for _, n := range []int{10, 1000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			fs := newFakeSystem()
+			fs.fail["s0"] = errNotFound
+			svcs := []*Service{{Service: &config.Service{Name: "s0", MaxRestarts: 1}}}
+			for i := 1; i < n; i++ {
+				svcs = append(svcs, &Service{Service: &config.Service{Name: "s" + strconv.Itoa(i), After: []string{"s" + strconv.Itoa(i-1)}}})
+			}
+			r := newRigWith(t, fs, Config{Hold: true}, svcs...)
+			r.advance(time.Minute)
+			for i := range n {
+				if v := r.svc("s" + strconv.Itoa(i)); v.state != Failed {
+					t.Fatalf("s%d: state %s, want failed", i, v.state)
+				}
+			}
+			t.Logf("%d services: %d steps of start-order work", n, r.s.startWork)
+			if limit := 10 * (n + n - 1); r.s.startWork > limit {
+				t.Errorf("failing a chain of %d took %d steps of start-order work, want at most %d (linear)", n, r.s.startWork, limit)
 			}
 		})
 	}
