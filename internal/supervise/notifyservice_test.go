@@ -515,3 +515,50 @@ func TestNotifyRejectedLogBounded(t *testing.T) {
 		t.Errorf("%d log lines for 1000 rejected messages, want 1-10", lines)
 	}
 }
+
+// TestReasonsAsReadmeSays: the reason values the README lists, each
+// reached the way a user reaches it, through the loop.
+func TestReasonsAsReadmeSays(t *testing.T) {
+	r := zdRig(t, Config{}, notifySvc("db", time.Minute, 0))
+	reason := func(want string) {
+		t.Helper()
+		if got := r.svc("db").zd.reason; got != want {
+			t.Errorf("reason %q, want %q (state %s)", got, want, r.svc("db").state)
+		}
+	}
+	reason("started")
+	db := r.pid("db")
+	r.notifyFrom("db", db, db, "READY=1")
+	reason("ready (READY=1)")
+	r.notifyFrom("db", db, db, "RELOADING=1")
+	r.wantStates("db=ready")
+	reason("reloading (RELOADING=1)")
+	r.notifyFrom("db", db, db, "READY=1")
+	reason("ready (READY=1 after RELOADING=1)")
+	r.notifyFrom("db", db, db, "STOPPING=1")
+	reason("stopping (STOPPING=1)")
+	r.exit("db", 3)
+	reason("exited 3")
+	r.advance(time.Minute)
+	reason("restarted after exited 3")
+
+	if err := r.ctl(func() error { return r.s.Stop([]string{"db"}) }); err != nil {
+		t.Fatal(err)
+	}
+	r.killed("db", unix.SIGTERM)
+	r.wantStates("db=stopped")
+	reason("stopped by user")
+	if err := r.ctl(func() error { return r.s.Start([]string{"db"}) }); err != nil {
+		t.Fatal(err)
+	}
+	r.wantStates("db=starting")
+	reason("started by user")
+	db = r.pid("db")
+	r.notifyFrom("db", db, db, "READY=1")
+	if err := r.ctl(func() error { return r.s.Restart([]string{"db"}) }); err != nil {
+		t.Fatal(err)
+	}
+	r.killed("db", unix.SIGTERM)
+	r.advance(time.Second)
+	reason("restarted by user")
+}
