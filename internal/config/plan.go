@@ -58,7 +58,7 @@ var servicePlan = []struct {
 			return
 		}
 		kv(b, "replicas", strconv.Itoa(s.Replicas))
-		b.WriteString("# instances " + printable(InstanceName(s.Name, 0)) + " … " + printable(InstanceName(s.Name, s.Replicas-1)) + ", each with " + ReplicaEnv + "=its index\n")
+		b.WriteString("# " + printable(instancesText(s.Name, s.Replicas)) + ", " + ReplicaEnv + "=the index\n")
 	}},
 	{"command", func(b *strings.Builder, s *Service) { kv(b, "command", strs(s.Command)) }},
 	{"user", func(b *strings.Builder, s *Service) { optional(b, "user", s.User, "tend's") }},

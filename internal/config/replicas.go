@@ -187,7 +187,7 @@ func checkNames(services []*Service) error {
 			continue
 		}
 		return &Error{File: s.File, Line: s.Line, Key: joinKey([]string{"service", s.Name}),
-			Msg: "the name collides with " + what + " service " + tomlQuote(inst.ReplicaOf) + " (replicas = " + strconv.Itoa(inst.Replicas) + " at " + where(inst.File, inst.Line) + ": instances " + InstanceName(inst.ReplicaOf, 0) + " … " + InstanceName(inst.ReplicaOf, inst.Replicas-1) + "); accepted: a name that is neither another service's nor one of its instances'"}
+			Msg: "the name collides with " + what + " service " + tomlQuote(inst.ReplicaOf) + " (replicas = " + strconv.Itoa(inst.Replicas) + " at " + where(inst.File, inst.Line) + ": " + instancesText(inst.ReplicaOf, inst.Replicas) + "); accepted: a name that is neither another service's nor one of its instances'"}
 	}
 	return nil
 }
@@ -220,4 +220,13 @@ func resolve(a string, byName map[string]*Service, groups map[string][]*Service)
 // the replicated service of that name (nil for neither).
 func (c *Config) Instances(name string) []*Service {
 	return resolve(name, c.byName(), c.groups())
+}
+
+// instancesText names the instances of replicas = n: "instances web-0 …
+// web-2", or "instance web-0" for one.
+func instancesText(name string, n int) string {
+	if n == 1 {
+		return "instance " + InstanceName(name, 0)
+	}
+	return "instances " + InstanceName(name, 0) + " … " + InstanceName(name, n-1)
 }

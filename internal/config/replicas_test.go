@@ -57,7 +57,7 @@ after = ["web"]
 	}
 	plan := c.Plan()
 	for _, want := range []string{
-		"[service.web]  # tend.toml:1\nreplicas = 3\n# instances web-0 … web-2",
+		"[service.web]  # tend.toml:1\nreplicas = 3\n# instances web-0 … web-2, TEND_REPLICA=the index",
 		`command = ["srv", "--port", "808${TEND_REPLICA}", "--tag", "t"]`,
 		`ready = { http = "http://127.0.0.1:808${TEND_REPLICA}/"`,
 		`ID = "w${TEND_REPLICA}"`,
@@ -121,7 +121,7 @@ func TestReplicasUpdateErrors(t *testing.T) {
 		{"collision after", cmd + "replicas = 2\n\n[service.web-1]\ncommand = \"x\"\n",
 			`tend.toml:5: service.web-1: the name collides with instance "web-1" of service "web" (replicas = 2 at tend.toml:1: instances web-0 … web-1); accepted: a name that is neither another service's nor one of its instances'`},
 		{"collision before", "[service.web-0]\ncommand = \"x\"\n\n" + "[service.web]\ncommand = \"w\"\nreplicas = 1\n",
-			`tend.toml:1: service.web-0: the name collides with instance "web-0" of service "web" (replicas = 1 at tend.toml:4: instances web-0 … web-0); accepted: a name that is neither another service's nor one of its instances'`},
+			`tend.toml:1: service.web-0: the name collides with instance "web-0" of service "web" (replicas = 1 at tend.toml:4: instance web-0); accepted: a name that is neither another service's nor one of its instances'`},
 		{"bad value of one instance", cmd + "replicas = 2\nready = { tcp = \":${TEND_REPLICA}\" }\n", `tend.toml:4: service.web.ready.tcp: ":0" has no valid port (1-65535); accepted: HOST:PORT, [IPv6]:PORT or :PORT`},
 		{"unknown after", cmd + "replicas = 2\n[service.b]\ncommand = \"b\"\nafter = [\"webb\"]\n", `tend.toml:6: service.b.after: unknown service "webb"; accepted: web-0, web-1, b`},
 		{"self after", cmd + "replicas = 2\nafter = [\"web\"]\n", `tend.toml:4: service.web-0.after: dependency cycle: web-0 -> web-0`},
@@ -165,5 +165,20 @@ func TestUpdateDefault(t *testing.T) {
 	}
 	if c.Services[0].Update != UpdateStopFirst || c.Services[1].Update != UpdateStartFirst {
 		t.Errorf("update = %q, %q", c.Services[0].Update, c.Services[1].Update)
+	}
+}
+
+// replicas = 1 is one instance, and the plan says so in the singular
+// (it said "instances web-0 … web-0").
+func TestReplicasOnePlan(t *testing.T) {
+	c, err := Parse("tend.toml", []byte("[service.web]\ncommand = \"srv\"\nreplicas = 1\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Services) != 1 || c.Services[0].Name != "web-0" {
+		t.Fatalf("services %+v, want one web-0", c.Services)
+	}
+	if plan, want := c.Plan(), "replicas = 1\n# instance web-0, TEND_REPLICA=the index\n"; !strings.Contains(plan, want) {
+		t.Errorf("plan lacks %q:\n%s", want, plan)
 	}
 }
