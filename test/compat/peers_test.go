@@ -101,12 +101,33 @@ func startPeers(e *harness.Env) {
 		ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.v", "-test.count=1", "-test.skip=^TestPeers$", "-test.timeout=11m")
-		cmd.Env = append(os.Environ(), "TEND_COMPAT_PEERS=1")
+		env, cleanup := peerEnv()
+		defer cleanup()
+		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = &peerRun.out, &peerRun.out
 		start := time.Now()
 		peerRun.err = cmd.Run()
 		peerRun.took = time.Since(start)
 	}()
+}
+
+// peerEnv is the environment of a run against the peers, and what removes
+// the directory that run builds its binaries in: this process removes it
+// after the run, even one that was killed (a run that did not get to
+// remove its own left an 11 MB tend-compat-bin-* in $TMPDIR per make test).
+func peerEnv() ([]string, func()) {
+	env := append(os.Environ(), "TEND_COMPAT_PEERS=1")
+	root, err := os.MkdirTemp("", "tend-compat-peers-")
+	if err == nil {
+		// Non-root services run the binaries below it: searchable, as
+		// the build directory itself is.
+		err = os.Chmod(root, 0o755)
+	}
+	if err != nil {
+		os.RemoveAll(root)
+		return env, func() {}
+	}
+	return append(env, harness.BinRootEnv+"="+root), func() { os.RemoveAll(root) }
 }
 
 // flagValue is the value of a command-line flag of the test binary, or "".
@@ -251,9 +272,11 @@ func peersRace(t *testing.T, name, want string) bool {
 	for try := 1; try <= peerRetries; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.v", "-test.count=1", "-test.run="+strings.Join(parts, "/"), "-test.timeout=150s")
-		cmd.Env = append(os.Environ(), "TEND_COMPAT_PEERS=1")
+		env, cleanup := peerEnv()
+		cmd.Env = env
 		out, _ := cmd.CombinedOutput()
 		cancel()
+		cleanup()
 		got := leafOutcomes(out)[name]
 		if got == want {
 			t.Logf("%s: %s against the peers on retry %d: the peer races here (logged, not failed)", name, want, try)

@@ -62,6 +62,12 @@ type Env struct {
 	BuildErr error
 }
 
+// BinRootEnv names the variable that puts Main's build directory under a
+// given directory instead of $TMPDIR (only the binaries: the tests' own
+// temporary directories, which hold sockets with a 108-byte path limit,
+// stay where they were).
+const BinRootEnv = "TEND_HARNESS_BIN_ROOT"
+
 // Main is the body of a suite's TestMain: it checks the environment,
 // builds testprog and tend into a fresh 0755 directory (removed afterwards),
 // hands the Env to use, runs the tests and returns the exit code for
@@ -85,7 +91,10 @@ func Main(m *testing.M, c Config, use func(*Env)) int {
 		use(env)
 		return m.Run()
 	}
-	dir, err := os.MkdirTemp("", "tend-"+c.Name+"-bin-")
+	// BinRootEnv: a suite that runs its own binary again (test/compat's
+	// run against the peers) gives the child a directory of its own to
+	// build in and removes it itself, whatever becomes of the child.
+	dir, err := os.MkdirTemp(os.Getenv(BinRootEnv), "tend-"+c.Name+"-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
