@@ -74,6 +74,10 @@ func startPeers(e *harness.Env) {
 	switch {
 	case os.Getenv("TEND_COMPAT_PEERS") == "1":
 		peerRun.skip = "this is the run against the peers"
+	case flagValue("test.list") != "":
+		// go test -list (make fuzz asks every package for its fuzz
+		// targets) runs no test: nobody would wait for the run either.
+		peerRun.skip = "only listing tests"
 	case !selects(flagValue("test.run"), flagValue("test.skip"), "TestPeers"):
 		// Nobody would wait for it: this binary would exit while the run
 		// goes on, and that run, writing to a pipe no one reads any more,
@@ -311,5 +315,31 @@ func TestSelects(t *testing.T) {
 		if got := selects(tt.run, tt.skip, "TestPeers"); got != tt.want {
 			t.Errorf("selects(run %q, skip %q) = %v, want %v", tt.run, tt.skip, got, tt.want)
 		}
+	}
+}
+
+// TestListStartsNoPeerRun: `go test -list` (make fuzz asks every package
+// for its fuzz targets so) runs this binary's TestMain but no test; it
+// started the run against the peers, which nobody waited for, and its
+// directories were left in $TMPDIR.
+func TestListStartsNoPeerRun(t *testing.T) {
+	if env == nil || env.SkipReason != "" || os.Getenv("TEND_COMPAT_PEERS") == "1" {
+		t.Skip("the suite does not run here, or this is the run against the peers")
+	}
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.list=^Fuzz")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("-test.list: %v\n%s", err, out)
+	}
+	time.Sleep(time.Second) // a run started in the background would have made its directory by now
+	if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("go test -list left %v in $TMPDIR", names)
 	}
 }
